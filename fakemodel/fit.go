@@ -1,0 +1,190 @@
+package fakemodel
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/flavorflow/flavorflow/failure"
+)
+
+// Sample is one training pair.
+type Sample struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+// MaxSamples bounds training data so a wrong file cannot exhaust memory.
+const MaxSamples = 1_000_000
+
+// Stats describes a fit.
+type Stats struct {
+	N   int     `json:"n"`
+	MSE float64 `json:"mse"` // mean squared error of the fitted model on the data
+}
+
+// Fit learns the least-squares offset: argmin_o sum (y - (x + o))^2 = mean(y - x).
+func Fit(samples []Sample) (FakeModel, Stats, error) {
+	if len(samples) == 0 {
+		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "training data is empty")
+	}
+	if len(samples) > MaxSamples {
+		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "training data has %d samples, over the limit of %d", len(samples), MaxSamples)
+	}
+	// Kahan-free two-pass mean: the data are bounded and the mean of
+	// differences is well conditioned.
+	var sum float64
+	for i, s := range samples {
+		if !finite(s.X) || !finite(s.Y) {
+			return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "sample %d (%v, %v) is not finite", i+1, s.X, s.Y)
+		}
+		sum += s.Y - s.X
+	}
+	offset := sum / float64(len(samples))
+	if !finite(offset) {
+		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "the fitted offset overflows (values too large)")
+	}
+	var sse float64
+	for _, s := range samples {
+		d := s.Y - (s.X + offset)
+		sse += d * d
+	}
+	return FakeModel{Offset: offset}, Stats{N: len(samples), MSE: sse / float64(len(samples))}, nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Pairs builds samples from parallel slices; mismatched lengths are an error.
+func Pairs(xs, ys []float64) ([]Sample, error) {
+	if len(xs) != len(ys) {
+		return nil, failure.New(failure.InvalidTrainingData, "%d x values but %d y values", len(xs), len(ys))
+	}
+	out := make([]Sample, len(xs))
+	for i := range xs {
+		out[i] = Sample{X: xs[i], Y: ys[i]}
+	}
+	return out, nil
+}
+
+// ParsePairs parses inline pairs "x,y;x,y" (spaces allowed), as typed on the CLI.
+func ParsePairs(s string) ([]Sample, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, failure.New(failure.InvalidTrainingData, "no training pairs given")
+	}
+	var out []Sample
+	for i, p := range strings.Split(s, ";") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		smp, err := parseRecord(p, i+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, smp)
+	}
+	return out, nil
+}
+
+// ReadSamples reads training data: a JSON array of {"x","y"} objects, or CSV
+// lines "x,y" with an optional header line. At most MaxSamples records.
+func ReadSamples(r io.Reader) ([]Sample, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	first, err := br.Peek(1)
+	for err == nil && len(first) == 1 && (first[0] == ' ' || first[0] == '\n' || first[0] == '\r' || first[0] == '\t') {
+		_, _ = br.ReadByte()
+		first, err = br.Peek(1)
+	}
+	if err == io.EOF {
+		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
+	}
+	if err != nil {
+		return nil, failure.Wrap(failure.InvalidTrainingData, err, "read training data")
+	}
+	if first[0] == '[' {
+		return readJSONSamples(br)
+	}
+	return readCSVSamples(br)
+}
+
+func readJSONSamples(r io.Reader) ([]Sample, error) {
+	dec := json.NewDecoder(r)
+	if _, err := dec.Token(); err != nil {
+		return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data JSON")
+	}
+	var out []Sample
+	for dec.More() {
+		if len(out) >= MaxSamples {
+			return nil, failure.New(failure.InvalidTrainingData, "training data has more than %d samples", MaxSamples)
+		}
+		var raw struct {
+			X *float64 `json:"x"`
+			Y *float64 `json:"y"`
+		}
+		if err := dec.Decode(&raw); err != nil {
+			return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data JSON record %d", len(out)+1)
+		}
+		if raw.X == nil || raw.Y == nil {
+			return nil, failure.New(failure.InvalidTrainingData, "training data JSON record %d lacks x or y", len(out)+1)
+		}
+		out = append(out, Sample{X: *raw.X, Y: *raw.Y})
+	}
+	if len(out) == 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
+	}
+	return out, nil
+}
+
+func readCSVSamples(r *bufio.Reader) ([]Sample, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<16)
+	var out []Sample
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		if line == 1 && strings.EqualFold(strings.ReplaceAll(text, " ", ""), "x,y") {
+			continue
+		}
+		if len(out) >= MaxSamples {
+			return nil, failure.New(failure.InvalidTrainingData, "training data has more than %d samples", MaxSamples)
+		}
+		s, err := parseRecord(text, line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data line %d", line+1)
+	}
+	if len(out) == 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
+	}
+	return out, nil
+}
+
+func parseRecord(rec string, n int) (Sample, error) {
+	fields := strings.Split(rec, ",")
+	if len(fields) != 2 {
+		return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: want two numbers x,y", n, rec)
+	}
+	var v [2]float64
+	for i, f := range fields {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not a number", n, rec, strings.TrimSpace(f))
+		}
+		if !finite(x) {
+			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not finite", n, rec, strings.TrimSpace(f))
+		}
+		v[i] = x
+	}
+	return Sample{X: v[0], Y: v[1]}, nil
+}

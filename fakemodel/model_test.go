@@ -1,0 +1,123 @@
+package fakemodel
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/flavorflow/flavorflow/failure"
+)
+
+func TestTutorial(t *testing.T) {
+	if got := New(3).Predict(4); got != 7 {
+		t.Fatalf("FakeModel(3).Predict(4) = %v, want 7", got)
+	}
+}
+
+func TestFitLearnsOffset(t *testing.T) {
+	m, st, err := Fit([]Sample{{1, 4}, {2, 5}, {10, 13}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Offset != 3 || st.N != 3 || st.MSE != 0 {
+		t.Fatalf("got %v %+v", m, st)
+	}
+	m, st, err = Fit([]Sample{{0, 1}, {0, 3}})
+	if err != nil || m.Offset != 2 || st.MSE != 1 {
+		t.Fatalf("got %v %+v %v", m, st, err)
+	}
+}
+
+func TestFitBadInput(t *testing.T) {
+	for name, in := range map[string][]Sample{
+		"empty": nil,
+		"nan":   {{math.NaN(), 1}},
+		"inf":   {{1, math.Inf(1)}},
+		"overflow": {{-math.MaxFloat64, math.MaxFloat64}, {-math.MaxFloat64, math.MaxFloat64}},
+	} {
+		if _, _, err := Fit(in); failure.CodeOf(err) != failure.InvalidTrainingData {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	if _, err := Pairs([]float64{1, 2}, []float64{1}); failure.CodeOf(err) != failure.InvalidTrainingData {
+		t.Errorf("mismatched pairs: %v", err)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	m := FakeModel{Offset: 3.25, WeightsSize: 100, WeightsSeed: 42}
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(m) {
+		t.Fatalf("got %v want %v", got, m)
+	}
+}
+
+func TestSaveRejectsNaN(t *testing.T) {
+	if err := New(math.NaN()).Save(io.Discard); failure.CodeOf(err) != failure.InvalidModel {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadBadInput(t *testing.T) {
+	for _, in := range []string{"", "not json", `{"offset": 1}`, `{"format_version": 9, "offset": 1}`, `{"format_version": 1}`, `{"format_version":1,"offset":"x"}`, strings.Repeat(" ", 70000)} {
+		if _, err := Load(strings.NewReader(in)); failure.CodeOf(err) != failure.InvalidModel {
+			t.Errorf("Load(%.20q) err = %v", in, err)
+		}
+	}
+}
+
+func TestWeightsDeterministic(t *testing.T) {
+	m := FakeModel{WeightsSize: 1<<20 + 3, WeightsSeed: 7}
+	h1, h2 := sha256.New(), sha256.New()
+	n1, _ := io.Copy(h1, m.WeightsReader())
+	n2, _ := io.CopyBuffer(h2, m.WeightsReader(), make([]byte, 5))
+	if n1 != m.WeightsSize || n2 != m.WeightsSize || !bytes.Equal(h1.Sum(nil), h2.Sum(nil)) {
+		t.Fatalf("payload not deterministic: %d %d", n1, n2)
+	}
+	other := FakeModel{WeightsSize: 64, WeightsSeed: 8}
+	a, _ := io.ReadAll(io.LimitReader(m.WeightsReader(), 64))
+	b, _ := io.ReadAll(other.WeightsReader())
+	if bytes.Equal(a, b) {
+		t.Fatal("different seeds gave the same bytes")
+	}
+}
+
+func TestReadSamples(t *testing.T) {
+	for name, in := range map[string]string{
+		"csv":        "x,y\n1,4\n2,5\n",
+		"csv-nohead": "1, 4\n\n# comment\n2,5",
+		"json":       ` [{"x":1,"y":4},{"x":2,"y":5}]`,
+	} {
+		s, err := ReadSamples(strings.NewReader(in))
+		if err != nil || len(s) != 2 || s[1] != (Sample{2, 5}) {
+			t.Errorf("%s: %v %v", name, s, err)
+		}
+	}
+	for _, in := range []string{"", "  \n", "x,y\n", "1,a\n", "1,2,3\n", "1,NaN\n", "[]", `[{"x":1}]`, "[{", "1,inf"} {
+		if _, err := ReadSamples(strings.NewReader(in)); failure.CodeOf(err) != failure.InvalidTrainingData {
+			t.Errorf("ReadSamples(%q) err = %v", in, err)
+		}
+	}
+}
+
+func TestParsePairs(t *testing.T) {
+	s, err := ParsePairs("1,4; 2,5 ;")
+	if err != nil || len(s) != 2 {
+		t.Fatalf("%v %v", s, err)
+	}
+	for _, in := range []string{"", " ", "1", "a,b", "1,2;x"} {
+		if _, err := ParsePairs(in); failure.CodeOf(err) != failure.InvalidTrainingData {
+			t.Errorf("ParsePairs(%q) err = %v", in, err)
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package flavor
+
+// TEMPORARY: replaced by the real implementation (mlmodel.go, save.go, log.go,
+// load.go, manifest.go). Delete this file when they land.
+
+import (
+	"context"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// MLmodel is the MLmodel document.
+type MLmodel struct{}
+
+// SaveModel writes model into dir (which must not exist or be empty).
+func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
+	return Saved{}, failure.New(failure.Internal, "not implemented")
+}
+
+// LogModel uploads the saved model in dir as an MLflow 3 logged model.
+func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) (Logged, error) {
+	return Logged{}, failure.New(failure.Internal, "not implemented")
+}
+
+// LoadModel resolves uri (models:/, runs:/, a local path) through st,
+// downloads it into dst (a fresh directory), checks the manifest and loads it.
+func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, error) {
+	return Loaded{}, failure.New(failure.Internal, "not implemented")
+}
+
+// VerifyDir checks every file in dir against the manifest written there.
+func VerifyDir(dir string) (Manifest, string, error) {
+	return Manifest{}, "", failure.New(failure.Internal, "not implemented")
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"path"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/flavorflow/flavorflow/failure"
+)
+
+// Limits from MLflow (mlflow/utils/validation.py and the SQL column sizes).
+const (
+	MaxModelNameLen      = 256
+	MaxAliasLen          = 255
+	MaxTagKeyLen         = 250
+	MaxParamValueLen     = 6000
+	MaxExperimentNameLen = 500
+)
+
+// ValidateModelName applies MLflow's registered model name rules plus the
+// file store's: non-blank, at most 256 bytes, no '/', ':', '%', no control
+// characters, valid UTF-8, and equal to its own clean path.
+func ValidateModelName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return failure.New(failure.InvalidModelName, "model name is empty")
+	case len(name) > MaxModelNameLen:
+		return failure.New(failure.InvalidModelName, "model name is %d bytes, over MLflow's limit of %d", len(name), MaxModelNameLen)
+	case !utf8.ValidString(name):
+		return failure.New(failure.InvalidModelName, "model name %q is not valid UTF-8", name)
+	case strings.ContainsAny(name, "/:%\\"):
+		return failure.New(failure.InvalidModelName, "model name %q contains one of / : %% \\", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return failure.New(failure.InvalidModelName, "model name %q contains a control character", name)
+	case name == "." || strings.HasPrefix(name, "..") || path.Clean(name) != name:
+		return failure.New(failure.InvalidModelName, "model name %q is not a clean name", name)
+	}
+	return nil
+}
+
+var aliasRe = regexp.MustCompile(`^[\w\-]+$`)
+var reservedAliasRe = regexp.MustCompile(`^(?i:latest|v\d+)$`)
+
+// ValidateAlias applies MLflow's alias rules.
+func ValidateAlias(alias string) error {
+	switch {
+	case alias == "":
+		return failure.New(failure.InvalidAlias, "alias is empty")
+	case len(alias) > MaxAliasLen:
+		return failure.New(failure.InvalidAlias, "alias is %d characters, over the limit of %d", len(alias), MaxAliasLen)
+	case !aliasRe.MatchString(alias):
+		return failure.New(failure.InvalidAlias, "alias %q may contain only letters, digits, _ and -", alias)
+	case reservedAliasRe.MatchString(alias):
+		return failure.New(failure.InvalidAlias, "alias %q is reserved by MLflow", alias)
+	}
+	return nil
+}
+
+var tagKeyRe = regexp.MustCompile(`^[/\w.\- :]+$`)
+
+// ValidateTagKey applies MLflow's key rule for tags, params and metrics.
+func ValidateTagKey(key string) error {
+	switch {
+	case key == "":
+		return failure.New(failure.InvalidArgument, "tag key is empty")
+	case len(key) > MaxTagKeyLen:
+		return failure.New(failure.InvalidArgument, "tag key %q is over %d characters", key, MaxTagKeyLen)
+	case !tagKeyRe.MatchString(key):
+		return failure.New(failure.InvalidArgument, "tag key %q may contain only letters, digits, _ - . : / and space", key)
+	case path.Clean(key) != key || strings.HasPrefix(key, ".."):
+		return failure.New(failure.InvalidArgument, "tag key %q is not a clean path", key)
+	}
+	return nil
+}
+
+// CleanRelPath checks an artifact path relative to a root and returns it in
+// canonical form. "" (the root itself) is allowed only when allowRoot is set.
+// Absolute paths, "..", ".", empty segments, backslashes, '#', NUL and other
+// control characters are rejected with InvalidPath, so a listing or manifest
+// can never make a caller read or write outside the root.
+func CleanRelPath(p string, allowRoot bool) (string, error) {
+	if p == "" {
+		if allowRoot {
+			return "", nil
+		}
+		return "", failure.New(failure.InvalidPath, "path is empty")
+	}
+	if !utf8.ValidString(p) || strings.ContainsAny(p, "\\#") || strings.IndexFunc(p, unicode.IsControl) >= 0 {
+		return "", failure.New(failure.InvalidPath, "path %q contains a backslash, '#' or a control character", p)
+	}
+	if strings.HasPrefix(p, "/") || (len(p) >= 2 && p[1] == ':') {
+		return "", failure.New(failure.InvalidPath, "path %q is absolute", p)
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(p, "/"), "/") {
+		switch seg {
+		case "":
+			return "", failure.New(failure.InvalidPath, "path %q has an empty segment", p)
+		case ".", "..":
+			return "", failure.New(failure.InvalidPath, "path %q contains %q", p, seg)
+		}
+	}
+	return strings.TrimSuffix(p, "/"), nil
+}
