@@ -1,0 +1,177 @@
+package localstore
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+func loggedModelMustExist(ctx context.Context, tx *sql.Tx, id string) error {
+	return mustExist(ctx, tx, `SELECT 1 FROM logged_models WHERE id = ?`, []any{id}, "Logged model with ID '%s' not found", id)
+}
+
+// CreateLoggedModel implements store.Tracking.
+func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedModelRequest) (*store.LoggedModel, error) {
+	expID, err := parseExperimentID(req.ExperimentID)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(req.Name, "/:.%\"'") {
+		return nil, failure.New(failure.InvalidArgument, "logged model name %q must not contain any of / : . %% \" '", req.Name)
+	}
+	if err := validateKeys("logged model param", req.Params); err != nil {
+		return nil, err
+	}
+	if err := validateKeys("logged model tag", req.Tags); err != nil {
+		return nil, err
+	}
+	id := "m-" + newHex()
+	name := req.Name
+	if name == "" { // MLflow generates a name when none is given.
+		name = "model-" + id[2:10]
+	}
+	err = s.write(ctx, "create logged model", func(tx *sql.Tx) error {
+		var loc string
+		err := tx.QueryRowContext(ctx, `SELECT artifact_location FROM experiments WHERE id = ?`, expID).Scan(&loc)
+		if err == sql.ErrNoRows {
+			return failure.New(failure.NotFound, "experiment %q does not exist", req.ExperimentID)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO logged_models (id, experiment_id, name, source_run_id, model_type, status, artifact_uri, created_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, expID, name, req.SourceRunID, req.ModelType, store.LoggedModelPending, loc+"/models/"+id+"/artifacts", nowMs()); err != nil {
+			return err
+		}
+		if err := upsertKV(ctx, tx, "logged_model_params", []any{id}, req.Params); err != nil {
+			return err
+		}
+		return upsertKV(ctx, tx, "logged_model_tags", []any{id}, req.Tags)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLoggedModel(ctx, id)
+}
+
+const loggedModelCols = `id, experiment_id, name, source_run_id, model_type, status, artifact_uri`
+
+func scanLoggedModel(sc interface{ Scan(...any) error }) (store.LoggedModel, error) {
+	var m store.LoggedModel
+	var expID int64
+	var status string
+	err := sc.Scan(&m.ID, &expID, &m.Name, &m.SourceRunID, &m.ModelType, &status, &m.ArtifactURI)
+	m.ExperimentID = strconv.FormatInt(expID, 10)
+	m.Status = store.LoggedModelStatus(status)
+	return m, err
+}
+
+func fillLoggedModel(ctx context.Context, tx *sql.Tx, m *store.LoggedModel) error {
+	var err error
+	if m.Params, err = loadKV(ctx, tx, "logged_model_params", m.ID); err != nil {
+		return err
+	}
+	m.Tags, err = loadKV(ctx, tx, "logged_model_tags", m.ID)
+	return err
+}
+
+func getLoggedModel(ctx context.Context, tx *sql.Tx, id string) (store.LoggedModel, error) {
+	m, err := scanLoggedModel(tx.QueryRowContext(ctx, `SELECT `+loggedModelCols+` FROM logged_models WHERE id = ?`, id))
+	if err == sql.ErrNoRows {
+		return m, failure.New(failure.NotFound, "Logged model with ID '%s' not found", id)
+	}
+	if err != nil {
+		return m, err
+	}
+	return m, fillLoggedModel(ctx, tx, &m)
+}
+
+// GetLoggedModel implements store.Tracking.
+func (s *Store) GetLoggedModel(ctx context.Context, modelID string) (*store.LoggedModel, error) {
+	var m store.LoggedModel
+	err := s.read(ctx, "get logged model", func(tx *sql.Tx) error {
+		var err error
+		m, err = getLoggedModel(ctx, tx, modelID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// SearchLoggedModelsByTag implements store.Tracking. An empty key matches
+// every logged model of the experiment.
+func (s *Store) SearchLoggedModelsByTag(ctx context.Context, experimentID, key, value string) ([]store.LoggedModel, error) {
+	expID, err := parseExperimentID(experimentID)
+	if err != nil {
+		return nil, nil
+	}
+	var out []store.LoggedModel
+	err = s.read(ctx, "search logged models", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+loggedModelCols+` FROM logged_models WHERE experiment_id = ?
+			AND (? = '' OR EXISTS (SELECT 1 FROM logged_model_tags t WHERE t.model_id = logged_models.id AND t.key = ? AND t.value = ?))
+			ORDER BY rowid`, expID, key, key, value)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanLoggedModel(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for i := range out {
+			if err := fillLoggedModel(ctx, tx, &out[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinalizeLoggedModel implements store.Tracking.
+func (s *Store) FinalizeLoggedModel(ctx context.Context, modelID string, status store.LoggedModelStatus) (*store.LoggedModel, error) {
+	if status != store.LoggedModelReady && status != store.LoggedModelUploadFailed {
+		return nil, failure.New(failure.InvalidArgument, "a logged model is finalized as %s or %s, not %q",
+			store.LoggedModelReady, store.LoggedModelUploadFailed, status)
+	}
+	var m store.LoggedModel
+	err := s.write(ctx, "finalize logged model", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE logged_models SET status = ? WHERE id = ?`, status, modelID); err != nil {
+			return err
+		}
+		var err error
+		m, err = getLoggedModel(ctx, tx, modelID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// SetLoggedModelTags implements store.Tracking.
+func (s *Store) SetLoggedModelTags(ctx context.Context, modelID string, tags store.Tags) error {
+	if err := validateKeys("logged model tag", tags); err != nil {
+		return err
+	}
+	return s.write(ctx, "set logged model tags", func(tx *sql.Tx) error {
+		if err := loggedModelMustExist(ctx, tx, modelID); err != nil {
+			return err
+		}
+		return upsertKV(ctx, tx, "logged_model_tags", []any{modelID}, tags)
+	})
+}
