@@ -1,0 +1,142 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// Activities carries the dependencies of every activity.
+type Activities struct {
+	Store store.Store
+	// Experiment is the MLflow experiment runs and logged models go to.
+	Experiment string
+	// WorkDir holds model directories between activities.
+	WorkDir string
+	// UploadParallelism bounds concurrent file uploads (default 4).
+	UploadParallelism int
+	// HeartbeatEvery is how often long activities heartbeat (default 2 s).
+	HeartbeatEvery time.Duration
+	Logger         *slog.Logger
+}
+
+func (a *Activities) logger(ctx context.Context) *slog.Logger {
+	l := a.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		l = l.With("workflow_id", info.WorkflowExecution.ID, "run_id", info.WorkflowExecution.RunID,
+			"activity", info.ActivityType.Name, "attempt", info.Attempt)
+	}
+	return l
+}
+
+// workflowKey returns the workflow ID (the idempotency key) and run ID.
+func workflowKey(ctx context.Context) (id, runID string) {
+	if !activity.IsActivity(ctx) {
+		return "local", "local"
+	}
+	info := activity.GetInfo(ctx)
+	return info.WorkflowExecution.ID, info.WorkflowExecution.RunID
+}
+
+// workDir returns WorkDir/<sanitized workflow id>/<name>.
+func (a *Activities) workDir(ctx context.Context, name string) string {
+	id, _ := workflowKey(ctx)
+	return filepath.Join(a.WorkDir, sanitize(id), name)
+}
+
+// sanitize turns a workflow ID into one safe path segment.
+func sanitize(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	s := b.String()
+	if s == "" || s == "." || s == ".." {
+		s = "_" + s
+	}
+	return s
+}
+
+func (a *Activities) heartbeatEvery() time.Duration {
+	if a.HeartbeatEvery > 0 {
+		return a.HeartbeatEvery
+	}
+	return 2 * time.Second
+}
+
+// heartbeat records progress when running inside Temporal.
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}
+
+// keepAlive heartbeats every interval until the returned stop is called, so
+// Temporal notices a dead worker within the heartbeat timeout even while a
+// step makes no measurable progress.
+func (a *Activities) keepAlive(ctx context.Context, progress func() any) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(a.heartbeatEvery())
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// toTemporal converts an error to an ApplicationError typed by its failure
+// code and non-retryable when the code is.
+func toTemporal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	code := failure.CodeOf(err)
+	return temporal.NewApplicationErrorWithOptions(err.Error(), string(code), temporal.ApplicationErrorOptions{
+		NonRetryable: !failure.Retryable(code),
+	})
+}
+
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return failure.Wrap(failure.Internal, err, "remove %s", dir)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package activities
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// LoggedModelName is the logged model's name inside its run, as Python's
+// log_model(name="model") would give it.
+const LoggedModelName = "model"
+
+// LogModel finds or creates the experiment, the run (tagged with the
+// workflow ID) and the logged model, and streams the saved directory up,
+// resuming where an earlier attempt stopped.
+func (a *Activities) LogModel(ctx context.Context, in LogInput) (LogOutput, error) {
+	out, err := a.logModel(ctx, in)
+	return out, toTemporal(err)
+}
+
+func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, error) {
+	dir, err := a.ensureSaved(ctx, in.Save, in.Saved)
+	if err != nil {
+		return LogOutput{}, err
+	}
+	expID, err := a.ensureExperiment(ctx)
+	if err != nil {
+		return LogOutput{}, err
+	}
+	run, err := a.ensureRun(ctx, expID, in)
+	if err != nil {
+		return LogOutput{}, err
+	}
+	wfID, _ := workflowKey(ctx)
+	var sent atomic.Int64
+	stop := a.keepAlive(ctx, func() any { return sent.Load() })
+	logged, err := flavor.LogModel(ctx, a.Store, dir, flavor.LogOptions{
+		ExperimentID:   expID,
+		RunID:          run.ID,
+		Name:           LoggedModelName,
+		Params:         trainParams(in),
+		Tags:           store.Tags{TagWorkflowID: wfID},
+		IdempotencyKey: wfID,
+		Parallelism:    a.UploadParallelism,
+		Progress:       func(n int64) { sent.Store(n) },
+	})
+	stop()
+	if err != nil {
+		return LogOutput{}, err
+	}
+	if err := a.Store.UpdateRun(ctx, run.ID, store.RunFinished, time.Now().UnixMilli()); err != nil {
+		return LogOutput{}, err
+	}
+	a.logger(ctx).Info("logged model", "run_id", run.ID, "model_id", logged.ModelID, "bytes_sent", logged.Bytes, "reused", logged.Reused)
+	return LogOutput{
+		ExperimentID: expID,
+		RunID:        run.ID,
+		ModelID:      logged.ModelID,
+		ModelURI:     logged.ModelURI,
+		Logged:       ArtifactRef{URI: logged.ArtifactURI, SHA256: logged.ManifestSHA256, Size: in.Saved.Size},
+		BytesSent:    logged.Bytes,
+	}, nil
+}
+
+// ensureExperiment gets the experiment by name, creating it when missing; a
+// concurrent creator's AlreadyExists is resolved by reading it again.
+func (a *Activities) ensureExperiment(ctx context.Context) (string, error) {
+	exp, err := a.Store.GetExperimentByName(ctx, a.Experiment)
+	if err == nil {
+		return exp.ID, nil
+	}
+	if !failure.Has(err, failure.NotFound) {
+		return "", err
+	}
+	id, err := a.Store.CreateExperiment(ctx, a.Experiment, nil)
+	if err == nil {
+		return id, nil
+	}
+	if failure.Has(err, failure.AlreadyExists) || failure.Has(err, failure.ServerUnavailable) {
+		if exp, gerr := a.Store.GetExperimentByName(ctx, a.Experiment); gerr == nil {
+			return exp.ID, nil
+		}
+	}
+	return "", err
+}
+
+// ensureRun finds the workflow's run by tag or creates it. After an
+// ambiguous create failure it looks again, because the server may have
+// committed the run before the connection dropped.
+func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (*store.Run, error) {
+	wfID, wfRunID := workflowKey(ctx)
+	find := func() (*store.Run, error) {
+		runs, err := a.Store.SearchRunsByTag(ctx, expID, TagWorkflowID, wfID)
+		if err != nil || len(runs) == 0 {
+			return nil, err
+		}
+		return &runs[0], nil
+	}
+	if run, err := find(); err != nil || run != nil {
+		return run, err
+	}
+	tags := store.Tags{
+		TagWorkflowID:        wfID,
+		TagWorkflowRunID:     wfRunID,
+		TagDataSHA256:        in.Train.DataSHA256,
+		"mlflow.runName":     in.ModelName + "-" + shortID(wfID),
+		"mlflow.source.name": "flavorflow",
+		"mlflow.source.type": "JOB",
+		"mlflow.user":        "flavorflow",
+	}
+	if !in.Cutoff.IsZero() {
+		tags[TagCutoff] = in.Cutoff.UTC().Format(time.RFC3339)
+	}
+	run, err := a.Store.CreateRun(ctx, store.CreateRunRequest{
+		ExperimentID: expID, Name: tags["mlflow.runName"], StartTimeMs: time.Now().UnixMilli(), Tags: tags,
+	})
+	if err != nil {
+		if found, ferr := find(); ferr == nil && found != nil {
+			return found, nil
+		}
+		return nil, err
+	}
+	batch := store.Batch{
+		Params: trainParams(in),
+		Metrics: []store.Metric{
+			{Key: "training_mse", Value: in.Train.Stats.MSE, TimestampMs: run.StartTimeMs},
+			{Key: "training_samples", Value: float64(in.Train.Stats.N), TimestampMs: run.StartTimeMs},
+			{Key: "offset", Value: in.Train.Model.Offset, TimestampMs: run.StartTimeMs},
+		},
+	}
+	if err := a.Store.LogBatch(ctx, run.ID, batch); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func trainParams(in LogInput) store.Tags {
+	return store.Tags{
+		"model_name":   in.ModelName,
+		"flavor":       flavor.FlavorName,
+		"weights_size": strconv.FormatInt(in.Train.Model.WeightsSize, 10),
+		"samples":      strconv.Itoa(in.Train.Stats.N),
+	}
+}
+
+// shortID keeps run names readable: the last 12 characters of the ID.
+func shortID(id string) string {
+	if len(id) <= 12 {
+		return id
+	}
+	return id[len(id)-12:]
+}

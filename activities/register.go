@@ -1,0 +1,93 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/modeluri"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// RegisterModel creates the model version for the logged model, exactly once
+// per workflow: the version carries the workflow ID as a tag and is searched
+// for before it is created, and again after an ambiguous create failure.
+// MLflow has no idempotency key on model-versions/create, so this is the
+// only thing standing between a retry and a duplicate version.
+func (a *Activities) RegisterModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {
+	out, err := a.registerModel(ctx, in)
+	return out, toTemporal(err)
+}
+
+func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {
+	if err := store.ValidateModelName(in.ModelName); err != nil {
+		return RegisterOutput{}, err
+	}
+	wfID, _ := workflowKey(ctx)
+	if _, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
+		// An ambiguous failure may have created it; the version create below
+		// fails with NotFound if it did not, and the retry comes back here.
+		if !failure.Has(err, failure.ServerUnavailable) {
+			return RegisterOutput{}, err
+		}
+		if _, gerr := a.Store.GetRegisteredModel(ctx, in.ModelName); gerr != nil {
+			return RegisterOutput{}, err
+		}
+	}
+	if mv, err := a.findVersion(ctx, in.ModelName, wfID); err != nil || mv != nil {
+		return a.registered(in, mv, false), err
+	}
+	mv, err := a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+		Name:    in.ModelName,
+		Source:  modeluri.LoggedModel(in.ModelID),
+		RunID:   in.RunID,
+		ModelID: in.ModelID,
+		Tags: store.Tags{
+			TagWorkflowID:     wfID,
+			TagManifestSHA256: in.ManifestSHA256,
+		},
+	})
+	if err != nil {
+		if found, ferr := a.findVersion(ctx, in.ModelName, wfID); ferr == nil && found != nil {
+			a.logger(ctx).Warn("version create failed but the server had committed it", "version", found.Version, "error", err)
+			return a.registered(in, found, true), nil
+		}
+		return RegisterOutput{}, err
+	}
+	a.logger(ctx).Info("registered", "model", in.ModelName, "version", mv.Version)
+	return a.registered(in, mv, true), nil
+}
+
+// findVersion returns the workflow's version, or nil. Should a race ever have
+// produced two, it returns the lowest and the fault suite counts it.
+func (a *Activities) findVersion(ctx context.Context, name, wfID string) (*store.ModelVersion, error) {
+	versions, err := a.Store.SearchModelVersions(ctx, name, TagWorkflowID, wfID)
+	if err != nil {
+		if failure.Has(err, failure.NotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	mv := versions[0]
+	switch mv.Status {
+	case store.VersionFailed:
+		return nil, failure.New(failure.RegistrationFailed, "version %d of %s failed registration: %s", mv.Version, name, mv.StatusMessage)
+	case store.VersionPending:
+		return nil, failure.New(failure.VersionNotReady, "version %d of %s is still PENDING_REGISTRATION", mv.Version, name)
+	}
+	return &mv, nil
+}
+
+func (a *Activities) registered(in RegisterInput, mv *store.ModelVersion, created bool) RegisterOutput {
+	if mv == nil {
+		return RegisterOutput{}
+	}
+	return RegisterOutput{
+		Version:  mv.Version,
+		ModelURI: modeluri.Version(in.ModelName, mv.Version),
+		Created:  created,
+		UIURL:    a.Store.UIURL(in.ModelName, mv.Version),
+	}
+}

@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/modeluri"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// ModelLifecycle trains a FakeModel, saves it in MLflow's format, logs and
+// registers it, verifies the registered version end to end and only then
+// moves the alias.
+func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult, error) {
+	var a *activities.Activities
+	p := &pipeline{ctx: ctx, progress: Progress{Step: StageTraining}}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p.progress, nil }); err != nil {
+		return LifecycleResult{}, err
+	}
+	if err := validate(req); err != nil {
+		return LifecycleResult{}, p.fail(err)
+	}
+	if len(req.VerifyInputs) == 0 {
+		req.VerifyInputs = DefaultVerifyInputs
+	}
+	res := LifecycleResult{ModelName: req.ModelName, Alias: req.Alias}
+	if err := p.enter(StageTraining, ModelNameKey.ValueSet(req.ModelName)); err != nil {
+		return res, err
+	}
+	cutoff := scheduledStart(ctx)
+	var trained activities.TrainOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageTraining), a.Train, activities.TrainInput{
+		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff,
+	}).Get(ctx, &trained); err != nil {
+		return res, p.fail(err)
+	}
+	res.Offset = trained.Model.Offset
+
+	if err := p.enter(StageSaving); err != nil {
+		return res, err
+	}
+	saveIn := activities.SaveInput{ModelName: req.ModelName, Model: trained.Model, Created: workflow.GetInfo(ctx).WorkflowStartTime}
+	var saved activities.SaveOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageSaving), a.SaveModel, saveIn).Get(ctx, &saved); err != nil {
+		return res, p.fail(err)
+	}
+
+	if err := p.enter(StageLogging); err != nil {
+		return res, err
+	}
+	var logged activities.LogOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageLogging), a.LogModel, activities.LogInput{
+		ModelName: req.ModelName, Save: saveIn, Saved: saved.Dir, Train: trained, Cutoff: cutoff,
+	}).Get(ctx, &logged); err != nil {
+		return res, p.fail(err)
+	}
+	res.RunID, res.ModelID, res.LoggedModelURI = logged.RunID, logged.ModelID, logged.ModelURI
+	res.ManifestSHA256 = logged.Logged.SHA256
+	res.BytesMoved += logged.BytesSent
+	p.progress.BytesMoved = res.BytesMoved
+
+	if err := p.enter(StageRegistering); err != nil {
+		return res, err
+	}
+	var reg activities.RegisterOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageRegistering), a.RegisterModel, activities.RegisterInput{
+		ModelName: req.ModelName, ModelID: logged.ModelID, RunID: logged.RunID, ManifestSHA256: logged.Logged.SHA256,
+	}).Get(ctx, &reg); err != nil {
+		return res, p.fail(err)
+	}
+	res.Version, res.ModelURI, res.UIURL = reg.Version, reg.ModelURI, reg.UIURL
+	p.progress.Version, p.progress.ModelURI = reg.Version, reg.ModelURI
+	memo := map[string]any{MemoModelURI: reg.ModelURI}
+	if reg.UIURL != "" {
+		memo[MemoMLflowURL] = reg.UIURL
+	}
+	if err := workflow.UpsertMemo(ctx, memo); err != nil {
+		return res, p.fail(err)
+	}
+
+	var previous activities.AliasOutput
+	if req.Alias != "" {
+		if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.ReadAlias, activities.AliasInput{
+			ModelName: req.ModelName, Alias: req.Alias,
+		}).Get(ctx, &previous); err != nil {
+			return res, p.fail(err)
+		}
+		res.PreviousAlias = previous.Version
+	}
+
+	if err := p.enter(StageVerifying, ModelVersionKey.ValueSet(int64(reg.Version))); err != nil {
+		return res, err
+	}
+	var verified activities.VerifyOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageVerifying), a.LoadAndVerify, activities.VerifyInput{
+		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256,
+		Expected: trained.Model, Inputs: req.VerifyInputs,
+	}).Get(ctx, &verified); err != nil {
+		return res, p.fail(err)
+	}
+	res.BytesMoved += verified.BytesRead
+	p.progress.BytesMoved = res.BytesMoved
+
+	if req.Alias == "" {
+		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)
+		p.progress.Step = "done"
+		return res, nil
+	}
+	if err := p.enter(StagePromoting); err != nil {
+		return res, err
+	}
+	var promoted activities.PromoteOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
+		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
+	}).Get(ctx, &promoted); err != nil {
+		return res, p.fail(err)
+	}
+	res.AliasURI = modeluri.Alias(req.ModelName, req.Alias)
+	if err := p.enter(StagePromoted); err != nil {
+		return res, err
+	}
+	p.progress.Step = "done"
+	return res, nil
+}
+
+// pipeline tracks progress for the query and the Stage search attribute.
+type pipeline struct {
+	ctx      workflow.Context
+	progress Progress
+}
+
+// enter records the previous step as done and upserts Stage (plus extra
+// search attributes).
+func (p *pipeline) enter(stage string, extra ...temporal.SearchAttributeUpdate) error {
+	if p.progress.Step != stage && p.progress.Step != "" {
+		p.progress.StepsDone = append(p.progress.StepsDone, p.progress.Step)
+	}
+	p.progress.Step = stage
+	updates := append([]temporal.SearchAttributeUpdate{StageKey.ValueSet(stage)}, extra...)
+	return workflow.UpsertTypedSearchAttributes(p.ctx, updates...)
+}
+
+// fail marks the pipeline failed (Stage=failed) and returns err.
+func (p *pipeline) fail(err error) error {
+	p.progress.Error = err.Error()
+	_ = workflow.UpsertTypedSearchAttributes(p.ctx, StageKey.ValueSet(StageFailed))
+	workflow.GetLogger(p.ctx).Error("pipeline failed", "step", p.progress.Step, "error", err)
+	return err
+}
+
+// validate rejects a request that can never succeed before any work starts,
+// with the same error types the activities would use.
+func validate(req LifecycleRequest) error {
+	check := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return temporal.NewNonRetryableApplicationError(err.Error(), string(failure.CodeOf(err)), nil)
+	}
+	if err := check(store.ValidateModelName(req.ModelName)); err != nil {
+		return err
+	}
+	if req.Alias != "" {
+		if err := check(store.ValidateAlias(req.Alias)); err != nil {
+			return err
+		}
+	}
+	if len(req.Data.Pairs) > activities.MaxInlinePairs {
+		return check(failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; pass a data file", len(req.Data.Pairs), activities.MaxInlinePairs))
+	}
+	return nil
+}
+
+// scheduledStart returns the schedule's nominal time for runs started by a
+// Temporal Schedule, the zero time otherwise.
+func scheduledStart(ctx workflow.Context) time.Time {
+	t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(ScheduledStartKey)
+	if !ok {
+		return time.Time{}
+	}
+	return t
+}
+
+// ErrorType returns the ApplicationError type in err's chain ("" if none).
+func ErrorType(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Type()
+	}
+	return ""
+}
