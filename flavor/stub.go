@@ -11,9 +11,6 @@ import (
 	"github.com/flavorflow/flavorflow/store"
 )
 
-// MLmodel is the MLmodel document.
-type MLmodel struct{}
-
 // SaveModel writes model into dir (which must not exist or be empty).
 func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
 	return Saved{}, failure.New(failure.Internal, "not implemented")
