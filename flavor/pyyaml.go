@@ -121,7 +121,9 @@ type scalarAnalysis struct {
 
 func isPyBreak(r rune) bool { return r == '\n' || r == '\x85' || r == '\u2028' || r == '\u2029' }
 
-func isPySpaceOrBreak(r rune) bool { return r == 0 || r == ' ' || r == '\t' || r == '\r' || isPyBreak(r) }
+func isPySpaceOrBreak(r rune) bool {
+	return r == 0 || r == ' ' || r == '\t' || r == '\r' || isPyBreak(r)
+}
 
 // analyzeScalar transcribes Emitter.analyze_scalar with allow_unicode=False.
 func analyzeScalar(s []rune) scalarAnalysis {
