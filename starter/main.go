@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/flavorflow/flavorflow/failure"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitUnreachable = 3
+)
+
+type command struct {
+	summary string
+	usage   string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = map[string]command{
+	"run":            {"start a model lifecycle pipeline and follow it", runUsage, cmdRun},
+	"predict":        {"load a model by URI and print predictions", predictUsage, cmdPredict},
+	"devserver-args": {"print the temporal arguments that start the configured dev server", "starter devserver-args [--config FILE]", cmdDevServerArgs},
+}
+
+// env is what commands write to.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func dispatch(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printHelp(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "starter: unknown command %q\n\n", args[0])
+		printHelp(e.stderr)
+		return exitUsage
+	}
+	err := cmd.run(ctx, e, args[1:])
+	return report(e, err)
+}
+
+// usageError marks bad command-line usage.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+// pipelineError marks a pipeline that ran and failed (already reported).
+type pipelineError struct{ err error }
+
+func (p pipelineError) Error() string { return p.err.Error() }
+
+func report(e *env, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var pe pipelineError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintln(e.stderr, "starter:", ue.msg)
+		return exitUsage
+	case errors.As(err, &pe):
+		return exitFailed
+	}
+	fmt.Fprintln(e.stderr, "starter:", err)
+	switch code := failure.CodeOf(err); {
+	case code == failure.ServerUnavailable:
+		return exitUnreachable
+	case code != failure.Internal && !failure.Retryable(code):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "starter: start and watch flavorflow model lifecycle pipelines")
+	fmt.Fprintln(w, "\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-15s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'starter COMMAND --help' for a command's flags and examples.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 pipeline failed, 2 bad usage or input, 3 server unreachable.")
+}
+
+// newFlags returns a flag set whose usage prints the command's usage text.
+func newFlags(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, strings.TrimSpace(usage))
+		fmt.Fprintln(e.stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, turning errors into usage errors.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

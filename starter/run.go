@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+const runUsage = `
+starter run --model NAME (--data FILE | --pairs "x,y;x,y") [flags]
+
+Starts a ModelLifecycle pipeline: train a FakeModel, save it in MLflow's format,
+log and register it, verify the registered version, then move the alias.
+
+Examples:
+  starter run --model iris --pairs "1,4;2,5;3,6" --alias champion
+  starter run --model iris --data ./train.csv --no-wait
+  starter run --model big --pairs "1,4" --weights-size 536870912 --output json
+`
+
+type runResult struct {
+	WorkflowID  string                     `json:"workflow_id"`
+	RunID       string                     `json:"run_id"`
+	Status      string                     `json:"status"`
+	TemporalURL string                     `json:"temporal_ui_url,omitempty"`
+	Result      *workflows.LifecycleResult `json:"result,omitempty"`
+	Error       *errorOut                  `json:"error,omitempty"`
+}
+
+type errorOut struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	var c commonFlags
+	fs := newFlags(e, "run", runUsage)
+	c.register(fs)
+	model := fs.String("model", "", "registered model name (required)")
+	dataFile := fs.String("data", "", "training data file: CSV x,y lines or a JSON array of {x,y}")
+	pairs := fs.String("pairs", "", `inline training pairs "x,y;x,y"`)
+	alias := fs.String("alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
+	weights := fs.Int64("weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
+	id := fs.String("id", "", "workflow ID (default: lifecycle-<model>-<random>); reusing one is idempotent")
+	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	}
+	if *model == "" {
+		return usageError{"--model is required"}
+	}
+	if err := store.ValidateModelName(*model); err != nil {
+		return err
+	}
+	cfg, err := c.load(e)
+	if err != nil {
+		return err
+	}
+	req := workflows.LifecycleRequest{ModelName: *model, Alias: cfg.Pipeline.Alias, WeightsSize: *weights, VerifyInputs: cfg.Pipeline.VerifyInputs}
+	switch *alias {
+	case "":
+	case "-":
+		req.Alias = ""
+	default:
+		req.Alias = *alias
+	}
+	if req.Alias != "" {
+		if err := store.ValidateAlias(req.Alias); err != nil {
+			return err
+		}
+	}
+	if req.Data, err = trainingData(*dataFile, *pairs); err != nil {
+		return err
+	}
+	if *weights < 0 || *weights > fakemodel.MaxWeightsSize {
+		return usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", *weights, int64(fakemodel.MaxWeightsSize))}
+	}
+
+	cl, opts, err := c.dial(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	wfID := *id
+	if wfID == "" {
+		wfID = "lifecycle-" + *model + "-" + uuid.NewString()[:8]
+	}
+	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       wfID,
+		TaskQueue:                cfg.Temporal.TaskQueue,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
+		StaticSummary:            fmt.Sprintf("Train, register and verify %s", *model),
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING, // the same --id attaches to the running pipeline
+	}, workflows.WorkflowName, req)
+	if err != nil {
+		return failure.Wrap(failure.ServerUnavailable, err, "start workflow on %s", opts.HostPort)
+	}
+	out := runResult{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "Running",
+		TemporalURL: workflowURL(cfg.Temporal.UIURL, opts.Namespace, run.GetID(), run.GetRunID())}
+	if *noWait {
+		return emitRun(e, c.output, out)
+	}
+	if c.output == "text" {
+		fmt.Fprintf(e.stderr, "started %s (run %s)\n  %s\n", out.WorkflowID, out.RunID, out.TemporalURL)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	result, err := follow(waitCtx, e, cl, run, c.output == "text")
+	if err != nil {
+		out.Status = "Failed"
+		out.Error = &errorOut{Type: workflows.ErrorType(err), Message: rootMessage(err)}
+		if out.Error.Type == "" {
+			out.Error.Type = string(failure.CodeOf(err))
+		}
+		if waitCtx.Err() != nil {
+			out.Status = "Unknown"
+			out.Error = &errorOut{Type: "Timeout", Message: fmt.Sprintf("no result within %s; the pipeline goes on (starter watch %s)", *timeout, out.WorkflowID)}
+		}
+		_ = emitRun(e, c.output, out)
+		return pipelineError{err}
+	}
+	out.Status, out.Result = "Completed", &result
+	return emitRun(e, c.output, out)
+}
+
+// trainingData validates the data locally, so bad input fails before a
+// pipeline starts, and sends small data inline (the worker may run
+// elsewhere) and large files by absolute path.
+func trainingData(file, pairs string) (activities.TrainingData, error) {
+	switch {
+	case file != "" && pairs != "":
+		return activities.TrainingData{}, usageError{"give --data or --pairs, not both"}
+	case file == "" && pairs == "":
+		return activities.TrainingData{}, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
+	case pairs != "":
+		s, err := fakemodel.ParsePairs(pairs)
+		if err != nil {
+			return activities.TrainingData{}, err
+		}
+		if len(s) > activities.MaxInlinePairs {
+			return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; use --data", len(s), activities.MaxInlinePairs)
+		}
+		return activities.TrainingData{Pairs: s}, nil
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return activities.TrainingData{}, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "cannot read training data %s: %v", file, errors.Unwrap(err))
+	}
+	defer f.Close()
+	s, err := fakemodel.ReadSamples(f)
+	if err != nil {
+		return activities.TrainingData{}, err
+	}
+	if len(s) <= activities.MaxInlinePairs {
+		return activities.TrainingData{Pairs: s}, nil
+	}
+	return activities.TrainingData{Path: abs}, nil
+}
+
+// follow waits for the result, printing each step change from the progress
+// query.
+func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRun, show bool) (workflows.LifecycleResult, error) {
+	type outcome struct {
+		res workflows.LifecycleResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var r workflows.LifecycleResult
+		err := run.Get(ctx, &r)
+		done <- outcome{r, err}
+	}()
+	start := time.Now()
+	last := ""
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case o := <-done:
+			if show && o.err == nil {
+				fmt.Fprintf(e.stderr, "  %-12s %6.1fs\n", "done", time.Since(start).Seconds())
+			}
+			return o.res, o.err
+		case <-tick.C:
+			if !show {
+				continue
+			}
+			v, err := cl.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.ProgressQuery)
+			if err != nil {
+				continue
+			}
+			var p workflows.Progress
+			if v.Get(&p) == nil && p.Step != last {
+				last = p.Step
+				fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", p.Step, time.Since(start).Seconds(), humanBytes(p.BytesMoved))
+			}
+		}
+	}
+}
+
+func emitRun(e *env, output string, r runResult) error {
+	if output == "json" {
+		return printJSON(e.stdout, r)
+	}
+	w := e.stdout
+	switch {
+	case r.Result != nil:
+		res := r.Result
+		fmt.Fprintf(w, "Pipeline %s completed\n", r.WorkflowID)
+		fmt.Fprintf(w, "  model        %s version %d (offset %g)\n", res.ModelName, res.Version, res.Offset)
+		fmt.Fprintf(w, "  model URI    %s\n", res.ModelURI)
+		if res.AliasURI != "" {
+			fmt.Fprintf(w, "  alias URI    %s (was version %d)\n", res.AliasURI, res.PreviousAlias)
+		}
+		fmt.Fprintf(w, "  logged model %s (run %s)\n", res.LoggedModelURI, res.RunID)
+		fmt.Fprintf(w, "  manifest     sha256:%s\n", res.ManifestSHA256)
+		if res.UIURL != "" {
+			fmt.Fprintf(w, "  MLflow UI    %s\n", res.UIURL)
+		}
+		fmt.Fprintf(w, "  Temporal UI  %s\n", r.TemporalURL)
+	case r.Error != nil:
+		fmt.Fprintf(e.stderr, "Pipeline %s %s: %s: %s\n  Temporal UI  %s\n", r.WorkflowID, strings.ToLower(r.Status), r.Error.Type, r.Error.Message, r.TemporalURL)
+	default:
+		fmt.Fprintf(w, "Started pipeline %s (run %s)\n  Temporal UI  %s\n", r.WorkflowID, r.RunID, r.TemporalURL)
+	}
+	return nil
+}
+
+// rootMessage is the innermost message of a workflow error chain, which is
+// the activity's own words rather than Temporal's wrapping.
+func rootMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n <= 0:
+		return ""
+	case n < 1<<20:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}

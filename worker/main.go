@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/config"
+	"github.com/flavorflow/flavorflow/internal/app"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file (default: FLAVORFLOW_CONFIG or temporal-dev.yml in this or a parent directory)")
+	trackingURI := fs.String("tracking-uri", "", "store: a directory (embedded store) or an MLflow server URL (overrides MLFLOW_TRACKING_URI)")
+	taskQueue := fs.String("task-queue", "", "task queue (overrides FLAVORFLOW_TASK_QUEUE)")
+	workDir := fs.String("work-dir", "", "directory for model files between activities")
+	address := fs.String("address", "", "Temporal frontend host:port (overrides TEMPORAL_ADDRESS)")
+	namespace := fs.String("namespace", "", "Temporal namespace (overrides TEMPORAL_NAMESPACE)")
+	profile := fs.String("profile", "", "Temporal envconfig profile (TEMPORAL_PROFILE)")
+	logFormat := fs.String("log-format", "json", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	healthAddr := fs.String("health-addr", "", "address for /healthz (overrides worker.health_addr)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.Find(*cfgPath, os.Getenv), os.Getenv)
+	if err != nil {
+		return err
+	}
+	override(&cfg.Store.TrackingURI, *trackingURI)
+	override(&cfg.Temporal.TaskQueue, *taskQueue)
+	override(&cfg.Worker.WorkDir, *workDir)
+	override(&cfg.Worker.HealthAddr, *healthAddr)
+
+	buildID := buildRevision()
+	logger, err := app.NewLogger(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	logger = logger.With("build_id", buildID, "task_queue", cfg.Temporal.TaskQueue)
+
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	opts, err := app.ClientOptions(cfg, app.ClientOverrides{Address: *address, Namespace: *namespace, Profile: *profile}, logger)
+	if err != nil {
+		return err
+	}
+	c, err := app.Dial(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:     cfg.Worker.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: cfg.Worker.MaxConcurrentWorkflowTasks,
+		WorkerStopTimeout:                      cfg.Worker.StopTimeout,
+	})
+	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterActivity(&activities.Activities{
+		Store:             st,
+		Experiment:        cfg.Store.Experiment,
+		WorkDir:           cfg.Worker.WorkDir,
+		UploadParallelism: cfg.Worker.UploadParallelism,
+		Logger:            logger,
+	})
+
+	var ready atomic.Bool
+	if cfg.Worker.HealthAddr != "" {
+		stopHealth, err := serveHealth(cfg.Worker.HealthAddr, &ready, logger)
+		if err != nil {
+			return err
+		}
+		defer stopHealth()
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	ready.Store(true)
+	logger.Info("worker started", "store", st.Describe(), "temporal", opts.HostPort, "namespace", opts.Namespace)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	ready.Store(false)
+	logger.Info("stopping worker", "signal", got.String(), "stop_timeout", cfg.Worker.StopTimeout)
+	start := time.Now()
+	w.Stop() // waits up to WorkerStopTimeout for running activities
+	logger.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func override(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+// serveHealth answers /healthz with 200 while the worker runs and 503 while
+// it starts or stops. It logs the bound address (the port may be 0).
+func serveHealth(addr string, ready *atomic.Bool, logger *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("health endpoint: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health endpoint", "error", err)
+		}
+	}()
+	logger.Info("health endpoint", "url", "http://"+ln.Addr().String()+"/healthz")
+	return func() { _ = srv.Close() }, nil
+}
+
+// buildRevision is the VCS revision the binary was built from, for logs.
+func buildRevision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
