@@ -117,7 +117,7 @@ func dbErr(err error, what string) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return failure.Wrap(failure.StoreBusy, err, "%s: database still locked after %s", what, busyTimeout)
+			return failure.Wrap(failure.StoreBusy, err, "%s: database locked by another writer (busy timeout %s)", what, busyTimeout)
 		}
 	}
 	return failure.Wrap(failure.Internal, err, "%s", what)
