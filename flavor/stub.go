@@ -7,14 +7,8 @@ import (
 	"context"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/store"
 )
-
-// SaveModel writes model into dir (which must not exist or be empty).
-func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
-	return Saved{}, failure.New(failure.Internal, "not implemented")
-}
 
 // LogModel uploads the saved model in dir as an MLflow 3 logged model.
 func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) (Logged, error) {
@@ -27,7 +21,3 @@ func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, er
 	return Loaded{}, failure.New(failure.Internal, "not implemented")
 }
 
-// VerifyDir checks every file in dir against the manifest written there.
-func VerifyDir(dir string) (Manifest, string, error) {
-	return Manifest{}, "", failure.New(failure.Internal, "not implemented")
-}

@@ -1,0 +1,306 @@
+package flavor
+
+// SaveModel: the Go counterpart of mlflow.<flavor>.save_model.
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+)
+
+// Versions written into MLmodel and the environment files.
+const (
+	// MLflowVersion is the MLflow release this flavor is tested against
+	// (mlflow_version in MLmodel, the pin in requirements.txt).
+	MLflowVersion = "3.17.2"
+	// PythonVersion is the python_function python_version: the major.minor
+	// the shim is tested with. MLflow only warns when it differs.
+	PythonVersion = "3.11"
+	// Version is flavorflow's own version, recorded in the fakemodel flavor.
+	Version = "0.1.0"
+)
+
+// Environment file names, as MLflow's flavors name them.
+const (
+	PythonEnvFile    = "python_env.yaml"
+	RequirementsFile = "requirements.txt"
+)
+
+//go:embed pyfunc/flavorflow_fakemodel.py
+var pyfuncShim []byte
+
+// pythonEnv is what mlflow's _PythonEnv.to_yaml writes (sort_keys=False).
+// The build dependencies are unpinned: they only matter for
+// --env-manager virtualenv, which installs whatever is current.
+const pythonEnv = "python: " + PythonVersion + "\nbuild_dependencies:\n- pip\n- setuptools\n- wheel\ndependencies:\n- -r requirements.txt\n"
+
+// requirements pins MLflow only: the shim needs nothing else (numpy and
+// pandas come with mlflow).
+const requirements = "mlflow==" + MLflowVersion + "\n"
+
+// SaveModel writes model into dir, which must not exist or be empty, as an
+// MLflow model directory that both this package and Python's
+// mlflow.pyfunc.load_model can read:
+//
+//	model.json                      the model (JSON, never pickle)
+//	weights.bin                     the weights payload, when WeightsSize > 0
+//	code/flavorflow_fakemodel.py    the python_function loader
+//	python_env.yaml, requirements.txt
+//	MLmodel                         flavors fakemodel and python_function
+//	flavorflow-manifest.json        size and sha256 of every other file
+//
+// Every file is written to a temporary name and renamed, the manifest last,
+// so a directory with a manifest that verifies is complete. Equal inputs
+// (with opts.ModelUUID and opts.Created set) give byte-identical files. On
+// failure the files written so far are removed.
+func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
+	if err := model.Validate(); err != nil {
+		return Saved{}, err
+	}
+	if err := prepareTarget(dir); err != nil {
+		return Saved{}, err
+	}
+	s := &saver{ctx: ctx, dir: dir}
+	saved, err := s.save(model, opts)
+	if err != nil {
+		s.cleanup()
+		return Saved{}, err
+	}
+	return saved, nil
+}
+
+// prepareTarget applies mlflow's _validate_and_prepare_target_save_path.
+func prepareTarget(dir string) error {
+	if dir == "" {
+		return failure.New(failure.InvalidPath, "save directory is empty")
+	}
+	info, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return failure.Wrap(failure.Internal, err, "create %s", dir)
+		}
+		return nil
+	case err != nil:
+		return failure.Wrap(failure.Internal, err, "stat %s", dir)
+	case !info.IsDir():
+		return failure.New(failure.TargetNotEmpty, "Path '%s' already exists and is not empty", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return failure.Wrap(failure.Internal, err, "read %s", dir)
+	}
+	if len(entries) > 0 {
+		return failure.New(failure.TargetNotEmpty, "Path '%s' already exists and is not empty", dir)
+	}
+	return nil
+}
+
+type saver struct {
+	ctx     context.Context
+	dir     string
+	entries []ManifestEntry
+	written []string // relative paths, for cleanup
+	total   int64
+}
+
+func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
+	steps := []struct {
+		rel   string
+		write func(io.Writer) error
+	}{
+		{DataFile, model.Save},
+		{WeightsFile, func(w io.Writer) error {
+			_, err := io.Copy(w, ctxReader{s.ctx, model.WeightsReader()})
+			return err
+		}},
+		{CodeDir + "/" + PyfuncModule + ".py", writeBytes(pyfuncShim)},
+		{PythonEnvFile, writeBytes([]byte(pythonEnv))},
+		{RequirementsFile, writeBytes([]byte(requirements))},
+	}
+	for _, st := range steps {
+		if st.rel == WeightsFile && model.WeightsSize == 0 {
+			continue
+		}
+		if _, err := s.write(st.rel, st.write); err != nil {
+			return Saved{}, err
+		}
+	}
+	// MLflow's rule: model_size_bytes is the size of everything written
+	// before MLmodel.
+	ml := newMLmodel(model, opts, s.total)
+	doc, err := ml.Marshal()
+	if err != nil {
+		return Saved{}, err
+	}
+	if _, err := s.write(MLmodelFile, writeBytes(doc)); err != nil {
+		return Saved{}, err
+	}
+	man := Manifest{Version: ManifestVersion, Files: s.entries}
+	data, err := encodeManifest(man)
+	if err != nil {
+		return Saved{}, err
+	}
+	if err := writeFileAtomic(s.ctx, s.dir, ManifestFile, writeBytes(data), nil); err != nil {
+		return Saved{}, err
+	}
+	s.written = append(s.written, ManifestFile)
+	man, _ = ParseManifest(data) // sorted copy of what was written
+	return Saved{Dir: s.dir, Manifest: man, ManifestSHA256: sha256Hex(data), Size: s.total + int64(len(data))}, nil
+}
+
+// newMLmodel builds the MLmodel a save writes.
+func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *MLmodel {
+	var weights any
+	if model.WeightsSize > 0 {
+		weights = WeightsFile
+	}
+	modelUUID := opts.ModelUUID
+	if modelUUID == "" {
+		u := uuid.New()
+		modelUUID = hex.EncodeToString(u[:]) // uuid4().hex, as mlflow writes it
+	}
+	created := opts.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	return &MLmodel{
+		ArtifactPath: opts.ArtifactPath,
+		Flavors: map[string]map[string]any{
+			FlavorName: {
+				"data":               DataFile,
+				"format_version":     fakemodel.FormatVersion,
+				"offset":             model.Offset,
+				"weights":            weights,
+				"weights_size":       model.WeightsSize,
+				"flavorflow_version": Version,
+			},
+			"python_function": {
+				"loader_module":  PyfuncModule,
+				"code":           CodeDir,
+				"data":           DataFile,
+				"env":            map[string]any{"virtualenv": PythonEnvFile},
+				"python_version": PythonVersion,
+			},
+		},
+		MLflowVersion:  MLflowVersion,
+		ModelID:        opts.ModelID,
+		ModelSizeBytes: &sizeBytes,
+		ModelUUID:      modelUUID,
+		RunID:          opts.RunID,
+		UTCTimeCreated: FormatCreated(created),
+		Metadata:       opts.Metadata,
+	}
+}
+
+// write writes one file and records it for the manifest.
+func (s *saver) write(rel string, fn func(io.Writer) error) (ManifestEntry, error) {
+	var e ManifestEntry
+	err := writeFileAtomic(s.ctx, s.dir, rel, fn, &e)
+	if err != nil {
+		return e, err
+	}
+	s.written = append(s.written, rel)
+	s.entries = append(s.entries, e)
+	s.total += e.Size
+	return e, nil
+}
+
+// cleanup removes what a failed save wrote; the directory was empty before.
+func (s *saver) cleanup() {
+	for _, rel := range s.written {
+		_ = os.Remove(filepath.Join(s.dir, filepath.FromSlash(rel)))
+	}
+	_ = os.Remove(filepath.Join(s.dir, CodeDir)) // only if empty
+}
+
+func writeBytes(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := w.Write(b); return err }
+}
+
+// writeFileAtomic writes dir/rel through fn into a temporary file in the same
+// directory, syncs it and renames it into place, so a crash never leaves a
+// half-written file under the final name. When e is non-nil it receives the
+// file's size and sha256, computed while writing (no second read).
+func writeFileAtomic(ctx context.Context, dir, rel string, fn func(io.Writer) error, e *ManifestEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	final := filepath.Join(dir, filepath.FromSlash(rel))
+	parent := filepath.Dir(final)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return failure.Wrap(failure.Internal, err, "create %s", parent)
+	}
+	tmp, err := os.CreateTemp(parent, ".tmp-"+filepath.Base(final)+"-*")
+	if err != nil {
+		return failure.Wrap(failure.Internal, err, "create temporary file in %s", parent)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(tmp, h)}
+	if err := fn(cw); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return failure.Wrap(failure.CodeOf(err), err, "write %s", rel)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return failure.Wrap(failure.Internal, err, "chmod %s", rel)
+	}
+	if err := tmp.Sync(); err != nil {
+		return failure.Wrap(failure.Internal, err, "sync %s", rel)
+	}
+	if err := tmp.Close(); err != nil {
+		return failure.Wrap(failure.Internal, err, "close %s", rel)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return failure.Wrap(failure.Internal, err, "rename into %s", final)
+	}
+	ok = true
+	if e != nil {
+		*e = ManifestEntry{Path: rel, Size: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// ctxReader stops a long copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
