@@ -1,0 +1,200 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+)
+
+var a *activities.Activities
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(ModelLifecycle, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivity(a)
+	return env
+}
+
+func request() LifecycleRequest {
+	return LifecycleRequest{ModelName: "iris", Alias: "champion", Data: activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}}}}
+}
+
+// fakes are the activities' answers; tests replace one and then install.
+type fakes struct {
+	train    any
+	register any
+	verify   any
+	upserts  []temporal.SearchAttributes
+}
+
+func happy() *fakes {
+	return &fakes{
+		train:    activities.TrainOutput{Model: fakemodel.New(3), Stats: fakemodel.Stats{N: 1}},
+		register: activities.RegisterOutput{Version: 2, ModelURI: "models:/iris/2", Created: true},
+		verify:   activities.VerifyOutput{ManifestSHA256: "bb", Predictions: []float64{7}, BytesRead: 10},
+	}
+}
+
+// ret turns an answer into mock return values: a function is passed through,
+// an error fails the call, anything else succeeds.
+func ret(zero, v any) []any {
+	switch x := v.(type) {
+	case error:
+		return []any{zero, x}
+	case func(context.Context, activities.TrainInput) (activities.TrainOutput, error),
+		func(context.Context, activities.RegisterInput) (activities.RegisterOutput, error):
+		return []any{x}
+	}
+	return []any{v, nil}
+}
+
+func (f *fakes) install(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(a.Train, mock.Anything, mock.Anything).Return(ret(activities.TrainOutput{}, f.train)...)
+	env.OnActivity(a.SaveModel, mock.Anything, mock.Anything).Return(activities.SaveOutput{Dir: activities.ArtifactRef{URI: "file:///w/model", SHA256: "aa", Size: 10}}, nil)
+	env.OnActivity(a.LogModel, mock.Anything, mock.Anything).Return(activities.LogOutput{RunID: "r1", ModelID: "m-1", ModelURI: "models:/m-1",
+		Logged: activities.ArtifactRef{URI: "mlflow-artifacts:/1/models/m-1/artifacts", SHA256: "bb", Size: 10}, BytesSent: 10}, nil)
+	env.OnActivity(a.RegisterModel, mock.Anything, mock.Anything).Return(ret(activities.RegisterOutput{}, f.register)...)
+	env.OnActivity(a.ReadAlias, mock.Anything, mock.Anything).Return(activities.AliasOutput{Version: 1}, nil)
+	env.OnActivity(a.LoadAndVerify, mock.Anything, mock.Anything).Return(ret(activities.VerifyOutput{}, f.verify)...)
+	env.OnActivity(a.PromoteAlias, mock.Anything, mock.Anything).Return(activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil)
+	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		f.upserts = append(f.upserts, args.Get(0).(temporal.SearchAttributes))
+	}).Return(nil)
+	env.OnUpsertMemo(mock.Anything).Return(nil)
+}
+
+// last returns the last upserted value of each search attribute.
+func (f *fakes) last() (name, stage string, version int64) {
+	for _, sa := range f.upserts {
+		if v, ok := sa.GetKeyword(ModelNameKey); ok {
+			name = v
+		}
+		if v, ok := sa.GetKeyword(StageKey); ok {
+			stage = v
+		}
+		if v, ok := sa.GetInt64(ModelVersionKey); ok {
+			version = v
+		}
+	}
+	return name, stage, version
+}
+
+func TestLifecycleHappyPath(t *testing.T) {
+	env := newEnv(t)
+	f := happy()
+	f.install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res LifecycleResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, 2, res.Version)
+	require.Equal(t, "models:/iris/2", res.ModelURI)
+	require.Equal(t, "models:/iris@champion", res.AliasURI)
+	require.Equal(t, "bb", res.ManifestSHA256)
+	require.Equal(t, 1, res.PreviousAlias)
+	require.Equal(t, int64(20), res.BytesMoved)
+
+	v, err := env.QueryWorkflow(ProgressQuery)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	require.Equal(t, "done", p.Step)
+	require.Equal(t, []string{StageTraining, StageSaving, StageLogging, StageRegistering, StageVerifying, StagePromoting}, p.StepsDone)
+
+	name, stage, ver := f.last()
+	require.Equal(t, "iris", name)
+	require.Equal(t, StagePromoted, stage)
+	require.Equal(t, int64(2), ver)
+	env.AssertExpectations(t)
+}
+
+func TestVerificationFailureNeverPromotes(t *testing.T) {
+	env := newEnv(t)
+	f := happy()
+	f.verify = temporal.NewNonRetryableApplicationError("predictions differ", string(failure.VerificationFailed), nil)
+	f.install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	require.Equal(t, string(failure.VerificationFailed), ErrorType(err))
+	env.AssertNotCalled(t, "PromoteAlias", mock.Anything, mock.Anything)
+	_, stage, _ := f.last()
+	require.Equal(t, StageFailed, stage)
+}
+
+func TestNonRetryableErrorEndsWorkflowWithItsType(t *testing.T) {
+	env := newEnv(t)
+	f := happy()
+	calls := 0
+	f.train = func(_ context.Context, _ activities.TrainInput) (activities.TrainOutput, error) {
+		calls++
+		return activities.TrainOutput{}, temporal.NewNonRetryableApplicationError("training data is empty", string(failure.InvalidTrainingData), nil)
+	}
+	f.install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.Equal(t, string(failure.InvalidTrainingData), ErrorType(env.GetWorkflowError()))
+	require.Equal(t, 1, calls, "a non-retryable error must not be retried")
+	env.AssertNotCalled(t, "SaveModel", mock.Anything, mock.Anything)
+}
+
+func TestTransientFailureIsRetried(t *testing.T) {
+	env := newEnv(t)
+	f := happy()
+	calls := 0
+	f.register = func(_ context.Context, _ activities.RegisterInput) (activities.RegisterOutput, error) {
+		calls++
+		if calls < 3 {
+			return activities.RegisterOutput{}, temporal.NewApplicationError("503 from MLflow", string(failure.ServerUnavailable))
+		}
+		return activities.RegisterOutput{Version: 2, ModelURI: "models:/iris/2"}, nil
+	}
+	f.install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, 3, calls)
+}
+
+func TestBadRequestFailsBeforeAnyActivity(t *testing.T) {
+	for name, req := range map[string]LifecycleRequest{
+		"empty name":   {ModelName: "", Alias: "champion"},
+		"slash":        {ModelName: "a/b"},
+		"control":      {ModelName: "a\x07b"},
+		"bad alias":    {ModelName: "iris", Alias: "bad alias"},
+		"reserved":     {ModelName: "iris", Alias: "latest"},
+		"version-like": {ModelName: "iris", Alias: "v3"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := newEnv(t)
+			env.ExecuteWorkflow(WorkflowName, req)
+			err := env.GetWorkflowError()
+			require.Error(t, err)
+			var app *temporal.ApplicationError
+			require.True(t, errors.As(err, &app))
+			require.True(t, app.NonRetryable())
+			require.Contains(t, []string{string(failure.InvalidModelName), string(failure.InvalidAlias)}, app.Type())
+		})
+	}
+}
+
+func TestNoAliasSkipsPromotion(t *testing.T) {
+	env := newEnv(t)
+	happy().install(env)
+	req := request()
+	req.Alias = ""
+	env.ExecuteWorkflow(WorkflowName, req)
+	require.NoError(t, env.GetWorkflowError())
+	env.AssertNotCalled(t, "PromoteAlias", mock.Anything, mock.Anything)
+	env.AssertNotCalled(t, "ReadAlias", mock.Anything, mock.Anything)
+}
