@@ -1,0 +1,55 @@
+# flavorflow: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+GO    ?= go
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: demo test test-go test-python venv build lint fuzz bench faults clean devserver
+
+## venv: Python tools (mlflow server, temporal dev server, pytest) in .venv
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## build: worker and starter binaries in bin/
+build:
+	$(GO) build -o bin/ ./worker ./starter
+
+## demo: dev server + worker + one pipeline on the embedded store, then stop
+demo: venv build
+	scripts/demo.sh
+
+## devserver: run the configured Temporal dev server in the foreground
+devserver: venv build
+	$(VENV)/bin/temporal $$(bin/starter devserver-args)
+
+## test: everything, against real servers started by the tests
+test: venv
+	$(MAKE) test-go test-python
+
+test-go:
+	FLAVORFLOW_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 30m ./...
+
+test-python: build
+	FLAVORFLOW_REQUIRE_SERVERS=1 $(PY) -m pytest -q tests/python
+
+## lint: vet, staticcheck, workflowcheck
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0 ./workflows/...
+
+## fuzz: each fuzz target for a bounded time
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./store -run '^$$' -fuzz FuzzCleanRelPath -fuzztime $(FUZZTIME)
+	$(GO) test ./store/localstore -run '^$$' -fuzz FuzzLocalStorePath -fuzztime $(FUZZTIME)
+	$(GO) test ./flavor -run '^$$' -fuzz FuzzParseMLmodel -fuzztime $(FUZZTIME)
+	$(GO) test ./flavor -run '^$$' -fuzz FuzzManifest -fuzztime $(FUZZTIME)
+	$(GO) test ./modeluri -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin .data
