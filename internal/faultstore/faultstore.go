@@ -1,0 +1,115 @@
+// Package faultstore wraps a real store.Store and makes chosen calls fail
+// the way networks and servers do: after the call reached the store and
+// committed, the answer is "lost" and the caller gets ServerUnavailable.
+// That is the case that turns naive retries into duplicate runs and model
+// versions, so the exactly-once tests inject it into every writing call.
+package faultstore
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// Store is a store.Store with injected faults.
+type Store struct {
+	store.Store
+	mu     sync.Mutex
+	faults map[string]int // method -> number of calls still to fail
+	calls  map[string]int
+}
+
+// New wraps st.
+func New(st store.Store) *Store {
+	return &Store{Store: st, faults: map[string]int{}, calls: map[string]int{}}
+}
+
+// FailAfterCommit makes the next n calls of method (e.g. "CreateModelVersion")
+// run against the real store and then return ServerUnavailable.
+func (s *Store) FailAfterCommit(method string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] += n
+}
+
+// Calls returns how many times method was called.
+func (s *Store) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
+// after records a call and returns the injected error, if any, once the real
+// call has run.
+func (s *Store) after(method string, err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[method]++
+	if err == nil && s.faults[method] > 0 {
+		s.faults[method]--
+		return failure.New(failure.ServerUnavailable, "injected fault: %s committed but the answer was lost", method)
+	}
+	return err
+}
+
+func (s *Store) CreateExperiment(ctx context.Context, name string, tags store.Tags) (string, error) {
+	id, err := s.Store.CreateExperiment(ctx, name, tags)
+	return id, s.after("CreateExperiment", err)
+}
+
+func (s *Store) CreateRun(ctx context.Context, req store.CreateRunRequest) (*store.Run, error) {
+	r, err := s.Store.CreateRun(ctx, req)
+	return r, s.after("CreateRun", err)
+}
+
+func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error {
+	return s.after("LogBatch", s.Store.LogBatch(ctx, runID, b))
+}
+
+func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedModelRequest) (*store.LoggedModel, error) {
+	m, err := s.Store.CreateLoggedModel(ctx, req)
+	return m, s.after("CreateLoggedModel", err)
+}
+
+func (s *Store) FinalizeLoggedModel(ctx context.Context, id string, st store.LoggedModelStatus) (*store.LoggedModel, error) {
+	m, err := s.Store.FinalizeLoggedModel(ctx, id, st)
+	return m, s.after("FinalizeLoggedModel", err)
+}
+
+func (s *Store) PutArtifact(ctx context.Context, root, rel string, src store.Source) error {
+	return s.after("PutArtifact", s.Store.PutArtifact(ctx, root, rel, src))
+}
+
+func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadCloser, error) {
+	rc, err := s.Store.OpenArtifact(ctx, root, rel)
+	if ierr := s.after("OpenArtifact", err); ierr != nil && err == nil {
+		rc.Close()
+		return nil, ierr
+	}
+	return rc, err
+}
+
+func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
+	m, err := s.Store.CreateRegisteredModel(ctx, name, tags)
+	return m, s.after("CreateRegisteredModel", err)
+}
+
+func (s *Store) CreateModelVersion(ctx context.Context, req store.CreateModelVersionRequest) (*store.ModelVersion, error) {
+	mv, err := s.Store.CreateModelVersion(ctx, req)
+	return mv, s.after("CreateModelVersion", err)
+}
+
+func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int, key, value string) error {
+	return s.after("SetModelVersionTag", s.Store.SetModelVersionTag(ctx, name, version, key, value))
+}
+
+func (s *Store) SetAlias(ctx context.Context, name, alias string, version int) error {
+	return s.after("SetAlias", s.Store.SetAlias(ctx, name, alias, version))
+}
+
+func (s *Store) UpdateRun(ctx context.Context, runID string, status store.RunStatus, endMs int64) error {
+	return s.after("UpdateRun", s.Store.UpdateRun(ctx, runID, status, endMs))
+}
