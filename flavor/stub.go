@@ -15,9 +15,3 @@ func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) 
 	return Logged{}, failure.New(failure.Internal, "not implemented")
 }
 
-// LoadModel resolves uri (models:/, runs:/, a local path) through st,
-// downloads it into dst (a fresh directory), checks the manifest and loads it.
-func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, error) {
-	return Loaded{}, failure.New(failure.Internal, "not implemented")
-}
-
