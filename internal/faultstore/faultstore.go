@@ -20,6 +20,7 @@ type Store struct {
 	mu     sync.Mutex
 	faults map[string]int // method -> number of calls still to fail
 	calls  map[string]int
+	hooks  map[string]func()
 }
 
 // New wraps st.
@@ -56,34 +57,41 @@ func (s *Store) after(method string, err error) error {
 }
 
 func (s *Store) CreateExperiment(ctx context.Context, name string, tags store.Tags) (string, error) {
+	s.before("CreateExperiment")
 	id, err := s.Store.CreateExperiment(ctx, name, tags)
 	return id, s.after("CreateExperiment", err)
 }
 
 func (s *Store) CreateRun(ctx context.Context, req store.CreateRunRequest) (*store.Run, error) {
+	s.before("CreateRun")
 	r, err := s.Store.CreateRun(ctx, req)
 	return r, s.after("CreateRun", err)
 }
 
 func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error {
+	s.before("LogBatch")
 	return s.after("LogBatch", s.Store.LogBatch(ctx, runID, b))
 }
 
 func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedModelRequest) (*store.LoggedModel, error) {
+	s.before("CreateLoggedModel")
 	m, err := s.Store.CreateLoggedModel(ctx, req)
 	return m, s.after("CreateLoggedModel", err)
 }
 
 func (s *Store) FinalizeLoggedModel(ctx context.Context, id string, st store.LoggedModelStatus) (*store.LoggedModel, error) {
+	s.before("FinalizeLoggedModel")
 	m, err := s.Store.FinalizeLoggedModel(ctx, id, st)
 	return m, s.after("FinalizeLoggedModel", err)
 }
 
 func (s *Store) PutArtifact(ctx context.Context, root, rel string, src store.Source) error {
+	s.before("PutArtifact")
 	return s.after("PutArtifact", s.Store.PutArtifact(ctx, root, rel, src))
 }
 
 func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadCloser, error) {
+	s.before("OpenArtifact")
 	rc, err := s.Store.OpenArtifact(ctx, root, rel)
 	if ierr := s.after("OpenArtifact", err); ierr != nil && err == nil {
 		rc.Close()
@@ -93,23 +101,48 @@ func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadClos
 }
 
 func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
+	s.before("CreateRegisteredModel")
 	m, err := s.Store.CreateRegisteredModel(ctx, name, tags)
 	return m, s.after("CreateRegisteredModel", err)
 }
 
 func (s *Store) CreateModelVersion(ctx context.Context, req store.CreateModelVersionRequest) (*store.ModelVersion, error) {
+	s.before("CreateModelVersion")
 	mv, err := s.Store.CreateModelVersion(ctx, req)
 	return mv, s.after("CreateModelVersion", err)
 }
 
 func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int, key, value string) error {
+	s.before("SetModelVersionTag")
 	return s.after("SetModelVersionTag", s.Store.SetModelVersionTag(ctx, name, version, key, value))
 }
 
 func (s *Store) SetAlias(ctx context.Context, name, alias string, version int) error {
+	s.before("SetAlias")
 	return s.after("SetAlias", s.Store.SetAlias(ctx, name, alias, version))
 }
 
 func (s *Store) UpdateRun(ctx context.Context, runID string, status store.RunStatus, endMs int64) error {
+	s.before("UpdateRun")
 	return s.after("UpdateRun", s.Store.UpdateRun(ctx, runID, status, endMs))
+}
+
+// OnCall runs fn before each call of method reaches the real store (to
+// corrupt data between two steps, or to kill a process at a chosen point).
+func (s *Store) OnCall(method string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[string]func(){}
+	}
+	s.hooks[method] = fn
+}
+
+func (s *Store) before(method string) {
+	s.mu.Lock()
+	fn := s.hooks[method]
+	s.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }
