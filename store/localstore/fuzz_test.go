@@ -33,25 +33,9 @@ func FuzzLocalStorePath(f *testing.F) {
 	}
 	base := f.TempDir()
 	outside := filepath.Join(base, "outside")
-	secret := filepath.Join(outside, "secret")
-	if err := os.MkdirAll(outside, 0o755); err != nil {
-		f.Fatal(err)
-	}
-	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
-		f.Fatal(err)
-	}
 	dir := filepath.Join(base, "store")
 	s := open(f, dir)
-	runDir := filepath.Join(dir, "artifacts", "0", "r", "artifacts")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		f.Fatal(err)
-	}
-	if err := os.Symlink(outside, filepath.Join(runDir, "link")); err != nil {
-		f.Fatal(err)
-	}
-	if err := os.Symlink(secret, filepath.Join(runDir, "filelink")); err != nil {
-		f.Fatal(err)
-	}
+	plantEscape(f, dir, outside, "link", "filelink")
 	ctx := context.Background()
 
 	f.Fuzz(func(t *testing.T, rootPath, p string, data []byte) {
@@ -119,4 +103,3 @@ func checkOutsideUntouched(t *testing.T, base, outside string) {
 		t.Fatalf("files appeared in the store directory outside artifacts/: %v", stray)
 	}
 }
-

@@ -124,3 +124,60 @@ func dbErr(err error, what string) error {
 }
 
 func nowMs() int64 { return time.Now().UnixMilli() }
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// getOne runs fn in a transaction and returns its result by pointer, the
+// shape of every single-entity read.
+func getOne[T any](ctx context.Context, s *Store, what string, readOnly bool, fn func(tx *sql.Tx) (T, error)) (*T, error) {
+	var v T
+	err := s.tx(ctx, what, readOnly, func(tx *sql.Tx) error {
+		var err error
+		v, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// queryAll scans every row of query with scan, then completes each entity
+// with fill (child rows: tags, params, aliases). The cursor is closed before
+// fill runs, since one connection cannot interleave the two.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(scanner) (T, error), fill func(context.Context, *sql.Tx, *T) error, query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := fill(ctx, tx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// search runs queryAll in a read transaction.
+func search[T any](ctx context.Context, s *Store, what string, scan func(scanner) (T, error), fill func(context.Context, *sql.Tx, *T) error, query string, args ...any) ([]T, error) {
+	var out []T
+	err := s.read(ctx, what, func(tx *sql.Tx) error {
+		var err error
+		out, err = queryAll(ctx, tx, scan, fill, query, args...)
+		return err
+	})
+	return out, err
+}

@@ -3,8 +3,6 @@ package localstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -37,12 +35,25 @@ func open(t testing.TB, dir string) *localstore.Store {
 	return s
 }
 
-func src(b []byte) store.Source {
-	sum := sha256.Sum256(b)
-	return store.Source{
-		Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
-		Size:   int64(len(b)),
-		SHA256: hex.EncodeToString(sum[:]),
+var src = storetest.BytesSource
+
+// plantEscape creates <dir>/artifacts/0/r/artifacts with a symlink dirLink to
+// outside and a symlink fileLink to outside/secret, as an attacker (or a
+// confused tool) with write access to the tree could.
+func plantEscape(t testing.TB, dir, outside, dirLink, fileLink string) {
+	t.Helper()
+	secret := filepath.Join(outside, "secret")
+	runDir := filepath.Join(dir, "artifacts", "0", "r", "artifacts")
+	for _, err := range []error{
+		os.MkdirAll(outside, 0o755),
+		os.WriteFile(secret, []byte("secret"), 0o600),
+		os.MkdirAll(runDir, 0o755),
+		os.Symlink(outside, filepath.Join(runDir, dirLink)),
+		os.Symlink(secret, filepath.Join(runDir, fileLink)),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -185,22 +196,9 @@ func TestFailedPutLeavesNoTrace(t *testing.T) {
 func TestSymlinkEscapeRefused(t *testing.T) {
 	dir := t.TempDir()
 	outside := t.TempDir()
-	secret := filepath.Join(outside, "secret")
-	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	s := open(t, dir)
 	ctx := context.Background()
-	runDir := filepath.Join(dir, "artifacts", "0", "r", "artifacts")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(outside, filepath.Join(runDir, "evil")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(secret, filepath.Join(runDir, "evilfile")); err != nil {
-		t.Fatal(err)
-	}
+	plantEscape(t, dir, outside, "evil", "evilfile")
 	root := "mlflow-artifacts:/0/r/artifacts"
 	for _, p := range []string{"evil/secret", "evil/new", "evilfile"} {
 		if rc, err := s.OpenArtifact(ctx, root, p); !failure.Has(err, failure.InvalidPath) {

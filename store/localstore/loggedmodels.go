@@ -35,11 +35,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedMod
 		name = "model-" + id[2:10]
 	}
 	err = s.write(ctx, "create logged model", func(tx *sql.Tx) error {
-		var loc string
-		err := tx.QueryRowContext(ctx, `SELECT artifact_location FROM experiments WHERE id = ?`, expID).Scan(&loc)
-		if err == sql.ErrNoRows {
-			return failure.New(failure.NotFound, "experiment %q does not exist", req.ExperimentID)
-		}
+		loc, err := experimentArtifactLocation(ctx, tx, expID)
 		if err != nil {
 			return err
 		}
@@ -61,7 +57,7 @@ func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedMod
 
 const loggedModelCols = `id, experiment_id, name, source_run_id, model_type, status, artifact_uri`
 
-func scanLoggedModel(sc interface{ Scan(...any) error }) (store.LoggedModel, error) {
+func scanLoggedModel(sc scanner) (store.LoggedModel, error) {
 	var m store.LoggedModel
 	var expID int64
 	var status string
@@ -93,16 +89,9 @@ func getLoggedModel(ctx context.Context, tx *sql.Tx, id string) (store.LoggedMod
 
 // GetLoggedModel implements store.Tracking.
 func (s *Store) GetLoggedModel(ctx context.Context, modelID string) (*store.LoggedModel, error) {
-	var m store.LoggedModel
-	err := s.read(ctx, "get logged model", func(tx *sql.Tx) error {
-		var err error
-		m, err = getLoggedModel(ctx, tx, modelID)
-		return err
+	return getOne(ctx, s, "get logged model", true, func(tx *sql.Tx) (store.LoggedModel, error) {
+		return getLoggedModel(ctx, tx, modelID)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
 }
 
 // SearchLoggedModelsByTag implements store.Tracking. An empty key matches
@@ -112,34 +101,9 @@ func (s *Store) SearchLoggedModelsByTag(ctx context.Context, experimentID, key, 
 	if err != nil {
 		return nil, nil
 	}
-	var out []store.LoggedModel
-	err = s.read(ctx, "search logged models", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+loggedModelCols+` FROM logged_models WHERE experiment_id = ?
-			AND (? = '' OR EXISTS (SELECT 1 FROM logged_model_tags t WHERE t.model_id = logged_models.id AND t.key = ? AND t.value = ?))
-			ORDER BY rowid`, expID, key, key, value)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanLoggedModel(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, m)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		for i := range out {
-			if err := fillLoggedModel(ctx, tx, &out[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
+	return search(ctx, s, "search logged models", scanLoggedModel, fillLoggedModel, `SELECT `+loggedModelCols+` FROM logged_models WHERE experiment_id = ?
+		AND (? = '' OR EXISTS (SELECT 1 FROM logged_model_tags t WHERE t.model_id = logged_models.id AND t.key = ? AND t.value = ?))
+		ORDER BY rowid`, expID, key, key, value)
 }
 
 // FinalizeLoggedModel implements store.Tracking.
@@ -148,19 +112,12 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, modelID string, status 
 		return nil, failure.New(failure.InvalidArgument, "a logged model is finalized as %s or %s, not %q",
 			store.LoggedModelReady, store.LoggedModelUploadFailed, status)
 	}
-	var m store.LoggedModel
-	err := s.write(ctx, "finalize logged model", func(tx *sql.Tx) error {
+	return getOne(ctx, s, "finalize logged model", false, func(tx *sql.Tx) (store.LoggedModel, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE logged_models SET status = ? WHERE id = ?`, status, modelID); err != nil {
-			return err
+			return store.LoggedModel{}, err
 		}
-		var err error
-		m, err = getLoggedModel(ctx, tx, modelID)
-		return err
+		return getLoggedModel(ctx, tx, modelID)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
 }
 
 // SetLoggedModelTags implements store.Tracking.

@@ -28,12 +28,9 @@ func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags sto
 		return nil, err
 	}
 	err := s.write(ctx, "create registered model", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, `SELECT 1 FROM registered_models WHERE name = ?`, name)
-		if err != nil {
+		if err := mustNotExist(ctx, tx, `SELECT 1 FROM registered_models WHERE name = ?`, []any{name},
+			"Registered Model (name=%s) already exists", name); err != nil {
 			return err
-		}
-		if dup {
-			return failure.New(failure.AlreadyExists, "Registered Model (name=%s) already exists", name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO registered_models (name, created_ms) VALUES (?, ?)`, name, nowMs()); err != nil {
 			return err
@@ -185,7 +182,7 @@ func resolveVersion(ctx context.Context, tx *sql.Tx, u modeluri.URI) (int, error
 
 const versionCols = `name, version, source, run_id, model_id, status, status_message, storage_location, created_ms`
 
-func scanVersion(sc interface{ Scan(...any) error }) (store.ModelVersion, error) {
+func scanVersion(sc scanner) (store.ModelVersion, error) {
 	var v store.ModelVersion
 	var status string
 	err := sc.Scan(&v.Name, &v.Version, &v.Source, &v.RunID, &v.ModelID, &status, &v.StatusMessage, &v.StorageLocation, &v.CreatedMs)
@@ -215,48 +212,16 @@ func getVersion(ctx context.Context, tx *sql.Tx, name string, version int) (stor
 
 // GetModelVersion implements store.Registry.
 func (s *Store) GetModelVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
-	var v store.ModelVersion
-	err := s.read(ctx, "get model version", func(tx *sql.Tx) error {
-		var err error
-		v, err = getVersion(ctx, tx, name, version)
-		return err
+	return getOne(ctx, s, "get model version", true, func(tx *sql.Tx) (store.ModelVersion, error) {
+		return getVersion(ctx, tx, name, version)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
 }
 
 // SearchModelVersions implements store.Registry.
 func (s *Store) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
-	var out []store.ModelVersion
-	err := s.read(ctx, "search model versions", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+versionCols+` FROM model_versions mv WHERE name = ?
-			AND (? = '' OR EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = mv.name AND t.version = mv.version AND t.key = ? AND t.value = ?))
-			ORDER BY version`, name, tagKey, tagKey, tagValue)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scanVersion(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		for i := range out {
-			if err := fillVersion(ctx, tx, &out[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
+	return search(ctx, s, "search model versions", scanVersion, fillVersion, `SELECT `+versionCols+` FROM model_versions mv WHERE name = ?
+		AND (? = '' OR EXISTS (SELECT 1 FROM model_version_tags t WHERE t.name = mv.name AND t.version = mv.version AND t.key = ? AND t.value = ?))
+		ORDER BY version`, name, tagKey, tagKey, tagValue)
 }
 
 // GetModelVersionDownloadURI implements store.Registry.
@@ -304,26 +269,20 @@ func (s *Store) SetAlias(ctx context.Context, name, alias string, version int) e
 
 // GetModelVersionByAlias implements store.Registry.
 func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) (*store.ModelVersion, error) {
-	var v store.ModelVersion
-	err := s.read(ctx, "get model version by alias", func(tx *sql.Tx) error {
+	return getOne(ctx, s, "get model version by alias", true, func(tx *sql.Tx) (store.ModelVersion, error) {
 		if err := rmMustExist(ctx, tx, name); err != nil {
-			return err
+			return store.ModelVersion{}, err
 		}
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT version FROM model_aliases WHERE name = ? AND alias = ?`, name, alias).Scan(&n)
 		if err == sql.ErrNoRows {
-			return failure.New(failure.NotFound, "Registered model alias %s not found.", alias)
+			return store.ModelVersion{}, failure.New(failure.NotFound, "Registered model alias %s not found.", alias)
 		}
 		if err != nil {
-			return err
+			return store.ModelVersion{}, err
 		}
-		v, err = getVersion(ctx, tx, name, n)
-		return err
+		return getVersion(ctx, tx, name, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
 }
 
 // DeleteAlias implements store.Registry. Deleting an alias that is not set is

@@ -29,6 +29,17 @@ func parseExperimentID(id string) (int64, error) {
 	return n, nil
 }
 
+// experimentArtifactLocation returns the artifact location of an experiment
+// that must exist.
+func experimentArtifactLocation(ctx context.Context, tx *sql.Tx, expID int64) (string, error) {
+	var loc string
+	err := tx.QueryRowContext(ctx, `SELECT artifact_location FROM experiments WHERE id = ?`, expID).Scan(&loc)
+	if err == sql.ErrNoRows {
+		return "", failure.New(failure.NotFound, "experiment %d does not exist", expID)
+	}
+	return loc, err
+}
+
 func validateKeys(what string, m store.Tags) error {
 	for k := range m {
 		if err := store.ValidateTagKey(k); err != nil {
@@ -104,26 +115,31 @@ func mustExist(ctx context.Context, tx *sql.Tx, query string, args []any, format
 	return err
 }
 
+// mustNotExist fails with AlreadyExists when query returns a row.
+func mustNotExist(ctx context.Context, tx *sql.Tx, query string, args []any, format string, fargs ...any) error {
+	ok, err := exists(ctx, tx, query, args...)
+	if err == nil && ok {
+		return failure.New(failure.AlreadyExists, format, fargs...)
+	}
+	return err
+}
+
 // GetExperimentByName implements store.Tracking.
 func (s *Store) GetExperimentByName(ctx context.Context, name string) (*store.Experiment, error) {
-	var e store.Experiment
-	err := s.read(ctx, "get experiment", func(tx *sql.Tx) error {
+	return getOne(ctx, s, "get experiment", true, func(tx *sql.Tx) (store.Experiment, error) {
+		var e store.Experiment
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id, name, artifact_location FROM experiments WHERE name = ?`, name).Scan(&id, &e.Name, &e.ArtifactLocation)
 		if err == sql.ErrNoRows {
-			return failure.New(failure.NotFound, "Could not find experiment with name '%s'", name)
+			return e, failure.New(failure.NotFound, "Could not find experiment with name '%s'", name)
 		}
 		if err != nil {
-			return err
+			return e, err
 		}
 		e.ID = strconv.FormatInt(id, 10)
 		e.Tags, err = loadKV(ctx, tx, "experiment_tags", id)
-		return err
+		return e, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &e, nil
 }
 
 // CreateExperiment implements store.Tracking.
@@ -136,12 +152,9 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags store.Ta
 	}
 	var id int64
 	err := s.write(ctx, "create experiment", func(tx *sql.Tx) error {
-		dup, err := exists(ctx, tx, `SELECT 1 FROM experiments WHERE name = ?`, name)
-		if err != nil {
+		if err := mustNotExist(ctx, tx, `SELECT 1 FROM experiments WHERE name = ?`, []any{name},
+			"Experiment(name=%s) already exists", name); err != nil {
 			return err
-		}
-		if dup {
-			return failure.New(failure.AlreadyExists, "Experiment(name=%s) already exists", name)
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), -1) + 1 FROM experiments`).Scan(&id); err != nil {
 			return err
@@ -181,11 +194,7 @@ func (s *Store) CreateRun(ctx context.Context, req store.CreateRunRequest) (*sto
 		tags[k] = v
 	}
 	err = s.write(ctx, "create run", func(tx *sql.Tx) error {
-		var loc string
-		err := tx.QueryRowContext(ctx, `SELECT artifact_location FROM experiments WHERE id = ?`, expID).Scan(&loc)
-		if err == sql.ErrNoRows {
-			return failure.New(failure.NotFound, "experiment %q does not exist", req.ExperimentID)
-		}
+		loc, err := experimentArtifactLocation(ctx, tx, expID)
 		if err != nil {
 			return err
 		}
@@ -203,7 +212,7 @@ func (s *Store) CreateRun(ctx context.Context, req store.CreateRunRequest) (*sto
 
 const runCols = `id, experiment_id, name, status, start_ms, end_ms, artifact_uri`
 
-func scanRun(sc interface{ Scan(...any) error }) (store.Run, error) {
+func scanRun(sc scanner) (store.Run, error) {
 	var r store.Run
 	var expID int64
 	var status string
@@ -269,22 +278,16 @@ func column(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]strin
 
 // GetRun implements store.Tracking.
 func (s *Store) GetRun(ctx context.Context, runID string) (*store.Run, error) {
-	var r store.Run
-	err := s.read(ctx, "get run", func(tx *sql.Tx) error {
-		var err error
-		r, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, runID))
+	return getOne(ctx, s, "get run", true, func(tx *sql.Tx) (store.Run, error) {
+		r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`, runID))
 		if err == sql.ErrNoRows {
-			return failure.New(failure.NotFound, "Run '%s' not found", runID)
+			return r, failure.New(failure.NotFound, "Run '%s' not found", runID)
 		}
 		if err != nil {
-			return err
+			return r, err
 		}
-		return fillRun(ctx, tx, &r)
+		return r, fillRun(ctx, tx, &r)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
 }
 
 // SearchRunsByTag implements store.Tracking. An empty key matches every run.
@@ -293,34 +296,9 @@ func (s *Store) SearchRunsByTag(ctx context.Context, experimentID, key, value st
 	if err != nil {
 		return nil, nil
 	}
-	var out []store.Run
-	err = s.read(ctx, "search runs", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE experiment_id = ?
-			AND (? = '' OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = ? AND t.value = ?))
-			ORDER BY rowid`, expID, key, key, value)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRun(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		for i := range out {
-			if err := fillRun(ctx, tx, &out[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
+	return search(ctx, s, "search runs", scanRun, fillRun, `SELECT `+runCols+` FROM runs WHERE experiment_id = ?
+		AND (? = '' OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = ? AND t.value = ?))
+		ORDER BY rowid`, expID, key, key, value)
 }
 
 func runMustExist(ctx context.Context, tx *sql.Tx, runID string) error {

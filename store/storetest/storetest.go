@@ -161,7 +161,7 @@ func testRuns(t *testing.T, s store.Store) {
 		}
 	}
 	found := must(s.SearchRunsByTag(c, expID, key, v1))(t)
-	if ids := runIDs(found); !slices.Equal(ids, want) {
+	if ids := pluck(found, func(r store.Run) string { return r.ID }); !slices.Equal(ids, want) {
 		t.Errorf("SearchRunsByTag(%s=%s) = %v, want %v in creation order", key, v1, ids, want)
 	}
 	if n := len(must(s.SearchRunsByTag(c, expID, key, "none"))(t)); n != 0 {
@@ -171,12 +171,13 @@ func testRuns(t *testing.T, s store.Store) {
 	wantCode(t, err, failure.NotFound, "missing run")
 }
 
-func runIDs(rs []store.Run) []string {
-	var ids []string
-	for _, r := range rs {
-		ids = append(ids, r.ID)
+// pluck maps xs through f, to compare search results by a key.
+func pluck[T, K any](xs []T, f func(T) K) []K {
+	var out []K
+	for _, x := range xs {
+		out = append(out, f(x))
 	}
-	return ids
+	return out
 }
 
 func testLogBatch(t *testing.T, s store.Store) {
@@ -267,7 +268,7 @@ func testLoggedModels(t *testing.T, s store.Store) {
 	}
 	noErr(t, s.SetLoggedModelTags(c, other.ID, store.Tags{key: "yes"}))
 	found = must(s.SearchLoggedModelsByTag(c, expID, key, "yes"))(t)
-	if ids := modelIDs(found); !slices.Equal(ids, []string{m.ID, other.ID}) {
+	if ids := pluck(found, func(m store.LoggedModel) string { return m.ID }); !slices.Equal(ids, []string{m.ID, other.ID}) {
 		t.Errorf("after SetLoggedModelTags, search = %v, want [%s %s] in creation order", ids, m.ID, other.ID)
 	}
 	ready := must(s.FinalizeLoggedModel(c, m.ID, store.LoggedModelReady))(t)
@@ -281,14 +282,6 @@ func testLoggedModels(t *testing.T, s store.Store) {
 	wantCode(t, err, failure.NotFound, "missing logged model")
 	_, err = s.CreateLoggedModel(c, store.CreateLoggedModelRequest{ExperimentID: expID, Name: "model.v1"})
 	wantCode(t, err, failure.InvalidArgument, "logged model name with '.'")
-}
-
-func modelIDs(ms []store.LoggedModel) []string {
-	var ids []string
-	for _, m := range ms {
-		ids = append(ids, m.ID)
-	}
-	return ids
 }
 
 // genReader yields n deterministic pseudo-random bytes without holding them.
@@ -324,7 +317,8 @@ func genSource(n int64, seed uint64) (store.Source, string) {
 	}, sum
 }
 
-func bytesSource(b []byte) store.Source {
+// BytesSource is a Source over b with its size and sha256 set, for tests.
+func BytesSource(b []byte) store.Source {
 	sum := sha256.Sum256(b)
 	return store.Source{
 		Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
@@ -354,8 +348,8 @@ func testArtifactsRoundTrip(t *testing.T, s store.Store) {
 	if n != size || hex.EncodeToString(h.Sum(nil)) != sum {
 		t.Errorf("round trip: read %d bytes with sha256 %x, want %d bytes %s", n, h.Sum(nil), size, sum)
 	}
-	noErr(t, s.PutArtifact(c, root, "MLmodel", bytesSource([]byte("first"))))
-	noErr(t, s.PutArtifact(c, root, "MLmodel", bytesSource([]byte("second, longer"))))
+	noErr(t, s.PutArtifact(c, root, "MLmodel", BytesSource([]byte("first"))))
+	noErr(t, s.PutArtifact(c, root, "MLmodel", BytesSource([]byte("second, longer"))))
 	if got := readAll(t, s, root, "MLmodel"); string(got) != "second, longer" {
 		t.Errorf("after overwrite, MLmodel = %q", got)
 	}
@@ -370,7 +364,7 @@ func testArtifactsListing(t *testing.T, s store.Store) {
 		t.Errorf("listing an empty root = %v, want empty", got)
 	}
 	for _, p := range []string{"MLmodel", "data/a.json", "data/deep/b.json", "data/deep/c.json"} {
-		noErr(t, s.PutArtifact(c, root, p, bytesSource([]byte(p))))
+		noErr(t, s.PutArtifact(c, root, p, BytesSource([]byte(p))))
 	}
 	checkListing(t, s, root, "", []store.FileInfo{{Path: "MLmodel", Size: 7}, {Path: "data", IsDir: true}})
 	checkListing(t, s, root, "data", []store.FileInfo{{Path: "data/a.json", Size: 11}, {Path: "data/deep", IsDir: true}})
@@ -404,7 +398,7 @@ func checkListing(t *testing.T, s store.Store, root, dir string, want []store.Fi
 func testArtifactsChecksum(t *testing.T, s store.Store) {
 	c := ctx(t)
 	root := newFixture(t, s).model.ArtifactURI
-	src := bytesSource([]byte("payload"))
+	src := BytesSource([]byte("payload"))
 	src.SHA256 = strings.Repeat("ab", 32)
 	wantCode(t, s.PutArtifact(c, root, "bad.bin", src), failure.ChecksumMismatch, "put with a wrong sha256")
 }
@@ -413,7 +407,7 @@ func testArtifactsInvalidPaths(t *testing.T, s store.Store) {
 	c := ctx(t)
 	root := newFixture(t, s).model.ArtifactURI
 	for _, p := range []string{"../escape", "a/../../escape", "/etc/passwd", "a/./b", `a\b`} {
-		wantCode(t, s.PutArtifact(c, root, p, bytesSource([]byte("x"))), failure.InvalidPath, "put "+p)
+		wantCode(t, s.PutArtifact(c, root, p, BytesSource([]byte("x"))), failure.InvalidPath, "put "+p)
 		_, err := s.OpenArtifact(c, root, p)
 		wantCode(t, err, failure.InvalidPath, "open "+p)
 		_, err = s.ListArtifacts(c, root, p)
@@ -496,11 +490,7 @@ func testModelVersions(t *testing.T, s store.Store) {
 }
 
 func versions(vs []store.ModelVersion) []int {
-	var out []int
-	for _, v := range vs {
-		out = append(out, v.Version)
-	}
-	return out
+	return pluck(vs, func(v store.ModelVersion) int { return v.Version })
 }
 
 func testAliases(t *testing.T, s store.Store) {
