@@ -21,7 +21,8 @@ import (
 // the store reports failure.StoreBusy. Long enough to ride out a burst of
 // version creations from several workers, short enough that a wedged process
 // shows up as a retryable error rather than a hung activity.
-const busyTimeout = 15 * time.Second
+// A variable only so tests can shorten it.
+var busyTimeout = 15 * time.Second
 
 // Store is the local store. Create it with Open; it is safe for concurrent use.
 type Store struct {
