@@ -1,0 +1,230 @@
+package mlflow
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+var (
+	regRead   = callOpts{registry: true}
+	regCreate = callOpts{registry: true, create: true}
+)
+
+// modelIDFromSource returns <id> for a "models:/m-<id>" source, else "".
+func modelIDFromSource(src string) string {
+	id, ok := strings.CutPrefix(src, "models:/")
+	if !ok || !strings.HasPrefix(id, "m-") || strings.ContainsAny(id, "/@") {
+		return ""
+	}
+	return id
+}
+
+type registeredModelEnvelope struct {
+	RegisteredModel *wireRegisteredModel `json:"registered_model"`
+}
+
+func (e registeredModelEnvelope) get(endpoint string) (*store.RegisteredModel, error) {
+	if e.RegisteredModel == nil || e.RegisteredModel.Name == "" {
+		return nil, failure.New(failure.BadResponse, "%s: expected a registered_model", endpoint)
+	}
+	rm, err := e.RegisteredModel.toStore()
+	if err != nil {
+		return nil, failure.Wrap(failure.BadResponse, err, "%s", endpoint)
+	}
+	return rm, nil
+}
+
+// CreateRegisteredModel answers AlreadyExists (HTTP 400 on the wire) for a
+// duplicate name.
+func (c *Client) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
+	in := map[string]any{"name": name}
+	if len(tags) > 0 {
+		in["tags"] = toKVs(tags)
+	}
+	var out registeredModelEnvelope
+	if err := c.call(ctx, regCreate, http.MethodPost, "registered-models/create", nil, in, &out); err != nil {
+		return nil, err
+	}
+	return out.get("registered-models/create")
+}
+
+// GetRegisteredModel returns the model with its tags and aliases.
+func (c *Client) GetRegisteredModel(ctx context.Context, name string) (*store.RegisteredModel, error) {
+	var out registeredModelEnvelope
+	if err := c.call(ctx, regRead, http.MethodGet, "registered-models/get", url.Values{"name": {name}}, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.get("registered-models/get")
+}
+
+type versionEnvelope struct {
+	ModelVersion *wireModelVersion `json:"model_version"`
+}
+
+func (e versionEnvelope) get(endpoint string) (*store.ModelVersion, error) {
+	if e.ModelVersion == nil {
+		return nil, failure.New(failure.BadResponse, "%s: expected a model_version", endpoint)
+	}
+	mv, err := e.ModelVersion.toStore()
+	if err != nil {
+		return nil, failure.Wrap(failure.BadResponse, err, "%s", endpoint)
+	}
+	return mv, nil
+}
+
+// CreateModelVersion registers a version and waits while the registry says
+// PENDING_REGISTRATION (the OSS stores answer READY at once; plugin
+// registries may not).
+func (c *Client) CreateModelVersion(ctx context.Context, req store.CreateModelVersionRequest) (*store.ModelVersion, error) {
+	in := map[string]any{"name": req.Name, "source": req.Source}
+	setIf(in, "run_id", req.RunID)
+	setIf(in, "model_id", req.ModelID)
+	if len(req.Tags) > 0 {
+		in["tags"] = toKVs(req.Tags)
+	}
+	var out versionEnvelope
+	if err := c.call(ctx, regCreate, http.MethodPost, "model-versions/create", nil, in, &out); err != nil {
+		return nil, err
+	}
+	mv, err := out.get("model-versions/create")
+	if err != nil {
+		return nil, err
+	}
+	if mv.ModelID == "" {
+		mv.ModelID = req.ModelID
+	}
+	return c.awaitReady(ctx, mv)
+}
+
+func (c *Client) awaitReady(ctx context.Context, mv *store.ModelVersion) (*store.ModelVersion, error) {
+	deadline := time.Now().Add(c.cfg.VersionWaitTimeout)
+	for {
+		switch mv.Status {
+		case store.VersionFailed:
+			return nil, failure.New(failure.RegistrationFailed, "model %q version %d: FAILED_REGISTRATION: %s", mv.Name, mv.Version, mv.StatusMessage)
+		case store.VersionPending:
+		default:
+			return mv, nil
+		}
+		if !time.Now().Add(c.cfg.VersionPollInterval).Before(deadline) {
+			return nil, failure.New(failure.VersionNotReady, "model %q version %d is still PENDING_REGISTRATION after %s", mv.Name, mv.Version, c.cfg.VersionWaitTimeout)
+		}
+		if err := sleep(ctx, c.cfg.VersionPollInterval); err != nil {
+			return nil, failure.Wrap(failure.VersionNotReady, err, "model %q version %d: stopped waiting for READY", mv.Name, mv.Version)
+		}
+		next, err := c.GetModelVersion(ctx, mv.Name, mv.Version)
+		if err != nil {
+			return nil, err
+		}
+		if next.ModelID == "" {
+			next.ModelID = mv.ModelID
+		}
+		mv = next
+	}
+}
+
+// GetModelVersion returns NotFound for an unknown name or version.
+func (c *Client) GetModelVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
+	var out versionEnvelope
+	q := url.Values{"name": {name}, "version": {strconv.Itoa(version)}}
+	if err := c.call(ctx, regRead, http.MethodGet, "model-versions/get", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.get("model-versions/get")
+}
+
+// SearchModelVersions pages through model-versions/search and sorts by
+// version (the server orders by last update).
+func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
+	if strings.ContainsAny(name, "'\\") {
+		return nil, failure.New(failure.InvalidModelName, "model name %q contains a quote or backslash, which a search filter cannot express", name)
+	}
+	filter := "name = '" + name + "'"
+	if tagKey != "" {
+		tf, err := tagFilter(tagKey, tagValue)
+		if err != nil {
+			return nil, err
+		}
+		filter += " AND " + tf
+	}
+	var versions []store.ModelVersion
+	token := ""
+	for {
+		q := url.Values{"filter": {filter}, "max_results": {"1000"}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		var out struct {
+			ModelVersions []wireModelVersion `json:"model_versions"`
+			NextPageToken string             `json:"next_page_token"`
+		}
+		if err := c.call(ctx, regRead, http.MethodGet, "model-versions/search", q, nil, &out); err != nil {
+			return nil, err
+		}
+		for _, w := range out.ModelVersions {
+			mv, err := w.toStore()
+			if err != nil {
+				return nil, failure.Wrap(failure.BadResponse, err, "model-versions/search")
+			}
+			versions = append(versions, *mv)
+		}
+		if token = out.NextPageToken; token == "" {
+			break
+		}
+	}
+	sort.Slice(versions, func(i, j int) bool { return versions[i].Version < versions[j].Version })
+	return versions, nil
+}
+
+// GetModelVersionDownloadURI returns the artifact URI of a version.
+func (c *Client) GetModelVersionDownloadURI(ctx context.Context, name string, version int) (string, error) {
+	var out struct {
+		ArtifactURI string `json:"artifact_uri"`
+	}
+	q := url.Values{"name": {name}, "version": {strconv.Itoa(version)}}
+	if err := c.call(ctx, regRead, http.MethodGet, "model-versions/get-download-uri", q, nil, &out); err != nil {
+		return "", err
+	}
+	if out.ArtifactURI == "" {
+		return "", failure.New(failure.BadResponse, "model-versions/get-download-uri: expected an artifact_uri")
+	}
+	return out.ArtifactURI, nil
+}
+
+// SetModelVersionTag upserts one tag.
+func (c *Client) SetModelVersionTag(ctx context.Context, name string, version int, key, value string) error {
+	in := map[string]any{"name": name, "version": strconv.Itoa(version), "key": key, "value": value}
+	return c.call(ctx, regRead, http.MethodPost, "model-versions/set-tag", nil, in, nil)
+}
+
+// SetAlias points alias at version (an upsert on the server).
+func (c *Client) SetAlias(ctx context.Context, name, alias string, version int) error {
+	if err := store.ValidateAlias(alias); err != nil {
+		return err
+	}
+	in := map[string]any{"name": name, "alias": alias, "version": strconv.Itoa(version)}
+	return c.call(ctx, regRead, http.MethodPost, "registered-models/alias", nil, in, nil)
+}
+
+// GetModelVersionByAlias maps MLflow's 400 "alias ... not found" to NotFound.
+func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string) (*store.ModelVersion, error) {
+	var out versionEnvelope
+	if err := c.call(ctx, regRead, http.MethodGet, "registered-models/alias", url.Values{"name": {name}, "alias": {alias}}, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.get("registered-models/alias")
+}
+
+// DeleteAlias sends its arguments as a JSON body: the server ignores the
+// query string of a DELETE. Deleting a missing alias succeeds (3.17.2).
+func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
+	return c.call(ctx, regRead, http.MethodDelete, "registered-models/alias", nil, map[string]any{"name": name, "alias": alias}, nil)
+}

@@ -1,0 +1,161 @@
+package mlflow
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+var (
+	read   = callOpts{}
+	create = callOpts{create: true}
+)
+
+// GetExperimentByName returns NotFound when there is no such experiment.
+func (c *Client) GetExperimentByName(ctx context.Context, name string) (*store.Experiment, error) {
+	var out struct {
+		Experiment *wireExperiment `json:"experiment"`
+	}
+	if err := c.call(ctx, read, http.MethodGet, "experiments/get-by-name", url.Values{"experiment_name": {name}}, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Experiment == nil {
+		return nil, failure.New(failure.BadResponse, "experiments/get-by-name: expected an experiment")
+	}
+	return out.Experiment.toStore(), nil
+}
+
+// CreateExperiment is not retried after an ambiguous failure; callers look
+// the name up first and again after AlreadyExists.
+func (c *Client) CreateExperiment(ctx context.Context, name string, tags store.Tags) (string, error) {
+	in := map[string]any{"name": name, "tags": toKVs(tags)}
+	var out struct {
+		ExperimentID string `json:"experiment_id"`
+	}
+	if err := c.call(ctx, create, http.MethodPost, "experiments/create", nil, in, &out); err != nil {
+		return "", err
+	}
+	if out.ExperimentID == "" {
+		return "", failure.New(failure.BadResponse, "experiments/create: expected an experiment_id")
+	}
+	return out.ExperimentID, nil
+}
+
+type runEnvelope struct {
+	Run *wireRun `json:"run"`
+}
+
+func (e runEnvelope) get(endpoint string) (*store.Run, error) {
+	if e.Run == nil || e.Run.Info.RunID == "" {
+		return nil, failure.New(failure.BadResponse, "%s: expected a run", endpoint)
+	}
+	r := e.Run.toStore()
+	return &r, nil
+}
+
+// CreateRun starts a run (status RUNNING).
+func (c *Client) CreateRun(ctx context.Context, req store.CreateRunRequest) (*store.Run, error) {
+	in := map[string]any{"experiment_id": req.ExperimentID, "run_name": req.Name, "tags": toKVs(req.Tags)}
+	if req.StartTimeMs != 0 {
+		in["start_time"] = req.StartTimeMs
+	}
+	var out runEnvelope
+	if err := c.call(ctx, create, http.MethodPost, "runs/create", nil, in, &out); err != nil {
+		return nil, err
+	}
+	return out.get("runs/create")
+}
+
+// GetRun returns the run with its latest metrics, params, tags and outputs.
+func (c *Client) GetRun(ctx context.Context, runID string) (*store.Run, error) {
+	var out runEnvelope
+	if err := c.call(ctx, read, http.MethodGet, "runs/get", url.Values{"run_id": {runID}}, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.get("runs/get")
+}
+
+// SearchRunsByTag pages through runs/search with a tag filter.
+func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value string) ([]store.Run, error) {
+	filter, err := tagFilter(key, value)
+	if err != nil {
+		return nil, err
+	}
+	var runs []store.Run
+	token := ""
+	for {
+		in := map[string]any{"experiment_ids": []string{experimentID}, "filter": filter, "max_results": 1000}
+		setIf(in, "page_token", token)
+		var out struct {
+			Runs          []wireRun `json:"runs"`
+			NextPageToken string    `json:"next_page_token"`
+		}
+		// runs/search is a read even though it is a POST.
+		if err := c.call(ctx, read, http.MethodPost, "runs/search", nil, in, &out); err != nil {
+			return nil, err
+		}
+		for _, r := range out.Runs {
+			runs = append(runs, r.toStore())
+		}
+		if token = out.NextPageToken; token == "" {
+			return runs, nil
+		}
+	}
+}
+
+// tagFilter builds `tags.`key` = 'value'`. MLflow's filter grammar has no
+// escape for a quote inside a string or a backtick inside a key, so those
+// are refused rather than sent as a different filter.
+func tagFilter(key, value string) (string, error) {
+	if err := store.ValidateTagKey(key); err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(value, "'\\") {
+		return "", failure.New(failure.InvalidArgument, "tag value %q for a search may not contain ' or \\", value)
+	}
+	return "tags.`" + key + "` = '" + value + "'", nil
+}
+
+// LogBatch writes params, tags and metrics in as many requests as MLflow's
+// batch limits need. log-batch is safe to repeat, so it is retried.
+func (c *Client) LogBatch(ctx context.Context, runID string, b store.Batch) error {
+	for _, chunk := range splitBatch(b) {
+		in := map[string]any{"run_id": runID}
+		// Empty lists are omitted rather than sent as null.
+		if len(chunk.params) > 0 {
+			in["params"] = chunk.params
+		}
+		if len(chunk.tags) > 0 {
+			in["tags"] = chunk.tags
+		}
+		if len(chunk.metrics) > 0 {
+			in["metrics"] = chunk.metrics
+		}
+		if err := c.call(ctx, read, http.MethodPost, "runs/log-batch", nil, in, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateRun sets the status and end time; repeating it is harmless.
+func (c *Client) UpdateRun(ctx context.Context, runID string, status store.RunStatus, endTimeMs int64) error {
+	in := map[string]any{"run_id": runID, "status": string(status)}
+	if endTimeMs != 0 {
+		in["end_time"] = endTimeMs
+	}
+	return c.call(ctx, read, http.MethodPost, "runs/update", nil, in, nil)
+}
+
+// LogOutputs links logged models to the run (runs/outputs, MLflow 3).
+func (c *Client) LogOutputs(ctx context.Context, runID string, modelIDs []string) error {
+	models := make([]map[string]any, 0, len(modelIDs))
+	for _, id := range modelIDs {
+		models = append(models, map[string]any{"model_id": id, "step": 0})
+	}
+	return c.call(ctx, read, http.MethodPost, "runs/outputs", nil, map[string]any{"run_id": runID, "models": models}, nil)
+}
