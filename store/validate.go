@@ -69,7 +69,7 @@ func ValidateTagKey(key string) error {
 		return failure.New(failure.InvalidArgument, "tag key %q is over %d characters", key, MaxTagKeyLen)
 	case !tagKeyRe.MatchString(key):
 		return failure.New(failure.InvalidArgument, "tag key %q may contain only letters, digits, _ - . : / and space", key)
-	case path.Clean(key) != key || strings.HasPrefix(key, ".."):
+	case path.Clean(key) != key || key == "." || strings.HasPrefix(key, "..") || strings.HasPrefix(key, "/"):
 		return failure.New(failure.InvalidArgument, "tag key %q is not a clean path", key)
 	}
 	return nil
