@@ -21,6 +21,7 @@ type Store struct {
 	faults map[string]int // method -> number of calls still to fail
 	calls  map[string]int
 	hooks  map[string]func()
+	fired  map[string]int
 }
 
 // New wraps st.
@@ -43,6 +44,13 @@ func (s *Store) Calls(method string) int {
 	return s.calls[method]
 }
 
+// Injected returns how many faults were injected into method.
+func (s *Store) Injected(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fired[method]
+}
+
 // after records a call and returns the injected error, if any, once the real
 // call has run.
 func (s *Store) after(method string, err error) error {
@@ -51,6 +59,10 @@ func (s *Store) after(method string, err error) error {
 	s.calls[method]++
 	if err == nil && s.faults[method] > 0 {
 		s.faults[method]--
+		if s.fired == nil {
+			s.fired = map[string]int{}
+		}
+		s.fired[method]++
 		return failure.New(failure.ServerUnavailable, "injected fault: %s committed but the answer was lost", method)
 	}
 	return err
