@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -76,7 +78,7 @@ func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key,
 	if err != nil {
 		return nil, err
 	}
-	var models []store.LoggedModel
+	var wire []wireLoggedModel
 	token := ""
 	for {
 		in := map[string]any{"experiment_ids": []string{experimentID}, "filter": filter, "max_results": 100}
@@ -88,13 +90,20 @@ func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key,
 		if err := c.call(ctx, read, http.MethodPost, "logged-models/search", nil, in, &out); err != nil {
 			return nil, err
 		}
-		for _, m := range out.Models {
-			models = append(models, m.toStore())
-		}
+		wire = append(wire, out.Models...)
 		if token = out.NextPageToken; token == "" {
-			return models, nil
+			break
 		}
 	}
+	// Creation order, as the contract's look-up-before-create expects; the
+	// server answers newest first.
+	slices.Reverse(wire)
+	sort.SliceStable(wire, func(i, j int) bool { return wire[i].Info.CreatedMs < wire[j].Info.CreatedMs })
+	models := make([]store.LoggedModel, 0, len(wire))
+	for _, m := range wire {
+		models = append(models, m.toStore())
+	}
+	return models, nil
 }
 
 // FinalizeLoggedModel sets READY or UPLOAD_FAILED. The server requires

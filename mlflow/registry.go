@@ -45,6 +45,11 @@ func (e registeredModelEnvelope) get(endpoint string) (*store.RegisteredModel, e
 // CreateRegisteredModel answers AlreadyExists (HTTP 400 on the wire) for a
 // duplicate name.
 func (c *Client) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
+	// MLflow accepts names of any length and with control characters;
+	// the contract (and the local store) does not.
+	if err := store.ValidateModelName(name); err != nil {
+		return nil, err
+	}
 	in := map[string]any{"name": name}
 	if len(tags) > 0 {
 		in["tags"] = toKVs(tags)
@@ -92,7 +97,7 @@ func (c *Client) CreateModelVersion(ctx context.Context, req store.CreateModelVe
 	}
 	var out versionEnvelope
 	if err := c.call(ctx, regCreate, http.MethodPost, "model-versions/create", nil, in, &out); err != nil {
-		return nil, err
+		return nil, c.explainCreateVersionError(ctx, req.Name, err)
 	}
 	mv, err := out.get("model-versions/create")
 	if err != nil {
@@ -101,7 +106,38 @@ func (c *Client) CreateModelVersion(ctx context.Context, req store.CreateModelVe
 	if mv.ModelID == "" {
 		mv.ModelID = req.ModelID
 	}
-	return c.awaitReady(ctx, mv)
+	if mv, err = c.awaitReady(ctx, mv); err != nil {
+		return nil, err
+	}
+	return mv, c.fillStorageLocation(ctx, mv)
+}
+
+// explainCreateVersionError: MLflow validates the source before it looks
+// the registered model up, so a missing model can come back as 400 about
+// the source. One read tells the caller the real problem.
+func (c *Client) explainCreateVersionError(ctx context.Context, name string, err error) error {
+	if !failure.Has(err, failure.InvalidArgument) {
+		return err
+	}
+	if _, gerr := c.GetRegisteredModel(ctx, name); IsNotFound(gerr) {
+		return gerr
+	}
+	return err
+}
+
+// fillStorageLocation: 3.17.2 omits storage_location (and model_id) from
+// model version JSON; get-download-uri answers it (storage location, else
+// source).
+func (c *Client) fillStorageLocation(ctx context.Context, mv *store.ModelVersion) error {
+	if mv.StorageLocation != "" {
+		return nil
+	}
+	uri, err := c.GetModelVersionDownloadURI(ctx, mv.Name, mv.Version)
+	if err != nil {
+		return err
+	}
+	mv.StorageLocation = uri
+	return nil
 }
 
 func (c *Client) awaitReady(ctx context.Context, mv *store.ModelVersion) (*store.ModelVersion, error) {
@@ -131,6 +167,14 @@ func (c *Client) awaitReady(ctx context.Context, mv *store.ModelVersion) (*store
 	}
 }
 
+func (c *Client) versionWithStorage(ctx context.Context, e versionEnvelope, endpoint string) (*store.ModelVersion, error) {
+	mv, err := e.get(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return mv, c.fillStorageLocation(ctx, mv)
+}
+
 // GetModelVersion returns NotFound for an unknown name or version.
 func (c *Client) GetModelVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
 	var out versionEnvelope
@@ -138,7 +182,7 @@ func (c *Client) GetModelVersion(ctx context.Context, name string, version int) 
 	if err := c.call(ctx, regRead, http.MethodGet, "model-versions/get", q, nil, &out); err != nil {
 		return nil, err
 	}
-	return out.get("model-versions/get")
+	return c.versionWithStorage(ctx, out, "model-versions/get")
 }
 
 // SearchModelVersions pages through model-versions/search and sorts by
@@ -173,6 +217,9 @@ func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue
 			mv, err := w.toStore()
 			if err != nil {
 				return nil, failure.Wrap(failure.BadResponse, err, "model-versions/search")
+			}
+			if err := c.fillStorageLocation(ctx, mv); err != nil {
+				return nil, err
 			}
 			versions = append(versions, *mv)
 		}
@@ -220,7 +267,7 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 	if err := c.call(ctx, regRead, http.MethodGet, "registered-models/alias", url.Values{"name": {name}, "alias": {alias}}, nil, &out); err != nil {
 		return nil, err
 	}
-	return out.get("registered-models/alias")
+	return c.versionWithStorage(ctx, out, "registered-models/alias")
 }
 
 // DeleteAlias sends its arguments as a JSON body: the server ignores the

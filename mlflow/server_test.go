@@ -96,6 +96,8 @@ func TestServerLifecycle(t *testing.T) {
 		wantCode(t, err, failure.InvalidArgument)
 		break
 	}
+	_, err = c.GetRun(ctx, strings.Repeat("0", 32))
+	wantCode(t, err, failure.NotFound)
 	runs := must[[]store.Run](t)(c.SearchRunsByTag(ctx, expID, "idem", "k1"))
 	if len(runs) != 1 || runs[0].ID != run.ID {
 		t.Fatalf("search runs = %+v", runs)

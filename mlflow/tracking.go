@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -102,9 +104,14 @@ func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value s
 			runs = append(runs, r.toStore())
 		}
 		if token = out.NextPageToken; token == "" {
-			return runs, nil
+			break
 		}
 	}
+	// Oldest first. The server sorts by start_time DESC and breaks ties by
+	// run id, so runs with equal start times cannot be put in creation order.
+	slices.Reverse(runs)
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].StartTimeMs < runs[j].StartTimeMs })
+	return runs, nil
 }
 
 // tagFilter builds `tags.`key` = 'value'`. MLflow's filter grammar has no

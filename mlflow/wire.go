@@ -151,14 +151,15 @@ func (w wireRun) toStore() store.Run {
 
 type wireLoggedModel struct {
 	Info struct {
-		ModelID      string `json:"model_id"`
-		ExperimentID string `json:"experiment_id"`
-		Name         string `json:"name"`
-		ArtifactURI  string `json:"artifact_uri"`
-		Status       string `json:"status"`
-		ModelType    string `json:"model_type"`
-		SourceRunID  string `json:"source_run_id"`
-		Tags         []kv   `json:"tags"`
+		ModelID      string  `json:"model_id"`
+		ExperimentID string  `json:"experiment_id"`
+		Name         string  `json:"name"`
+		ArtifactURI  string  `json:"artifact_uri"`
+		Status       string  `json:"status"`
+		ModelType    string  `json:"model_type"`
+		SourceRunID  string  `json:"source_run_id"`
+		Tags         []kv    `json:"tags"`
+		CreatedMs    flexInt `json:"creation_timestamp_ms"`
 	} `json:"info"`
 	Data struct {
 		Params []kv `json:"params"`
