@@ -1,0 +1,26 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/flavorflow/flavorflow/mlflow"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// openMLflow builds the REST client from MLFLOW_* variables, with the
+// tracking URI the configuration resolved (flag, env or temporal-dev.yml).
+func openMLflow(_ context.Context, uri string, logger *slog.Logger) (store.Store, error) {
+	cfg, err := mlflow.ConfigFromEnv(func(k string) (string, bool) {
+		if k == "MLFLOW_TRACKING_URI" {
+			return uri, true
+		}
+		return os.LookupEnv(k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = logger
+	return mlflow.New(cfg)
+}
