@@ -9,6 +9,7 @@ import pytest
 
 import mlflow
 import tutorial_flavor
+from mlflow.entities import LoggedModelStatus
 
 
 def ffmlflow(go_bin, *args):
@@ -35,7 +36,7 @@ def test_go_registers_python_loads_by_alias(go_bin, tracking, tmp_path):
     assert info.run_id == reg["run_id"]
     assert info.artifact_path == mlflow.get_logged_model(reg["model_id"]).artifact_location
     lm = mlflow.get_logged_model(reg["model_id"])
-    assert lm.status.to_proto() == 2 or str(lm.status).endswith("READY")
+    assert lm.status == LoggedModelStatus.READY
     assert lm.tags["flavorflow.manifest_sha256"] == reg["manifest_sha256"]
     # And Go reads its own registered version back.
     got = ffmlflow(go_bin, "load", "-tracking-uri", tracking, "-uri", "models:/ff-go@champion", "-dst", str(tmp_path / "dl"))
