@@ -216,7 +216,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 				continue
 			}
 			var p workflows.Progress
-			if v.Get(&p) == nil && p.Step != last {
+			if v.Get(&p) == nil && p.Step != last && p.Step != "done" {
 				last = p.Step
 				fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", p.Step, time.Since(start).Seconds(), humanBytes(p.BytesMoved))
 			}
@@ -235,7 +235,10 @@ func emitRun(e *env, output string, r runResult) error {
 		fmt.Fprintf(w, "Pipeline %s completed\n", r.WorkflowID)
 		fmt.Fprintf(w, "  model        %s version %d (offset %g)\n", res.ModelName, res.Version, res.Offset)
 		fmt.Fprintf(w, "  model URI    %s\n", res.ModelURI)
-		if res.AliasURI != "" {
+		switch {
+		case res.AliasURI != "" && res.PreviousAlias == 0:
+			fmt.Fprintf(w, "  alias URI    %s (alias was unset)\n", res.AliasURI)
+		case res.AliasURI != "":
 			fmt.Fprintf(w, "  alias URI    %s (was version %d)\n", res.AliasURI, res.PreviousAlias)
 		}
 		fmt.Fprintf(w, "  logged model %s (run %s)\n", res.LoggedModelURI, res.RunID)
