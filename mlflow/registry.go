@@ -156,7 +156,7 @@ func (c *Client) awaitReady(ctx context.Context, mv *store.ModelVersion) (*store
 		if err := sleep(ctx, c.cfg.VersionPollInterval); err != nil {
 			return nil, failure.Wrap(failure.VersionNotReady, err, "model %q version %d: stopped waiting for READY", mv.Name, mv.Version)
 		}
-		next, err := c.GetModelVersion(ctx, mv.Name, mv.Version)
+		next, err := c.getVersion(ctx, mv.Name, mv.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -167,22 +167,23 @@ func (c *Client) awaitReady(ctx context.Context, mv *store.ModelVersion) (*store
 	}
 }
 
-func (c *Client) versionWithStorage(ctx context.Context, e versionEnvelope, endpoint string) (*store.ModelVersion, error) {
-	mv, err := e.get(endpoint)
+// GetModelVersion returns NotFound for an unknown name or version.
+func (c *Client) GetModelVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
+	mv, err := c.getVersion(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
 	return mv, c.fillStorageLocation(ctx, mv)
 }
 
-// GetModelVersion returns NotFound for an unknown name or version.
-func (c *Client) GetModelVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
+// getVersion is model-versions/get alone, for polling.
+func (c *Client) getVersion(ctx context.Context, name string, version int) (*store.ModelVersion, error) {
 	var out versionEnvelope
 	q := url.Values{"name": {name}, "version": {strconv.Itoa(version)}}
 	if err := c.call(ctx, regRead, http.MethodGet, "model-versions/get", q, nil, &out); err != nil {
 		return nil, err
 	}
-	return c.versionWithStorage(ctx, out, "model-versions/get")
+	return out.get("model-versions/get")
 }
 
 // SearchModelVersions pages through model-versions/search and sorts by
@@ -267,7 +268,11 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 	if err := c.call(ctx, regRead, http.MethodGet, "registered-models/alias", url.Values{"name": {name}, "alias": {alias}}, nil, &out); err != nil {
 		return nil, err
 	}
-	return c.versionWithStorage(ctx, out, "registered-models/alias")
+	mv, err := out.get("registered-models/alias")
+	if err != nil {
+		return nil, err
+	}
+	return mv, c.fillStorageLocation(ctx, mv)
 }
 
 // DeleteAlias sends its arguments as a JSON body: the server ignores the
