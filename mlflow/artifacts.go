@@ -53,7 +53,9 @@ func (c *Client) resolveRoot(root string) (artifactRoot, error) {
 	default:
 		return artifactRoot{}, failure.New(failure.InvalidURI, "artifact root %q: only mlflow-artifacts: and http(s) proxy URIs are supported", redactURI(root))
 	}
-	p = strings.Trim(path.Clean("/"+p), "/") // collapse duplicate slashes as MLflow does
+	// Collapse duplicate slashes as MLflow does, but never resolve "..":
+	// CleanRelPath refuses it (path.Clean would silently climb).
+	p = strings.Join(strings.FieldsFunc(p, func(r rune) bool { return r == '/' }), "/")
 	if p != "" {
 		if _, err := store.CleanRelPath(p, false); err != nil {
 			return artifactRoot{}, err

@@ -207,7 +207,7 @@ func envSeconds(get func(string) string, k string, def time.Duration) (time.Dura
 		return def, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e6 {
+	if err != nil || !(f >= 0 && f <= 1e6) { // also refuses NaN
 		return 0, failure.New(failure.InvalidConfig, "%s=%q is not a number of seconds", k, v)
 	}
 	return time.Duration(f * float64(time.Second)), nil
