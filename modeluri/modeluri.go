@@ -52,6 +52,12 @@ func (u URI) String() string {
 	case KindRun:
 		return "runs:/" + u.RunID + "/" + u.Path
 	case KindLocal:
+		// A relative path whose cleaned form looks like a scheme
+		// ("./models:/x/1", "a/../s3:x") keeps a "./" so it parses back
+		// as the same local path.
+		if !strings.HasPrefix(u.Path, "/") && strings.Contains(u.Path, ":") {
+			return "./" + u.Path
+		}
 		return u.Path
 	}
 	return u.Raw
