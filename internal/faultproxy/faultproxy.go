@@ -1,0 +1,289 @@
+// Package faultproxy is a loopback reverse proxy for fault tests: it sits in
+// front of a real server (an `mlflow server`), forwards every request, and
+// for chosen requests loses the answer after the server has acted on it —
+// closing the connection or answering 502/504 instead — which is the
+// ambiguous failure exactly-once code must survive. It can also hold every
+// request (Pause/Resume) to simulate an outage, and it counts what it sees.
+package faultproxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Action is what happens to the answer of a matching request.
+type Action int
+
+const (
+	// Forward passes the answer on (use with Rule.Before for hooks only).
+	Forward Action = iota
+	// Close reads the server's whole answer, then closes the client's
+	// connection without writing anything.
+	Close
+	// BadGateway answers 502 with an HTML body, as a load balancer would.
+	BadGateway
+	// GatewayTimeout answers 504 with an HTML body.
+	GatewayTimeout
+)
+
+func (a Action) String() string {
+	return [...]string{"forward", "close", "502", "504"}[a]
+}
+
+// Rule picks requests and what to do with their answers. Every field is
+// optional: the zero Rule matches everything and does nothing.
+type Rule struct {
+	Method string         // exact method ("" any)
+	Path   *regexp.Regexp // matched against the URL path (nil any)
+	Action Action
+	// Skip lets the first Skip matching requests through untouched.
+	Skip int
+	// Count applies the rule to at most Count requests after Skip (0: all).
+	Count int
+	// Probability applies the rule to a matching request with this
+	// probability (0 means always).
+	Probability float64
+	// Before, when set, runs before the request is forwarded; it may block
+	// (to hold one request while a test changes the server's state).
+	Before func(*http.Request)
+
+	seen, applied int
+}
+
+// Stats counts what the proxy did.
+type Stats struct {
+	Requests int64            // requests received
+	Faults   map[string]int64 // answers lost, by "METHOD path-pattern action"
+	// UploadBytes is request body bytes forwarded for PUTs (artifact uploads).
+	UploadBytes int64
+}
+
+// Proxy is a running proxy; URL is its base URL.
+type Proxy struct {
+	URL    string
+	target *url.URL
+	srv    *http.Server
+	ln     net.Listener
+	tr     *http.Transport
+
+	mu     sync.Mutex
+	rules  []*Rule
+	rng    *rand.Rand
+	faults map[string]int64
+	resume chan struct{} // non-nil while paused; closed by Resume
+
+	requests, uploadBytes, uploadsInFlight atomic.Int64
+}
+
+// Start listens on a free 127.0.0.1 port and forwards to target (a base URL
+// such as http://127.0.0.1:5000). seed makes probabilistic rules repeatable.
+func Start(target string, seed uint64) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		return nil, errors.New("faultproxy: target must be a loopback address, not " + h)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		URL:    "http://" + ln.Addr().String(),
+		target: u,
+		ln:     ln,
+		tr:     &http.Transport{MaxIdleConnsPerHost: 64, ResponseHeaderTimeout: 10 * time.Minute},
+		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		faults: map[string]int64{},
+	}
+	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = p.srv.Serve(ln) }()
+	return p, nil
+}
+
+// SetRules replaces the rules; the first matching rule that applies wins.
+func (p *Proxy) SetRules(rules ...Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = p.rules[:0]
+	for i := range rules {
+		r := rules[i]
+		p.rules = append(p.rules, &r)
+	}
+}
+
+// Pause holds every new request (and those arriving later) until Resume.
+// Requests already forwarded finish normally.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resume == nil {
+		p.resume = make(chan struct{})
+	}
+}
+
+// Resume releases held requests.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resume != nil {
+		close(p.resume)
+		p.resume = nil
+	}
+}
+
+// UploadsInFlight is how many PUT bodies are being forwarded right now.
+func (p *Proxy) UploadsInFlight() int64 { return p.uploadsInFlight.Load() }
+
+// Stats returns a snapshot of the counters.
+func (p *Proxy) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := make(map[string]int64, len(p.faults))
+	for k, v := range p.faults {
+		f[k] = v
+	}
+	return Stats{Requests: p.requests.Load(), Faults: f, UploadBytes: p.uploadBytes.Load()}
+}
+
+// Total is the number of answers lost.
+func (s Stats) Total() int64 {
+	var n int64
+	for _, v := range s.Faults {
+		n += v
+	}
+	return n
+}
+
+// Close stops the proxy and releases held requests.
+func (p *Proxy) Close() {
+	p.Resume()
+	_ = p.srv.Close()
+	p.tr.CloseIdleConnections()
+}
+
+// pick returns the rule to apply to r, or nil, counting matches.
+func (p *Proxy) pick(r *http.Request) (*Rule, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	held := p.resume
+	for _, rule := range p.rules {
+		if rule.Method != "" && rule.Method != r.Method {
+			continue
+		}
+		if rule.Path != nil && !rule.Path.MatchString(r.URL.Path) {
+			continue
+		}
+		rule.seen++
+		if rule.seen <= rule.Skip || (rule.Count > 0 && rule.applied >= rule.Count) {
+			continue
+		}
+		if rule.Probability > 0 && p.rng.Float64() >= rule.Probability {
+			continue
+		}
+		rule.applied++
+		if rule.Action != Forward {
+			key := r.Method + " " + pattern(rule) + " " + rule.Action.String()
+			p.faults[key]++
+		}
+		return rule, held
+	}
+	return nil, held
+}
+
+func pattern(r *Rule) string {
+	if r.Path == nil {
+		return "*"
+	}
+	return r.Path.String()
+}
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.requests.Add(1)
+	rule, held := p.pick(r)
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if rule != nil && rule.Before != nil {
+		rule.Before(r)
+	}
+	out := r.Clone(context.WithoutCancel(r.Context()))
+	out.RequestURI = ""
+	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
+	out.Host = p.target.Host
+	if r.Method == http.MethodPut && r.Body != nil {
+		p.uploadsInFlight.Add(1)
+		defer p.uploadsInFlight.Add(-1)
+		out.Body = &countingBody{ReadCloser: r.Body, n: &p.uploadBytes}
+	}
+	if r.ContentLength == 0 {
+		out.Body = nil
+	}
+	resp, err := p.tr.RoundTrip(out)
+	if err != nil {
+		http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	action := Forward
+	if rule != nil {
+		action = rule.Action
+	}
+	switch action {
+	case Forward:
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+		return
+	}
+	// The server has acted on the request; read its answer and lose it.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	switch action {
+	case Close:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case BadGateway, GatewayTimeout:
+		code := http.StatusBadGateway
+		if action == GatewayTimeout {
+			code = http.StatusGatewayTimeout
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, "<html><body><h1>"+strings.ToLower(http.StatusText(code))+"</h1></body></html>\n")
+	}
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
