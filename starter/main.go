@@ -33,6 +33,7 @@ type command struct {
 var commands = map[string]command{
 	"run":            {"start a model lifecycle pipeline and follow it", runUsage, cmdRun},
 	"predict":        {"load a model by URI and print predictions", predictUsage, cmdPredict},
+	"export":         {"copy a model version from the embedded store to an MLflow server", exportUsage, cmdExport},
 	"devserver-args": {"print the temporal arguments that start the configured dev server", "starter devserver-args [--config FILE]", cmdDevServerArgs},
 }
 

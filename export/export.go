@@ -1,0 +1,246 @@
+package export
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/modeluri"
+	"github.com/flavorflow/flavorflow/store"
+)
+
+// TagExportKey marks objects created by an export.
+const TagExportKey = "flavorflow.export_key"
+
+// Options control an export.
+type Options struct {
+	// Experiment on the destination (created when missing).
+	Experiment string
+	// Aliases to set on the destination version; nil copies the aliases the
+	// source version has.
+	Aliases []string
+	// TempDir holds the downloaded model while it is copied.
+	TempDir string
+}
+
+// Result describes the destination version.
+type Result struct {
+	Name           string   `json:"name"`
+	SourceVersion  int      `json:"source_version"`
+	Version        int      `json:"version"`
+	ModelURI       string   `json:"model_uri"`
+	LoggedModelURI string   `json:"logged_model_uri"`
+	RunID          string   `json:"run_id"`
+	ManifestSHA256 string   `json:"manifest_sha256"`
+	Aliases        []string `json:"aliases,omitempty"`
+	Created        bool     `json:"created"` // false when the export had already been done
+	BytesSent      int64    `json:"bytes_sent"`
+	UIURL          string   `json:"ui_url,omitempty"`
+}
+
+// Version copies version of name from src to dst.
+func Version(ctx context.Context, src, dst store.Store, name string, version int, opts Options) (Result, error) {
+	if err := store.ValidateModelName(name); err != nil {
+		return Result{}, err
+	}
+	for _, a := range opts.Aliases {
+		if err := store.ValidateAlias(a); err != nil {
+			return Result{}, err
+		}
+	}
+	if opts.Experiment == "" {
+		return Result{}, failure.New(failure.InvalidArgument, "no destination experiment")
+	}
+	smv, err := src.GetModelVersion(ctx, name, version)
+	if err != nil {
+		return Result{}, err
+	}
+	if smv.Status != store.VersionReady {
+		return Result{}, failure.New(failure.InvalidArgument, "version %d of %s is %s, not READY", version, name, smv.Status)
+	}
+	if smv.ModelID == "" {
+		return Result{}, failure.New(failure.InvalidArgument, "version %d of %s has no logged model to export", version, name)
+	}
+	key := name + "/" + strconv.Itoa(version) + "/" + smv.ModelID
+	x := &exporter{src: src, dst: dst, key: key, name: name}
+
+	tmp, err := os.MkdirTemp(opts.TempDir, "flavorflow-export-")
+	if err != nil {
+		return Result{}, failure.Wrap(failure.Internal, err, "temp dir")
+	}
+	defer os.RemoveAll(tmp)
+	dir, err := flavor.Download(ctx, src, modeluri.Version(name, version), filepath.Join(tmp, "src"))
+	if err != nil {
+		return Result{}, err
+	}
+	srcModel, err := flavor.LoadModel(ctx, nil, dir, "")
+	if err != nil {
+		return Result{}, err
+	}
+
+	expID, err := x.experiment(ctx, opts.Experiment)
+	if err != nil {
+		return Result{}, err
+	}
+	runID, err := x.run(ctx, expID, smv.RunID)
+	if err != nil {
+		return Result{}, err
+	}
+	slm, err := src.GetLoggedModel(ctx, smv.ModelID)
+	if err != nil {
+		return Result{}, err
+	}
+	logged, err := flavor.LogModel(ctx, dst, dir, flavor.LogOptions{
+		ExperimentID: expID, RunID: runID, Name: slm.Name, Params: slm.Params,
+		Tags: store.Tags{TagExportKey: key}, IdempotencyKey: "export:" + key,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	dmv, created, err := x.version(ctx, logged, runID, srcModel.ManifestSHA256)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := x.verify(ctx, dmv.Version, logged.ManifestSHA256, srcModel, filepath.Join(tmp, "verify")); err != nil {
+		return Result{}, err
+	}
+	aliases := opts.Aliases
+	if aliases == nil {
+		aliases = smv.Aliases
+	}
+	for _, a := range aliases {
+		if err := dst.SetAlias(ctx, name, a, dmv.Version); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{
+		Name: name, SourceVersion: version, Version: dmv.Version,
+		ModelURI: modeluri.Version(name, dmv.Version), LoggedModelURI: logged.ModelURI,
+		RunID: runID, ManifestSHA256: logged.ManifestSHA256, Aliases: aliases,
+		Created: created, BytesSent: logged.Bytes, UIURL: dst.UIURL(name, dmv.Version),
+	}, nil
+}
+
+type exporter struct {
+	src, dst  store.Store
+	key, name string
+}
+
+func (x *exporter) experiment(ctx context.Context, name string) (string, error) {
+	exp, err := x.dst.GetExperimentByName(ctx, name)
+	if err == nil {
+		return exp.ID, nil
+	}
+	if !failure.Has(err, failure.NotFound) {
+		return "", err
+	}
+	id, err := x.dst.CreateExperiment(ctx, name, nil)
+	if err != nil && (failure.Has(err, failure.AlreadyExists) || failure.Has(err, failure.ServerUnavailable)) {
+		if exp, gerr := x.dst.GetExperimentByName(ctx, name); gerr == nil {
+			return exp.ID, nil
+		}
+	}
+	return id, err
+}
+
+// run finds or creates the destination run: the source run's name, params,
+// metrics and tags plus the export key.
+func (x *exporter) run(ctx context.Context, expID, srcRunID string) (string, error) {
+	find := func() (string, error) {
+		runs, err := x.dst.SearchRunsByTag(ctx, expID, TagExportKey, x.key)
+		if err != nil || len(runs) == 0 {
+			return "", err
+		}
+		return runs[0].ID, nil
+	}
+	if id, err := find(); err != nil || id != "" {
+		return id, err
+	}
+	req := store.CreateRunRequest{ExperimentID: expID, Tags: store.Tags{TagExportKey: x.key}}
+	var batch store.Batch
+	var srcRun *store.Run
+	if srcRunID != "" {
+		var err error
+		if srcRun, err = x.src.GetRun(ctx, srcRunID); err != nil {
+			return "", err
+		}
+		req.Name, req.StartTimeMs = srcRun.Name, srcRun.StartTimeMs
+		for k, v := range srcRun.Tags {
+			req.Tags[k] = v
+		}
+		req.Tags[TagExportKey] = x.key
+		batch = store.Batch{Params: srcRun.Params, Metrics: srcRun.Metrics}
+	}
+	run, err := x.dst.CreateRun(ctx, req)
+	if err != nil {
+		if id, ferr := find(); ferr == nil && id != "" {
+			return id, nil
+		}
+		return "", err
+	}
+	if len(batch.Params) > 0 || len(batch.Metrics) > 0 {
+		if err := x.dst.LogBatch(ctx, run.ID, batch); err != nil {
+			return "", err
+		}
+	}
+	end, status := int64(0), store.RunFinished
+	if srcRun != nil {
+		end = srcRun.EndTimeMs
+		if srcRun.Status != "" {
+			status = srcRun.Status
+		}
+	}
+	return run.ID, x.dst.UpdateRun(ctx, run.ID, status, end)
+}
+
+// version finds or creates the destination model version.
+func (x *exporter) version(ctx context.Context, logged flavor.Logged, runID, srcManifest string) (*store.ModelVersion, bool, error) {
+	if _, err := x.dst.CreateRegisteredModel(ctx, x.name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) && !failure.Has(err, failure.ServerUnavailable) {
+		return nil, false, err
+	}
+	find := func() (*store.ModelVersion, error) {
+		mvs, err := x.dst.SearchModelVersions(ctx, x.name, TagExportKey, x.key)
+		if err != nil || len(mvs) == 0 {
+			return nil, err
+		}
+		return &mvs[0], nil
+	}
+	if mv, err := find(); err != nil || mv != nil {
+		return mv, false, err
+	}
+	mv, err := x.dst.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+		Name: x.name, Source: logged.ModelURI, RunID: runID, ModelID: logged.ModelID,
+		Tags: store.Tags{
+			TagExportKey:                        x.key,
+			activities.TagManifestSHA256:        logged.ManifestSHA256,
+			"flavorflow.source_manifest_sha256": srcManifest,
+		},
+	})
+	if err != nil {
+		if found, ferr := find(); ferr == nil && found != nil {
+			return found, true, nil
+		}
+		return nil, false, err
+	}
+	return mv, true, nil
+}
+
+// verify loads the destination version back, checks its hashes and that it
+// is the same model, and tags it verified.
+func (x *exporter) verify(ctx context.Context, version int, manifest string, want flavor.Loaded, dst string) error {
+	got, err := flavor.LoadModel(ctx, x.dst, modeluri.Version(x.name, version), dst)
+	if err != nil {
+		return err
+	}
+	if got.ManifestSHA256 != manifest {
+		return failure.New(failure.ChecksumMismatch, "exported version %d has manifest %s, uploaded %s", version, got.ManifestSHA256, manifest)
+	}
+	if !got.Model.Equal(want.Model) {
+		return failure.New(failure.VerificationFailed, "exported version %d loads as %v, the source is %v", version, got.Model, want.Model)
+	}
+	return x.dst.SetModelVersionTag(ctx, x.name, version, activities.TagVerified, "true")
+}
