@@ -19,7 +19,8 @@ import (
 // more than MaxSamples).
 const MaxTrainingFile = 64 << 20
 
-// Train fits a FakeModel to the training data. The weights payload, when
+// Train fits a FakeModel to the training data observed at or before the
+// cutoff (the schedule's nominal time; all data without one). The weights payload, when
 // asked for, is seeded by the workflow ID so every attempt builds the same
 // bytes.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
@@ -33,6 +34,9 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	}
 	samples, err := loadSamples(in.Data)
 	if err != nil {
+		return TrainOutput{}, err
+	}
+	if samples, err = fakemodel.Until(samples, in.Cutoff); err != nil {
 		return TrainOutput{}, err
 	}
 	model, stats, err := fakemodel.Fit(samples)
@@ -49,7 +53,7 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 		_, _ = h.Write([]byte(id))
 		model.WeightsSeed = h.Sum64()
 	}
-	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE)
+	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff)
 	return TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(samples)}, nil
 }
 

@@ -7,14 +7,52 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 )
 
-// Sample is one training pair.
+// Sample is one training pair, optionally timestamped (T is when it was
+// observed; the zero time means "always").
 type Sample struct {
-	X float64 `json:"x"`
-	Y float64 `json:"y"`
+	X float64   `json:"x"`
+	Y float64   `json:"y"`
+	T time.Time `json:"t,omitzero"`
+}
+
+// Until keeps the samples observed at or before cutoff (untimestamped ones
+// always). A zero cutoff keeps everything. When nothing is left the error
+// is InvalidTrainingData naming the cutoff.
+func Until(samples []Sample, cutoff time.Time) ([]Sample, error) {
+	if cutoff.IsZero() {
+		return samples, nil
+	}
+	out := make([]Sample, 0, len(samples))
+	for _, s := range samples {
+		if s.T.IsZero() || !s.T.After(cutoff) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "no training samples at or before the cutoff %s (%d samples, all later)",
+			cutoff.UTC().Format(time.RFC3339), len(samples))
+	}
+	return out, nil
+}
+
+// ParseTime reads a timestamp: RFC 3339 or unix seconds (integer or
+// fractional).
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !finite(f) || math.Abs(f) > 1e12 {
+		return time.Time{}, failure.New(failure.InvalidTrainingData, "timestamp %q is neither RFC 3339 nor unix seconds", s)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
 // MaxSamples bounds training data so a wrong file cannot exhaust memory.
@@ -69,7 +107,8 @@ func Pairs(xs, ys []float64) ([]Sample, error) {
 	return out, nil
 }
 
-// ParsePairs parses inline pairs "x,y;x,y" (spaces allowed), as typed on the CLI.
+// ParsePairs parses inline pairs "x,y;x,y" (or "t,x,y;…" with a timestamp;
+// spaces allowed), as typed on the CLI.
 func ParsePairs(s string) ([]Sample, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, failure.New(failure.InvalidTrainingData, "no training pairs given")
@@ -89,8 +128,9 @@ func ParsePairs(s string) ([]Sample, error) {
 	return out, nil
 }
 
-// ReadSamples reads training data: a JSON array of {"x","y"} objects, or CSV
-// lines "x,y" with an optional header line. At most MaxSamples records.
+// ReadSamples reads training data: a JSON array of {"x","y"} objects (with an
+// optional "t": RFC 3339 string or unix seconds), or CSV lines "x,y" or
+// "t,x,y" with an optional header line. At most MaxSamples records.
 func ReadSamples(r io.Reader) ([]Sample, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(1)
@@ -121,8 +161,9 @@ func readJSONSamples(r io.Reader) ([]Sample, error) {
 			return nil, failure.New(failure.InvalidTrainingData, "training data has more than %d samples", MaxSamples)
 		}
 		var raw struct {
-			X *float64 `json:"x"`
-			Y *float64 `json:"y"`
+			X *float64        `json:"x"`
+			Y *float64        `json:"y"`
+			T json.RawMessage `json:"t"`
 		}
 		if err := dec.Decode(&raw); err != nil {
 			return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data JSON record %d", len(out)+1)
@@ -130,7 +171,14 @@ func readJSONSamples(r io.Reader) ([]Sample, error) {
 		if raw.X == nil || raw.Y == nil {
 			return nil, failure.New(failure.InvalidTrainingData, "training data JSON record %d lacks x or y", len(out)+1)
 		}
-		out = append(out, Sample{X: *raw.X, Y: *raw.Y})
+		smp := Sample{X: *raw.X, Y: *raw.Y}
+		if len(raw.T) > 0 && string(raw.T) != "null" {
+			var err error
+			if smp.T, err = ParseTime(strings.Trim(string(raw.T), `"`)); err != nil {
+				return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data JSON record %d", len(out)+1)
+			}
+		}
+		out = append(out, smp)
 	}
 	if len(out) == 0 {
 		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
@@ -149,7 +197,7 @@ func readCSVSamples(r *bufio.Reader) ([]Sample, error) {
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		if line == 1 && strings.EqualFold(strings.ReplaceAll(text, " ", ""), "x,y") {
+		if h := strings.ToLower(strings.ReplaceAll(text, " ", "")); line == 1 && (h == "x,y" || h == "t,x,y") {
 			continue
 		}
 		if len(out) >= MaxSamples {
@@ -172,8 +220,16 @@ func readCSVSamples(r *bufio.Reader) ([]Sample, error) {
 
 func parseRecord(rec string, n int) (Sample, error) {
 	fields := strings.Split(rec, ",")
+	var ts time.Time
+	if len(fields) == 3 {
+		t, err := ParseTime(fields[0])
+		if err != nil {
+			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %v", n, rec, err)
+		}
+		ts, fields = t, fields[1:]
+	}
 	if len(fields) != 2 {
-		return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: want two numbers x,y", n, rec)
+		return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: want two numbers x,y or t,x,y", n, rec)
 	}
 	var v [2]float64
 	for i, f := range fields {
@@ -186,5 +242,5 @@ func parseRecord(rec string, n int) (Sample, error) {
 		}
 		v[i] = x
 	}
-	return Sample{X: v[0], Y: v[1]}, nil
+	return Sample{X: v[0], Y: v[1], T: ts}, nil
 }

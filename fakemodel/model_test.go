@@ -18,14 +18,14 @@ func TestTutorial(t *testing.T) {
 }
 
 func TestFitLearnsOffset(t *testing.T) {
-	m, st, err := Fit([]Sample{{1, 4}, {2, 5}, {10, 13}})
+	m, st, err := Fit([]Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 10, Y: 13}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Offset != 3 || st.N != 3 || st.MSE != 0 {
 		t.Fatalf("got %v %+v", m, st)
 	}
-	m, st, err = Fit([]Sample{{0, 1}, {0, 3}})
+	m, st, err = Fit([]Sample{{X: 0, Y: 1}, {X: 0, Y: 3}})
 	if err != nil || m.Offset != 2 || st.MSE != 1 {
 		t.Fatalf("got %v %+v %v", m, st, err)
 	}
@@ -33,10 +33,10 @@ func TestFitLearnsOffset(t *testing.T) {
 
 func TestFitBadInput(t *testing.T) {
 	for name, in := range map[string][]Sample{
-		"empty": nil,
-		"nan":   {{math.NaN(), 1}},
-		"inf":   {{1, math.Inf(1)}},
-		"overflow": {{-math.MaxFloat64, math.MaxFloat64}, {-math.MaxFloat64, math.MaxFloat64}},
+		"empty":    nil,
+		"nan":      {{X: math.NaN(), Y: 1}},
+		"inf":      {{X: 1, Y: math.Inf(1)}},
+		"overflow": {{X: -math.MaxFloat64, Y: math.MaxFloat64}, {X: -math.MaxFloat64, Y: math.MaxFloat64}},
 	} {
 		if _, _, err := Fit(in); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("%s: err = %v", name, err)
@@ -99,11 +99,11 @@ func TestReadSamples(t *testing.T) {
 		"json":       ` [{"x":1,"y":4},{"x":2,"y":5}]`,
 	} {
 		s, err := ReadSamples(strings.NewReader(in))
-		if err != nil || len(s) != 2 || s[1] != (Sample{2, 5}) {
+		if err != nil || len(s) != 2 || s[1] != (Sample{X: 2, Y: 5}) {
 			t.Errorf("%s: %v %v", name, s, err)
 		}
 	}
-	for _, in := range []string{"", "  \n", "x,y\n", "1,a\n", "1,2,3\n", "1,NaN\n", "[]", `[{"x":1}]`, "[{", "1,inf"} {
+	for _, in := range []string{"", "  \n", "x,y\n", "1,a\n", "1,2,3,4\n", "soon,2,3\n", "1,NaN\n", "[]", `[{"x":1}]`, "[{", "1,inf"} {
 		if _, err := ReadSamples(strings.NewReader(in)); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("ReadSamples(%q) err = %v", in, err)
 		}
