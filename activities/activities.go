@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
 )
 
@@ -28,6 +29,8 @@ type Activities struct {
 	// HeartbeatEvery is how often long activities heartbeat (default 2 s).
 	HeartbeatEvery time.Duration
 	Logger         *slog.Logger
+	// Metrics records bytes moved (nil: not recorded).
+	Metrics *telemetry.Metrics
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {
@@ -40,7 +43,7 @@ func (a *Activities) logger(ctx context.Context) *slog.Logger {
 		l = l.With("workflow_id", info.WorkflowExecution.ID, "run_id", info.WorkflowExecution.RunID,
 			"activity", info.ActivityType.Name, "attempt", info.Attempt)
 	}
-	return l
+	return telemetry.LoggerWithSpan(ctx, l)
 }
 
 // workflowKey returns the workflow ID (the idempotency key) and run ID.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
 )
 
@@ -50,6 +51,7 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		Progress:       func(n int64) { sent.Store(n) },
 	})
 	stop()
+	a.Metrics.AddBytes(ctx, telemetry.Upload, sent.Load())
 	if err != nil {
 		return LogOutput{}, err
 	}

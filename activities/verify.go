@@ -6,6 +6,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/modeluri"
 )
 
@@ -62,6 +63,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 		return VerifyOutput{}, err
 	}
 	size, _ := dirSize(dst)
+	a.Metrics.AddBytes(ctx, telemetry.Download, size)
 	a.logger(ctx).Info("verified", "model", in.ModelName, "version", in.Version, "manifest_sha256", loaded.ManifestSHA256)
 	return VerifyOutput{ManifestSHA256: loaded.ManifestSHA256, Predictions: preds, BytesRead: size}, nil
 }
@@ -82,4 +84,3 @@ func (a *Activities) readAlias(ctx context.Context, name, alias string) (int, er
 	}
 	return mv.Version, nil
 }
-

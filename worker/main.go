@@ -21,6 +21,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/internal/app"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -62,7 +63,16 @@ func run(ctx context.Context, args []string) error {
 	}
 	logger = logger.With("build_id", buildID, "task_queue", cfg.Temporal.TaskQueue)
 
-	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger)
+	// telemetry (issue 7): OTLP / stdout export by env, no-op otherwise.
+	tel, err := telemetry.Setup(ctx, "flavorflow-worker", telemetry.Options{})
+	if err != nil {
+		return err
+	}
+	defer telemetry.ShutdownWithin(tel, 5*time.Second, logger)
+	logger = slog.New(telemetry.LogHandler(logger.Handler()))
+	// end telemetry
+
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport))
 	if err != nil {
 		return err
 	}
@@ -72,6 +82,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tel.ConfigureClient(&opts) // telemetry: tracing interceptor, metrics handler
 	c, err := app.Dial(ctx, opts)
 	if err != nil {
 		return err
@@ -82,6 +93,7 @@ func run(ctx context.Context, args []string) error {
 		MaxConcurrentActivityExecutionSize:     cfg.Worker.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: cfg.Worker.MaxConcurrentWorkflowTasks,
 		WorkerStopTimeout:                      cfg.Worker.StopTimeout,
+		Interceptors:                           tel.WorkerInterceptors(), // telemetry: step metrics
 	})
 	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivity(&activities.Activities{
@@ -90,6 +102,7 @@ func run(ctx context.Context, args []string) error {
 		WorkDir:           cfg.Worker.WorkDir,
 		UploadParallelism: cfg.Worker.UploadParallelism,
 		Logger:            logger,
+		Metrics:           tel.Metrics, // telemetry
 	})
 
 	var ready atomic.Bool

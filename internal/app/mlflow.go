@@ -11,7 +11,7 @@ import (
 
 // openMLflow builds the REST client from MLFLOW_* variables, with the
 // tracking URI the configuration resolved (flag, env or temporal-dev.yml).
-func openMLflow(_ context.Context, uri string, logger *slog.Logger) (store.Store, error) {
+func openMLflow(_ context.Context, uri string, logger *slog.Logger, o storeOptions) (store.Store, error) {
 	cfg, err := mlflow.ConfigFromEnv(func(k string) (string, bool) {
 		if k == "MLFLOW_TRACKING_URI" {
 			return uri, true
@@ -22,5 +22,12 @@ func openMLflow(_ context.Context, uri string, logger *slog.Logger) (store.Store
 		return nil, err
 	}
 	cfg.Logger = logger
+	if o.wrapTransport != nil {
+		tr, err := mlflow.NewTransport(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transport = o.wrapTransport(tr)
+	}
 	return mlflow.New(cfg)
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/flavorflow/flavorflow/config"
@@ -12,12 +13,30 @@ import (
 
 // OpenStore opens the store the tracking URI names: a directory for the
 // embedded local store, http(s):// for an MLflow server.
-func OpenStore(ctx context.Context, trackingURI string, logger *slog.Logger) (store.Store, error) {
+// Options (WithTransport) apply to the MLflow client only.
+func OpenStore(ctx context.Context, trackingURI string, logger *slog.Logger, opts ...StoreOption) (store.Store, error) {
 	if config.IsLocalStore(trackingURI) {
 		if err := os.MkdirAll(trackingURI, 0o755); err != nil {
 			return nil, err
 		}
 		return localstore.Open(trackingURI)
 	}
-	return openMLflow(ctx, trackingURI, logger)
+	var o storeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return openMLflow(ctx, trackingURI, logger, o)
+}
+
+// StoreOption configures OpenStore.
+type StoreOption func(*storeOptions)
+
+type storeOptions struct {
+	wrapTransport func(http.RoundTripper) http.RoundTripper
+}
+
+// WithTransport wraps the MLflow client's HTTP transport (telemetry's
+// otelhttp wrapper); nil leaves it as is.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) StoreOption {
+	return func(o *storeOptions) { o.wrapTransport = wrap }
 }
