@@ -89,13 +89,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 
-	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize:     cfg.Worker.MaxConcurrentActivities,
-		MaxConcurrentWorkflowTaskExecutionSize: cfg.Worker.MaxConcurrentWorkflowTasks,
-		WorkerStopTimeout:                      cfg.Worker.StopTimeout,
-		Interceptors:                           tel.WorkerInterceptors(), // telemetry: step metrics
-	})
+	wopts := app.WorkerOptions(cfg.Worker)
+	wopts.Interceptors = tel.WorkerInterceptors() // telemetry: step metrics
+	w := worker.New(c, cfg.Temporal.TaskQueue, wopts)
 	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.AliasChange, workflow.RegisterOptions{Name: workflows.AliasChangeName})
 	w.RegisterActivity(&activities.Activities{
 		Store:             st,
 		Experiment:        cfg.Store.Experiment,

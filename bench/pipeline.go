@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/internal/app"
+	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+// Task queues: one worker (set) per store, one for the floor.
+const (
+	queueEmbedded = "bench-embedded"
+	queueMLflow   = "bench-mlflow"
+	queueFloor    = "bench-floor"
+)
+
+// proc is a worker process started by the harness.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+type pipelines struct {
+	dev       *devServer
+	tc        client.Client
+	workerBin string
+	procs     []*proc
+	mlWorker  *proc // the worker P3 measures
+	storeDir  string
+}
+
+// startPipelines builds bin/worker, starts a dev server, a worker on the
+// embedded store, one on the MLflow server and a floor worker.
+func (e *env) startPipelines(ctx context.Context, root string) error {
+	p := &pipelines{storeDir: filepath.Join(e.tmp, "store")}
+	e.pl = p
+	p.workerBin = filepath.Join(e.tmp, "worker")
+	build := exec.CommandContext(ctx, "go", "build", "-o", p.workerBin, "./worker")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build worker: %w", err)
+	}
+	dir := filepath.Join(e.tmp, "temporal")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var err error
+	if p.dev, err = startTemporal(root, dir); err != nil {
+		return err
+	}
+	if p.tc, err = client.Dial(client.Options{HostPort: p.dev.HostPort, Logger: quietLogger{}}); err != nil {
+		return err
+	}
+	if _, err := e.startWorker(ctx, queueEmbedded, p.storeDir); err != nil {
+		return err
+	}
+	if p.mlWorker, err = e.startWorker(ctx, queueMLflow, e.ml.URL); err != nil {
+		return err
+	}
+	return e.startFloor(ctx, queueFloor)
+}
+
+// startWorker runs bin/worker on queue against trackingURI and waits for
+// its /healthz.
+func (e *env) startWorker(ctx context.Context, queue, trackingURI string) (*proc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	n := len(e.pl.procs)
+	logf, err := os.Create(filepath.Join(e.tmp, fmt.Sprintf("worker-%d.log", n)))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(e.pl.workerBin, "-log-level", "warn", "-address", e.pl.dev.HostPort)
+	cmd.Dir = e.root // finds temporal-dev.yml: the worker runs with the shipped tuning
+	cmd.Env = append(os.Environ(),
+		"FLAVORFLOW_TASK_QUEUE="+queue,
+		"MLFLOW_TRACKING_URI="+trackingURI,
+		"FLAVORFLOW_WORK_DIR="+filepath.Join(e.tmp, fmt.Sprintf("work-%d", n)),
+		"FLAVORFLOW_HEALTH_ADDR=127.0.0.1:"+strconv.Itoa(port),
+		"FLAVORFLOW_EXPERIMENT=bench")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: "worker " + queue, cmd: cmd}
+	e.pl.procs = append(e.pl.procs, p)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/healthz", port), 60*time.Second, exited); err != nil {
+		return nil, fmt.Errorf("worker on %s: %w (log %s)", queue, err, logf.Name())
+	}
+	return p, nil
+}
+
+// startFloor runs this binary as a floor worker.
+func (e *env) startFloor(ctx context.Context, queue string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "floor-worker", "-address", e.pl.dev.HostPort, "-task-queue", queue)
+	cmd.Dir = e.root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.pl.procs = append(e.pl.procs, &proc{name: "floor " + queue, cmd: cmd})
+	// Ready when it has completed one workflow.
+	_, err = e.runFloor(ctx, queue, "warmup-floor-"+queue)
+	return err
+}
+
+func (e *env) stopPipelines() {
+	if e.pl == nil {
+		return
+	}
+	for _, p := range e.pl.procs {
+		killGroup(p.cmd)
+	}
+	if e.pl.tc != nil {
+		e.pl.tc.Close()
+	}
+	e.pl.dev.Stop()
+}
+
+var tinyData = activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 3, Y: 6}}}
+
+// runPipeline runs one ModelLifecycle to completion.
+func (e *env) runPipeline(ctx context.Context, queue, name string, weights int64) (workflows.LifecycleResult, time.Duration, error) {
+	t0 := time.Now()
+	run, err := e.pl.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-" + name, TaskQueue: queue},
+		workflows.WorkflowName, workflows.LifecycleRequest{ModelName: name, Alias: "champion", Data: tinyData, WeightsSize: weights})
+	if err != nil {
+		return workflows.LifecycleResult{}, 0, err
+	}
+	var res workflows.LifecycleResult
+	err = run.Get(ctx, &res)
+	return res, time.Since(t0), err
+}
+
+func (e *env) runFloor(ctx context.Context, queue, name string) (time.Duration, error) {
+	t0 := time.Now()
+	run, err := e.pl.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "floor-" + name, TaskQueue: queue}, floorWorkflow, name)
+	if err != nil {
+		return 0, err
+	}
+	err = run.Get(ctx, nil)
+	return time.Since(t0), err
+}
+
+// rss reads VmRSS and VmHWM of pid in bytes.
+func rss(pid int) (cur, peak int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			cur = n << 10
+		case "VmHWM":
+			peak = n << 10
+		}
+	}
+	return cur, peak, nil
+}
+
+// benchRSS is P3: the MLflow-backed worker's peak RSS above idle while a
+// model of each size goes through the whole pipeline.
+func (e *env) benchRSS(ctx context.Context, r *report, sizes []int64) error {
+	pid := e.pl.mlWorker.pid()
+	// Warm up: the first pipeline loads code and fills pools.
+	if _, _, err := e.runPipeline(ctx, queueMLflow, "rss-warmup", 1<<20); err != nil {
+		return err
+	}
+	var parts []string
+	worst := int64(0)
+	var above []int64
+	for i, size := range sizes {
+		time.Sleep(500 * time.Millisecond)
+		idle, _, err := rss(pid)
+		if err != nil {
+			return err
+		}
+		// Reset VmHWM (clear_refs 5) so each size has its own peak.
+		_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+		var mu sync.Mutex
+		sampled := idle
+		done := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					if cur, _, err := rss(pid); err == nil {
+						mu.Lock()
+						sampled = max(sampled, cur)
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+		_, took, err := e.runPipeline(ctx, queueMLflow, fmt.Sprintf("rss-%d", i), size)
+		close(done)
+		if err != nil {
+			return err
+		}
+		_, hwm, _ := rss(pid)
+		mu.Lock()
+		peak := max(hwm, sampled)
+		mu.Unlock()
+		d := peak - idle
+		above = append(above, d)
+		worst = max(worst, d)
+		parts = append(parts, fmt.Sprintf("%s: +%.1f MiB (idle %.0f MiB, pipeline %s)", human(size), float64(d)/(1<<20), float64(idle)/(1<<20), secs(took)))
+		_ = os.RemoveAll(e.ml.ArtifactsDir) // keep the disk small between sizes
+	}
+	flat := above[len(above)-1]-above[0] <= 16<<20
+	r.add(row{ID: "P3", What: "worker peak RSS above idle, whole pipeline on MLflow",
+		Ours:      fmt.Sprintf("max +%.1f MiB", float64(worst)/(1<<20)),
+		Baselines: strings.Join(parts, "; "),
+		Ratio:     fmt.Sprintf("largest/smallest size: %.1f× bytes, %+.1f MiB RSS", float64(sizes[len(sizes)-1])/float64(sizes[0]), float64(above[len(above)-1]-above[0])/(1<<20)),
+		Target:    "≤ 64 MiB and flat",
+		Met:       worst <= 64<<20 && flat,
+	})
+	return nil
+}
+
+// benchLatency is P4: tiny-model lifecycle on the embedded store against
+// the floor workflow, interleaved, after a warm-up.
+func (e *env) benchLatency(ctx context.Context, r *report, n int) error {
+	var ours, floor []time.Duration
+	for i := -2; i < n; i++ {
+		_, d, err := e.runPipeline(ctx, queueEmbedded, fmt.Sprintf("lat-%d", i+2), 0)
+		if err != nil {
+			return err
+		}
+		f, err := e.runFloor(ctx, queueFloor, fmt.Sprintf("lat-%d", i+2))
+		if err != nil {
+			return err
+		}
+		if i >= 0 {
+			ours, floor = append(ours, d), append(floor, f)
+		}
+	}
+	o50, o95, f50, f95 := median(ours), percentile(ours, 0.95), median(floor), percentile(floor, 0.95)
+	ratio := o50.Seconds() / f50.Seconds()
+	r.add(row{ID: "P4", What: fmt.Sprintf("tiny lifecycle latency, embedded store (%d runs)", n),
+		Ours:      fmt.Sprintf("p50 %s, p95 %s", secs(o50), secs(o95)),
+		Baselines: fmt.Sprintf("floor (%d no-op activities) p50 %s, p95 %s", floorActivities, secs(f50), secs(f95)),
+		Ratio:     fmt.Sprintf("p50 %.2f× floor, p95 %.2f× floor", ratio, o95.Seconds()/f95.Seconds()),
+		Target:    "p50 ≤ 1.3× floor",
+		Met:       ratio <= 1.3,
+	})
+	return nil
+}
+
+// benchConcurrent is P6: n pipelines at once against n floor workflows.
+func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
+	queue, st, where := queueEmbedded, store.Store(nil), "embedded store"
+	if o.p6MLflow {
+		queue, st, where = queueMLflow, e.client, "MLflow server"
+	}
+	for i := 1; i < o.workers; i++ { // extra worker processes on both queues
+		uri := e.pl.storeDir
+		if o.p6MLflow {
+			uri = e.ml.URL
+		}
+		if _, err := e.startWorker(ctx, queue, uri); err != nil {
+			return err
+		}
+		if err := e.startFloor(ctx, queueFloor); err != nil {
+			return err
+		}
+	}
+	if st == nil {
+		ls, err := app.OpenStore(ctx, e.pl.storeDir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer ls.Close()
+		st = ls
+	}
+	prefix := fmt.Sprintf("conc%d", time.Now().UnixNano()%1e6)
+	ours, failures, err := concurrently(o.concurrent, func(i int) error {
+		_, _, err := e.runPipeline(ctx, queue, fmt.Sprintf("%s-%d", prefix, i), 0)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	floor, floorFailures, err := concurrently(o.concurrent, func(i int) error {
+		_, err := e.runFloor(ctx, queueFloor, fmt.Sprintf("%s-%d", prefix, i))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	dups := 0
+	for i := 0; i < o.concurrent; i++ {
+		vs, err := st.SearchModelVersions(ctx, fmt.Sprintf("%s-%d", prefix, i), "", "")
+		if err != nil {
+			return fmt.Errorf("count versions: %w", err)
+		}
+		dups += max(len(vs)-1, 0)
+	}
+	ot, ft := float64(o.concurrent)/ours.Seconds(), float64(o.concurrent)/floor.Seconds()
+	r.add(row{ID: "P6", What: fmt.Sprintf("%d concurrent pipelines, %s, %d worker process(es)", o.concurrent, where, o.workers),
+		Ours:      fmt.Sprintf("%.1f pipelines/s (%s), %d failed, %d duplicate versions", ot, secs(ours), failures, dups),
+		Baselines: fmt.Sprintf("floor %.1f workflows/s (%s), %d failed", ft, secs(floor), floorFailures),
+		Ratio:     fmt.Sprintf("%.2f× floor throughput", ot/ft),
+		Target:    "≥ 0.8× floor, 0 duplicates, 0 failures",
+		Met:       ot/ft >= 0.8 && dups == 0 && failures == 0,
+	})
+	return nil
+}
+
+// concurrently runs fn(0..n-1) at once and returns the wall time and how
+// many failed.
+func concurrently(n int, fn func(int) error) (time.Duration, int, error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	var first error
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				failed++
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(t0)
+	if failed == n {
+		return d, failed, first
+	}
+	if first != nil {
+		fmt.Fprintln(os.Stderr, "first failure:", first)
+	}
+	return d, failed, nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// row is one comparison: ours against a baseline, with the target.
+type row struct {
+	ID, What    string
+	Ours        string // formatted figure
+	Baselines   string // formatted figures, side by side
+	Ratio       string // e.g. "1.02× curl, 3.1× Python"
+	Target      string
+	Met         bool
+	Notes       string
+	Unavailable bool
+}
+
+type report struct {
+	rows    []row
+	started time.Time
+	command string
+	extra   []string // free text sections
+}
+
+func (r *report) add(x row) {
+	r.rows = append(r.rows, x)
+	mark := "MET"
+	if !x.Met {
+		mark = "NOT MET"
+	}
+	fmt.Printf("%-3s %-44s ours %-18s | %-44s | %-30s | target %-18s %s\n", x.ID, x.What, x.Ours, x.Baselines, x.Ratio, x.Target, mark)
+}
+
+func (r *report) fail(id, what string, err error) {
+	r.rows = append(r.rows, row{ID: id, What: what, Notes: "failed: " + err.Error(), Unavailable: true})
+	fmt.Printf("%-3s %-44s FAILED: %v\n", id, what, err)
+}
+
+func (r *report) markdown(w io.Writer, title string) {
+	fmt.Fprintf(w, "# %s\n\n", title)
+	fmt.Fprintf(w, "Produced by `%s` on %s (took %s). Every comparison below ran side by side in this one run, on the same servers and the same files.\n\n",
+		r.command, r.started.UTC().Format("2006-01-02 15:04 MST"), time.Since(r.started).Round(time.Second))
+	fmt.Fprintf(w, "## Machine\n\n%s\n", machine())
+	fmt.Fprintf(w, "## Results\n\n| # | comparison | flavorflow | baselines | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
+	for _, x := range r.rows {
+		met := "yes"
+		switch {
+		case x.Unavailable:
+			met = "n/a"
+		case !x.Met:
+			met = "**no**"
+		}
+		ours := x.Ours
+		if x.Unavailable {
+			ours = x.Notes
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.ID, x.What, ours, x.Baselines, x.Ratio, x.Target, met)
+	}
+	fmt.Fprintln(w)
+	notes := false
+	for _, x := range r.rows {
+		if x.Notes != "" && !x.Unavailable {
+			if !notes {
+				fmt.Fprintf(w, "### Notes from this run\n\n")
+				notes = true
+			}
+			fmt.Fprintf(w, "- **%s**: %s\n", x.ID, x.Notes)
+		}
+	}
+	if notes {
+		fmt.Fprintln(w)
+	}
+	for _, e := range r.extra {
+		fmt.Fprintln(w, e)
+	}
+}
+
+// machine describes the host: nproc, memory, CPU, load, versions.
+func machine() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- nproc: %d (GOMAXPROCS %d)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(&b, "- memory: %s\n", procField("/proc/meminfo", "MemTotal"))
+	fmt.Fprintf(&b, "- CPU: %s\n", procField("/proc/cpuinfo", "model name"))
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(&b, "- load average at the end of the run: %s\n", strings.TrimSpace(string(l)))
+	}
+	fmt.Fprintf(&b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	for _, v := range []struct{ name, cmd string }{
+		{"kernel", "uname -r"},
+		{"mlflow", ".venv/bin/python -c 'import mlflow; print(mlflow.__version__)'"},
+		{"python", ".venv/bin/python --version"},
+		{"temporal CLI", ".venv/bin/temporal --version"},
+		{"curl", "curl --version | head -1"},
+	} {
+		out, err := exec.Command("bash", "-c", v.cmd).Output()
+		s := strings.TrimSpace(string(out))
+		if err != nil || s == "" {
+			s = "unavailable"
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", v.name, s)
+	}
+	return b.String()
+}
+
+func procField(file, key string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// median and percentile of durations (sorted copy).
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p*float64(len(s)-1) + 0.5)
+	return s[i]
+}
+
+func median(ds []time.Duration) time.Duration { return percentile(ds, 0.5) }
+
+// mbps formats a throughput in MiB/s.
+func mbps(size int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MiB/s", float64(size)/(1<<20)/d.Seconds())
+}
+
+func secs(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
