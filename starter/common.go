@@ -12,6 +12,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/internal/app"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 )
 
 // commonFlags are shared by commands that talk to Temporal.
@@ -22,6 +23,7 @@ type commonFlags struct {
 	profile   string
 	output    string
 	logLevel  string
+	tel       *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -53,6 +55,7 @@ func (c *commonFlags) dial(ctx context.Context, e *env, cfg config.Config) (clie
 	if err != nil {
 		return nil, client.Options{}, err
 	}
+	c.tel.ConfigureClient(&opts) // telemetry: tracing interceptor, metrics handler
 	cl, err := app.Dial(ctx, opts)
 	return cl, opts, err
 }

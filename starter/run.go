@@ -17,6 +17,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/workflows"
 )
@@ -98,6 +99,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", *weights, int64(fakemodel.MaxWeightsSize))}
 	}
 
+	// telemetry (issue 7): the root span of the pipeline's trace.
+	if c.tel, err = telemetry.Setup(ctx, "flavorflow-starter", telemetry.Options{Getenv: e.getenv, StdoutWriter: e.stderr}); err != nil {
+		return err
+	}
+	defer telemetry.ShutdownWithin(c.tel, 5*time.Second, quietLogger(e.stderr))
+	ctx, span := c.tel.Tracer().Start(ctx, "starter run")
+	defer span.End()
+	// end telemetry
 	cl, opts, err := c.dial(ctx, e, cfg)
 	if err != nil {
 		return err
