@@ -125,6 +125,9 @@ func ParsePairs(s string) ([]Sample, error) {
 		}
 		out = append(out, smp)
 	}
+	if len(out) == 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "no training pairs given in %q", s)
+	}
 	return out, nil
 }
 

@@ -115,7 +115,7 @@ func TestParsePairs(t *testing.T) {
 	if err != nil || len(s) != 2 {
 		t.Fatalf("%v %v", s, err)
 	}
-	for _, in := range []string{"", " ", "1", "a,b", "1,2;x"} {
+	for _, in := range []string{"", " ", "1", "a,b", "1,2;x", ";", " ; ;"} {
 		if _, err := ParsePairs(in); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("ParsePairs(%q) err = %v", in, err)
 		}
