@@ -54,20 +54,14 @@ func loadDir(dir string) (Loaded, error) {
 		// No manifest (a Python-written model): still refuse symlinks.
 		return Loaded{}, err
 	}
+	if out.MLmodel, err = readLocalMLmodel(dir); err != nil {
+		return Loaded{}, err
+	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return Loaded{}, failure.Wrap(failure.InvalidPath, err, "open %s", dir)
 	}
 	defer root.Close()
-	f, err := root.Open(MLmodelFile)
-	if err != nil {
-		return Loaded{}, failure.Wrap(failure.InvalidMLmodel, err, "open MLmodel in %s", dir)
-	}
-	out.MLmodel, err = ParseMLmodel(f)
-	f.Close()
-	if err != nil {
-		return Loaded{}, failure.Wrap(failure.InvalidMLmodel, err, "%s", filepath.Join(dir, MLmodelFile))
-	}
 	if cfg, ok := out.MLmodel.Flavors[FlavorName]; ok {
 		out.Flavor = FlavorName
 		out.Model, err = loadFakemodelFlavor(root, dir, cfg)

@@ -88,15 +88,6 @@ func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) 
 	return out, nil
 }
 
-func readLocalMLmodel(dir string) (*MLmodel, error) {
-	f, err := os.Open(filepath.Join(dir, MLmodelFile))
-	if err != nil {
-		return nil, failure.Wrap(failure.InvalidMLmodel, err, "no MLmodel file in %s", dir)
-	}
-	defer f.Close()
-	return ParseMLmodel(f)
-}
-
 type logger struct {
 	st    store.Store
 	dir   string

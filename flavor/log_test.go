@@ -29,7 +29,18 @@ func newLogEnv(t *testing.T) logEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	expID, err := st.CreateExperiment(ctx, "flavor-test", nil)
+	expID, run := newExperimentRun(t, st, "flavor-test")
+	if err := st.LogBatch(ctx, run.ID, store.Batch{Params: store.Tags{"lr": "run-wins", "epochs": "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	return logEnv{st: st, expID: expID, run: run}
+}
+
+// newExperimentRun creates an experiment and a run in it.
+func newExperimentRun(t *testing.T, st store.Store, experiment string) (string, *store.Run) {
+	t.Helper()
+	ctx := context.Background()
+	expID, err := st.CreateExperiment(ctx, experiment, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +48,7 @@ func newLogEnv(t *testing.T) logEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.LogBatch(ctx, run.ID, store.Batch{Params: store.Tags{"lr": "run-wins", "epochs": "3"}}); err != nil {
-		t.Fatal(err)
-	}
-	return logEnv{st: st, expID: expID, run: run}
+	return expID, run
 }
 
 func (e logEnv) opts(key string) LogOptions {

@@ -26,14 +26,7 @@ func TestMLflowServerRoundTrip(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	expID, err := st.CreateExperiment(ctx, "flavor-server", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: "r"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	expID, run := newExperimentRun(t, st, "flavor-server")
 	m := fakemodel.FakeModel{Offset: 3, WeightsSize: 3 << 20, WeightsSeed: 11}
 	dir, _ := saveT(t, m, fixedOpts)
 	opts := LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model", IdempotencyKey: "srv-1"}

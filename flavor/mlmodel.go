@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +155,21 @@ func ParseMLmodel(r io.Reader) (*MLmodel, error) {
 		return nil, failure.New(failure.InvalidMLmodel, "MLmodel top level is a %s, not a mapping", kindName(root))
 	}
 	return c.mlmodel(root)
+}
+
+// readLocalMLmodel parses dir/MLmodel; errors name the file.
+func readLocalMLmodel(dir string) (*MLmodel, error) {
+	p := filepath.Join(dir, MLmodelFile)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, failure.Wrap(failure.InvalidMLmodel, err, "no MLmodel file in %s", dir)
+	}
+	defer f.Close()
+	m, err := ParseMLmodel(f)
+	if err != nil {
+		return nil, failure.Wrap(failure.InvalidMLmodel, err, "%s", p)
+	}
+	return m, nil
 }
 
 func decodeSingleDocument(data []byte) (*yaml.Node, error) {

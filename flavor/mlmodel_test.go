@@ -155,12 +155,7 @@ func TestParseGoldenRoundTrip(t *testing.T) {
 }
 
 func TestParseMLflow340(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "mlflow-3.4.0.MLmodel"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := ParseMLmodel(f)
+	m, err := ParseMLmodel(bytes.NewReader(readGolden(t, "../mlflow-3.4.0.MLmodel")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,12 +32,7 @@ func saveT(t *testing.T, m fakemodel.FakeModel, opts SaveOptions) (string, Saved
 
 func readMLmodel(t *testing.T, dir string) *MLmodel {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, MLmodelFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := ParseMLmodel(f)
+	m, err := readLocalMLmodel(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
