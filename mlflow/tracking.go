@@ -164,5 +164,24 @@ func (c *Client) LogOutputs(ctx context.Context, runID string, modelIDs []string
 	for _, id := range modelIDs {
 		models = append(models, map[string]any{"model_id": id, "step": 0})
 	}
-	return c.call(ctx, read, http.MethodPost, "runs/outputs", nil, map[string]any{"run_id": runID, "models": models}, nil)
+	err := c.call(ctx, read, http.MethodPost, "runs/outputs", nil, map[string]any{"run_id": runID, "models": models}, nil)
+	if err == nil {
+		return nil
+	}
+	// The server refuses to link a model twice (a UNIQUE constraint, 400),
+	// so a retry after a lost answer fails although the first call
+	// committed: read the run, and succeed when every model is linked.
+	if run, gerr := c.GetRun(ctx, runID); gerr == nil && linked(run.OutputModels, modelIDs) {
+		return nil
+	}
+	return err
+}
+
+func linked(outputs, modelIDs []string) bool {
+	for _, id := range modelIDs {
+		if !slices.Contains(outputs, id) {
+			return false
+		}
+	}
+	return true
 }
