@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
+	"strings"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flavorflow/flavorflow/failure"
 
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/internal/app"
@@ -23,6 +30,7 @@ type commonFlags struct {
 	profile   string
 	output    string
 	logLevel  string
+	tracking  string
 	tel       *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
 }
 
@@ -33,6 +41,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.profile, "profile", "", "Temporal envconfig profile (TEMPORAL_PROFILE)")
 	fs.StringVar(&c.output, "output", "text", "output format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "client log level")
+	fs.StringVar(&c.tracking, "tracking-uri", "", "model store: a directory or an MLflow server URL (overrides MLFLOW_TRACKING_URI)")
 }
 
 func (c *commonFlags) validate() error {
@@ -42,8 +51,108 @@ func (c *commonFlags) validate() error {
 	return nil
 }
 
+// load reads the configuration: flags > environment > temporal-dev.yml (the
+// envconfig profile sits between the last two for Temporal settings; see
+// app.ClientOptions).
 func (c *commonFlags) load(e *env) (config.Config, error) {
-	return config.Load(config.Find(c.config, e.getenv), e.getenv)
+	cfg, err := config.Load(config.Find(c.config, e.getenv), e.getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if c.tracking != "" {
+		cfg.Store.TrackingURI = c.tracking
+	}
+	return cfg, nil
+}
+
+// setup parses the command line (no positional arguments beyond maxArgs),
+// validates the common flags and loads the configuration.
+func (c *commonFlags) setup(e *env, fs *flag.FlagSet, args []string, minArgs, maxArgs int) (config.Config, error) {
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return config.Config{}, err
+	}
+	if err := c.validate(); err != nil {
+		return config.Config{}, err
+	}
+	if n := fs.NArg(); n < minArgs || n > maxArgs {
+		if n > maxArgs {
+			return config.Config{}, usageError{fmt.Sprintf("unexpected arguments %q (see %s --help)", fs.Args()[maxArgs:], fs.Name())}
+		}
+		return config.Config{}, usageError{fmt.Sprintf("%s: missing argument (see %s --help)", fs.Name(), fs.Name())}
+	}
+	return c.load(e)
+}
+
+// session is a connected command: configuration, client and links.
+type session struct {
+	cfg  config.Config
+	cl   client.Client
+	opts client.Options
+}
+
+func (c *commonFlags) connect(ctx context.Context, e *env, cfg config.Config) (*session, error) {
+	cl, opts, err := c.dial(ctx, e, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, cl: cl, opts: opts}, nil
+}
+
+func (s *session) Close() { s.cl.Close() }
+
+func (s *session) workflowURL(id, runID string) string {
+	return workflowURL(s.cfg.Temporal.UIURL, s.opts.Namespace, id, runID)
+}
+
+// scheduleURL links a schedule in the Temporal UI.
+func (s *session) scheduleURL(id string) string {
+	if s.cfg.Temporal.UIURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/schedules/%s", s.cfg.Temporal.UIURL, url.PathEscape(s.opts.Namespace), url.PathEscape(id))
+}
+
+// mlflowURL links a model version in the MLflow UI when the store is an
+// MLflow server ("" for the embedded store). Credentials are never shown.
+func mlflowURL(trackingURI, name string, version int) string {
+	if config.IsLocalStore(trackingURI) || version < 1 {
+		return ""
+	}
+	u, err := url.Parse(trackingURI)
+	if err != nil {
+		return ""
+	}
+	u.User = nil
+	return strings.TrimRight(u.String(), "/") + "/#/models/" + url.PathEscape(name) + "/versions/" + strconv.Itoa(version)
+}
+
+// temporalError classifies an error from a Temporal call: an unknown ID is
+// NotFound and a rejected argument InvalidArgument (exit 2), an unreachable
+// server ServerUnavailable (exit 3).
+func temporalError(err error, format string, args ...any) error {
+	var (
+		nf *serviceerror.NotFound
+		ia *serviceerror.InvalidArgument
+		ae *serviceerror.AlreadyExists
+		ws *serviceerror.WorkflowExecutionAlreadyStarted
+		fp *serviceerror.FailedPrecondition
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return failure.New(failure.NotFound, "%s: %s", fmt.Sprintf(format, args...), nf.Message)
+	case errors.As(err, &ia):
+		return failure.New(failure.InvalidArgument, "%s: %s", fmt.Sprintf(format, args...), ia.Message)
+	case errors.As(err, &fp):
+		return failure.New(failure.InvalidArgument, "%s: %s", fmt.Sprintf(format, args...), fp.Message)
+	case errors.As(err, &ae), errors.As(err, &ws), errors.Is(err, temporal.ErrScheduleAlreadyRunning):
+		return failure.New(failure.AlreadyExists, "%s: already exists", fmt.Sprintf(format, args...))
+	case errors.Is(err, context.Canceled):
+		return failure.Wrap(failure.Internal, err, format, args...)
+	}
+	return failure.Wrap(failure.ServerUnavailable, err, format, args...)
 }
 
 func (c *commonFlags) dial(ctx context.Context, e *env, cfg config.Config) (client.Client, client.Options, error) {

@@ -26,7 +26,6 @@ func cmdPredict(ctx context.Context, e *env, args []string) error {
 	var c commonFlags
 	fs := newFlags(e, "predict", predictUsage)
 	c.register(fs)
-	trackingURI := fs.String("tracking-uri", "", "store to read from (default: store.tracking_uri or MLFLOW_TRACKING_URI)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,9 +46,6 @@ func cmdPredict(ctx context.Context, e *env, args []string) error {
 	cfg, err := c.load(e)
 	if err != nil {
 		return err
-	}
-	if *trackingURI != "" {
-		cfg.Store.TrackingURI = *trackingURI
 	}
 	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, quietLogger(e.stderr))
 	if err != nil {

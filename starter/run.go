@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
@@ -48,56 +50,70 @@ type errorOut struct {
 	Message string `json:"message"`
 }
 
-func cmdRun(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "run", runUsage)
-	c.register(fs)
-	model := fs.String("model", "", "registered model name (required)")
-	dataFile := fs.String("data", "", "training data file: CSV x,y lines or a JSON array of {x,y}")
-	pairs := fs.String("pairs", "", `inline training pairs "x,y;x,y"`)
-	alias := fs.String("alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
-	weights := fs.Int64("weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
-	id := fs.String("id", "", "workflow ID (default: lifecycle-<model>-<random>); reusing one is idempotent")
-	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
-	if err := parse(fs, args); err != nil {
-		return err
+// pipelineFlags describe a ModelLifecycle request; run and schedule create
+// share them.
+type pipelineFlags struct {
+	model, dataFile, pairs, alias string
+	weights                       int64
+}
+
+func (p *pipelineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.model, "model", "", "registered model name (required)")
+	fs.StringVar(&p.dataFile, "data", "", "training data file: CSV x,y or t,x,y lines, or a JSON array of {x,y[,t]} (t: RFC 3339 or unix seconds)")
+	fs.StringVar(&p.pairs, "pairs", "", `inline training pairs "x,y;x,y"`)
+	fs.StringVar(&p.alias, "alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
+	fs.Int64Var(&p.weights, "weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
+}
+
+// request validates the flags and builds the request. byPath sends a data
+// file by path whatever its size (a schedule reads it afresh on every run).
+func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.LifecycleRequest, error) {
+	if p.model == "" {
+		return workflows.LifecycleRequest{}, usageError{"--model is required"}
 	}
-	if err := c.validate(); err != nil {
-		return err
+	if err := store.ValidateModelName(p.model); err != nil {
+		return workflows.LifecycleRequest{}, err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
-	}
-	if *model == "" {
-		return usageError{"--model is required"}
-	}
-	if err := store.ValidateModelName(*model); err != nil {
-		return err
-	}
-	cfg, err := c.load(e)
-	if err != nil {
-		return err
-	}
-	req := workflows.LifecycleRequest{ModelName: *model, Alias: cfg.Pipeline.Alias, WeightsSize: *weights, VerifyInputs: cfg.Pipeline.VerifyInputs}
-	switch *alias {
+	req := workflows.LifecycleRequest{ModelName: p.model, Alias: cfg.Pipeline.Alias, WeightsSize: p.weights, VerifyInputs: cfg.Pipeline.VerifyInputs}
+	switch p.alias {
 	case "":
 	case "-":
 		req.Alias = ""
 	default:
-		req.Alias = *alias
+		req.Alias = p.alias
 	}
 	if req.Alias != "" {
 		if err := store.ValidateAlias(req.Alias); err != nil {
-			return err
+			return req, err
 		}
 	}
-	if req.Data, err = trainingData(*dataFile, *pairs); err != nil {
+	var err error
+	if req.Data, err = trainingData(p.dataFile, p.pairs, byPath); err != nil {
+		return req, err
+	}
+	if p.weights < 0 || p.weights > fakemodel.MaxWeightsSize {
+		return req, usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", p.weights, int64(fakemodel.MaxWeightsSize))}
+	}
+	return req, nil
+}
+
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	var c commonFlags
+	var p pipelineFlags
+	fs := newFlags(e, "run", runUsage)
+	p.register(fs)
+	id := fs.String("id", "", "workflow ID (default: lifecycle-<model>-<random>); reusing one is idempotent")
+	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
+	cfg, err := c.setup(e, fs, args, 0, 0)
+	if err != nil {
 		return err
 	}
-	if *weights < 0 || *weights > fakemodel.MaxWeightsSize {
-		return usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", *weights, int64(fakemodel.MaxWeightsSize))}
+	req, err := p.request(cfg, false)
+	if err != nil {
+		return err
 	}
+	model := &p.model
 
 	// telemetry (issue 7): the root span of the pipeline's trace.
 	if c.tel, err = telemetry.Setup(ctx, "flavorflow-starter", telemetry.Options{Getenv: e.getenv, StdoutWriter: e.stderr}); err != nil {
@@ -157,7 +173,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 // trainingData validates the data locally, so bad input fails before a
 // pipeline starts, and sends small data inline (the worker may run
 // elsewhere) and large files by absolute path.
-func trainingData(file, pairs string) (activities.TrainingData, error) {
+func trainingData(file, pairs string, byPath bool) (activities.TrainingData, error) {
 	switch {
 	case file != "" && pairs != "":
 		return activities.TrainingData{}, usageError{"give --data or --pairs, not both"}
@@ -186,7 +202,7 @@ func trainingData(file, pairs string) (activities.TrainingData, error) {
 	if err != nil {
 		return activities.TrainingData{}, err
 	}
-	if len(s) <= activities.MaxInlinePairs {
+	if len(s) <= activities.MaxInlinePairs && !byPath {
 		return activities.TrainingData{Pairs: s}, nil
 	}
 	return activities.TrainingData{Path: abs}, nil
