@@ -116,7 +116,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	model := &p.model
 
 	// telemetry (issue 7): the root span of the pipeline's trace.
-	if c.tel, err = telemetry.Setup(ctx, "flavorflow-starter", telemetry.Options{Getenv: e.getenv, StdoutWriter: e.stderr}); err != nil {
+	if c.tel, err = telemetry.Setup(ctx, "flavorflow-starter", telemetry.Options{Getenv: e.getenv, StdoutWriter: e.stderr, Logger: quietLogger(e.stderr)}); err != nil {
 		return err
 	}
 	defer telemetry.ShutdownWithin(c.tel, 5*time.Second, quietLogger(e.stderr))

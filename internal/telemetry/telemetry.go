@@ -62,6 +62,9 @@ type Options struct {
 	ExportTimeout time.Duration
 	// MetricInterval is the metric export period (default DefaultMetricInterval).
 	MetricInterval time.Duration
+	// Logger receives export errors, at most one a minute (default
+	// slog.Default()).
+	Logger *slog.Logger
 	// SpanProcessors and MetricReaders are added as given (tests record
 	// spans with tracetest.NewSpanRecorder and metrics with a ManualReader);
 	// any of them enables telemetry.
@@ -139,6 +142,7 @@ func Setup(ctx context.Context, serviceName string, opts Options) (*Telemetry, e
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
 	t := &Telemetry{TracerProvider: sdktrace.NewTracerProvider(tpOpts...), MeterProvider: sdkmetric.NewMeterProvider(mpOpts...)}
+	otel.SetErrorHandler(&exportErrors{logger: opts.Logger, interval: time.Minute})
 	otel.SetTracerProvider(t.TracerProvider)
 	otel.SetMeterProvider(t.MeterProvider)
 	t.Interceptor, err = temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{Tracer: t.TracerProvider.Tracer("temporal-sdk-go")})
@@ -169,6 +173,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ExportTimeout <= 0 {
 		o.ExportTimeout = DefaultExportTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.MetricInterval <= 0 {
 		o.MetricInterval = DefaultMetricInterval
