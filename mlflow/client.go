@@ -143,6 +143,9 @@ func (c *Client) finalError(ctx context.Context, req *request, apiErr *APIError,
 	if ctx.Err() != nil {
 		return failure.Wrap(failure.ServerUnavailable, ctx.Err(), "%s %s on %s", req.method, req.endpoint(), c.Describe())
 	}
+	if tlsFailure(err) {
+		return failure.Wrap(failure.InvalidConfig, err, "TLS handshake with %s failed (set MLFLOW_TRACKING_SERVER_CERT_PATH to the CA bundle that signed its certificate)", c.Describe())
+	}
 	if !req.idempotent && !notSent(err) {
 		return failure.Wrap(failure.ServerUnavailable, err, "%s %s on %s failed after the request may have reached the server; look it up before creating again", req.method, req.endpoint(), c.Describe())
 	}

@@ -2,6 +2,8 @@ package mlflow
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -30,6 +32,9 @@ func DefaultCheckRetry(ctx context.Context, idempotent bool, resp *http.Response
 		return false
 	}
 	if err != nil {
+		if tlsFailure(err) {
+			return false // a certificate does not become trusted by retrying
+		}
 		if idempotent {
 			return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 		}
@@ -43,6 +48,18 @@ func DefaultCheckRetry(ctx context.Context, idempotent bool, resp *http.Response
 func retryableStatus(s int) bool {
 	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests ||
 		(s >= 500 && s != http.StatusNotImplemented)
+}
+
+// tlsFailure reports whether err is a TLS handshake failure that no retry
+// can fix: an untrusted or mismatched certificate, or a server that does not
+// speak TLS.
+func tlsFailure(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &rh)
 }
 
 // notSent reports whether err proves the request never reached the server:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,6 +65,12 @@ func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error)
 		DBPath:       filepath.Join(dir, "mlflow.db"),
 		LogPath:      filepath.Join(dir, "mlflow.log"),
 	}
+	// A copy of an already migrated empty DB skips alembic (seconds).
+	if cached := migratedDB.get(); cached != "" {
+		if err := copyFile(cached, m.DBPath); err != nil {
+			return nil, err
+		}
+	}
 	args := []string{"server",
 		"--backend-store-uri", "sqlite:///" + m.DBPath,
 		"--artifacts-destination", m.ArtifactsDir, "--serve-artifacts",
@@ -115,7 +122,60 @@ func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error)
 		log, _ := os.ReadFile(m.LogPath)
 		return nil, fmt.Errorf("mlflow server at %s: %w\n--- server log ---\n%s", m.URL, err, tail(log, 8000))
 	}
+	migratedDB.offer(m.DBPath)
 	return m, nil
+}
+
+// migratedDB caches, per test process, a copy of the first server's DB
+// taken right after it became healthy: migrated, and still empty because no
+// test has used the server yet.
+var migratedDB dbCache
+
+type dbCache struct {
+	sync.Mutex
+	path string
+}
+
+func (c *dbCache) get() string {
+	c.Lock()
+	defer c.Unlock()
+	return c.path
+}
+
+func (c *dbCache) offer(db string) {
+	c.Lock()
+	defer c.Unlock()
+	if c.path != "" {
+		return
+	}
+	dir, err := os.MkdirTemp("", "flavorflow-mlflow-db-")
+	if err != nil {
+		return
+	}
+	dst := filepath.Join(dir, "mlflow.db")
+	if copyFile(db, dst) == nil {
+		c.path = dst
+		shared.Lock()
+		shared.dirs = append(shared.dirs, dir)
+		shared.Unlock()
+	}
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func waitHealthy(base string, exited <-chan error) error {
