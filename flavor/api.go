@@ -5,7 +5,6 @@ package flavor
 // flavor work; signatures change only by agreement.
 
 import (
-	"context"
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
@@ -90,5 +89,3 @@ type Loaded struct {
 	Flavor         string // "fakemodel", or "my_flavor" for the tutorial's models
 	ManifestSHA256 string // "" for models without a manifest (tutorial models)
 }
-
-var _ = context.Background

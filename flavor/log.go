@@ -78,6 +78,9 @@ func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) 
 	l := &logger{st: st, dir: dir, opts: opts, local: local, ml: ml}
 	lm, reused, err := l.findOrCreate(ctx)
 	if err != nil {
+		if lm != nil { // created, but linking it to the run failed
+			l.markFailed(ctx, lm, err)
+		}
 		return Logged{}, err
 	}
 	out, err := l.upload(ctx, lm, reused)
@@ -321,11 +324,13 @@ func (p *progress) add(n int64) {
 	if n == 0 {
 		return
 	}
+	// Under the lock so that callbacks need not be goroutine safe and see
+	// totals in the order they were reached.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	v := p.done.Add(n)
 	if p.fn != nil {
-		p.mu.Lock() // callbacks need not be goroutine safe
 		p.fn(v)
-		p.mu.Unlock()
 	}
 }
 

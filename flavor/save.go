@@ -84,7 +84,7 @@ func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts 
 // prepareTarget applies mlflow's _validate_and_prepare_target_save_path.
 func prepareTarget(dir string) error {
 	if dir == "" {
-		return failure.New(failure.InvalidPath, "save directory is empty")
+		return failure.New(failure.InvalidPath, "target directory path is empty")
 	}
 	info, err := os.Lstat(dir)
 	switch {
@@ -157,6 +157,12 @@ func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error)
 		return Saved{}, err
 	}
 	s.written = append(s.written, ManifestFile)
+	// Make the renames durable before anyone is told the model is saved.
+	for _, d := range []string{filepath.Join(s.dir, CodeDir), s.dir} {
+		if err := syncDir(d); err != nil {
+			return Saved{}, err
+		}
+	}
 	man, _ = ParseManifest(data) // sorted copy of what was written
 	return Saved{Dir: s.dir, Manifest: man, ManifestSHA256: sha256Hex(data), Size: s.total + int64(len(data))}, nil
 }
@@ -277,6 +283,18 @@ func writeFileAtomic(ctx context.Context, dir, rel string, fn func(io.Writer) er
 	ok = true
 	if e != nil {
 		*e = ManifestEntry{Path: rel, Size: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return failure.Wrap(failure.Internal, err, "open %s", dir)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return failure.Wrap(failure.Internal, err, "sync %s", dir)
 	}
 	return nil
 }
