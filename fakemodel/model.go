@@ -122,6 +122,19 @@ func (r *weightsReader) Read(p []byte) (int, error) {
 		p = p[:r.left]
 	}
 	written := 0
+	// Drain what is left of the last word, then whole words straight into p.
+	for r.n > 0 && written < len(p) {
+		p[written] = r.buf[8-r.n]
+		r.n--
+		written++
+	}
+	for ; len(p)-written >= 8; written += 8 {
+		r.state += 0x9e3779b97f4a7c15
+		z := r.state
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		binary.LittleEndian.PutUint64(p[written:], z^(z>>31))
+	}
 	for written < len(p) {
 		if r.n == 0 {
 			r.state += 0x9e3779b97f4a7c15

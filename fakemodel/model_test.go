@@ -3,6 +3,7 @@ package fakemodel
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math"
 	"strings"
@@ -118,6 +119,20 @@ func TestParsePairs(t *testing.T) {
 	for _, in := range []string{"", " ", "1", "a,b", "1,2;x", ";", " ; ;"} {
 		if _, err := ParsePairs(in); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("ParsePairs(%q) err = %v", in, err)
+		}
+	}
+}
+
+// The payload is part of the on-disk format (manifests of saved models
+// pin it): any reader change must keep these bytes.
+func TestWeightsGolden(t *testing.T) {
+	for _, bs := range []int{5, 13, 32 << 10} {
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, struct{ io.Reader }{FakeModel{WeightsSize: 1<<20 + 3, WeightsSeed: 7}.WeightsReader()}, make([]byte, bs)); err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != "e44fd6c7ca77e53d2b220f9840ad8583b5d68b57dce23990001f1f43dc82539e" {
+			t.Errorf("buffer %d: sha256 %s", bs, got)
 		}
 	}
 }
