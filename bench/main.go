@@ -70,6 +70,7 @@ func run() error {
 	flag.StringVar(&o.title, "title", "flavorflow benchmarks", "markdown title")
 	mlWorkers := flag.Int("mlflow-workers", 1, "mlflow server --workers")
 	backend := flag.String("backend-store-uri", "", "mlflow server backend (default: SQLite in a temp dir)")
+	trace := flag.Bool("trace", false, "print every in-process MLflow request with its time")
 	flag.Parse()
 	var err error
 	if o.size, err = parseSize(*size); err != nil {
@@ -124,7 +125,15 @@ func run() error {
 		return err
 	}
 	defer e.ml.Stop()
-	e.client, err = mlflow.New(mlflow.Config{TrackingURI: e.ml.URL, Logger: slog.New(slog.DiscardHandler)})
+	mcfg := mlflow.Config{TrackingURI: e.ml.URL, Logger: slog.New(slog.DiscardHandler)}
+	if *trace {
+		tr, err := mlflow.NewTransport(mcfg)
+		if err != nil {
+			return err
+		}
+		mcfg.Transport = &tracingTransport{next: tr}
+	}
+	e.client, err = mlflow.New(mcfg)
 	if err != nil {
 		return err
 	}
