@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GO    ?= go
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test test-go test-python venv build lint fuzz bench faults clean devserver
+.PHONY: demo test test-go test-python venv build lint fuzz bench bench-scale faults clean devserver
 
 ## venv: Python tools (mlflow server, temporal dev server, pytest) in .venv
 venv: $(VENV)/.installed
@@ -50,6 +50,14 @@ fuzz:
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzParseMLmodel -fuzztime $(FUZZTIME)
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzManifest -fuzztime $(FUZZTIME)
 	$(GO) test ./modeluri -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+## bench: every comparison side by side (P1-P6 and go test -bench) -> BENCHMARKS.md (~15 min)
+bench: venv
+	BENCH_COMMAND="make bench" $(GO) run ./bench -out BENCHMARKS.md
+
+## bench-scale: P6 on 3 workers + MLflow (--workers 4) on PostgreSQL, appended to BENCHMARKS.md
+bench-scale: venv
+	bench/scale.sh
 
 clean:
 	rm -rf bin .data

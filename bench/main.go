@@ -55,7 +55,7 @@ func main() {
 
 func run() error {
 	var o options
-	only := flag.String("only", "P1,P2,P3,P4,P5,P6", "comma-separated scenarios to run")
+	only := flag.String("only", "P1,P2,P3,P4,P5,P6,GO", "comma-separated scenarios to run (GO: go test -bench)")
 	size := flag.String("size", "1GiB", "P1/P2 file size")
 	rss := flag.String("rss-sizes", "64MiB,512MiB,1GiB", "P3 model sizes")
 	quick := flag.Bool("quick", false, "small sizes and counts, to debug the harness")
@@ -160,6 +160,7 @@ func run() error {
 	step("P4", "tiny lifecycle latency", func() error { return e.benchLatency(ctx, r, o.latencyRuns) })
 	step("P5", "log+register in process", func() error { return e.benchLogRegister(ctx, r, o.logRuns) })
 	step("P6", "concurrent pipelines", func() error { return e.benchConcurrent(ctx, r, o) })
+	step("GO", "go test -bench", func() error { return runGoBench(ctx, root, r) })
 
 	if o.out != "" {
 		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
@@ -170,7 +171,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		r.markdown(f, o.title)
+		r.markdown(f, o.title, o.appendOut)
 		if err := f.Close(); err != nil {
 			return err
 		}

@@ -44,12 +44,19 @@ func (r *report) fail(id, what string, err error) {
 	fmt.Printf("%-3s %-44s FAILED: %v\n", id, what, err)
 }
 
-func (r *report) markdown(w io.Writer, title string) {
-	fmt.Fprintf(w, "# %s\n\n", title)
+// markdown writes the results; sub makes every heading one level deeper
+// (a section appended to an existing file).
+func (r *report) markdown(w io.Writer, title string, sub bool) {
+	h := "#"
+	if sub {
+		h = "##"
+	}
+	fmt.Fprintf(w, "%s %s\n\n", h, title)
 	fmt.Fprintf(w, "Produced by `%s` on %s (took %s). Every comparison below ran side by side in this one run, on the same servers and the same files.\n\n",
 		r.command, r.started.UTC().Format("2006-01-02 15:04 MST"), time.Since(r.started).Round(time.Second))
-	fmt.Fprintf(w, "## Machine\n\n%s\n", machine())
-	fmt.Fprintf(w, "## Results\n\n| # | comparison | flavorflow | baselines | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "%s# Machine\n\n%s\n", h, machine())
+	fmt.Fprintf(w, "%s# Results\n\n", h)
+	fmt.Fprintf(w, "| # | comparison | flavorflow | baselines | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
 	for _, x := range r.rows {
 		met := "yes"
 		switch {
@@ -69,7 +76,7 @@ func (r *report) markdown(w io.Writer, title string) {
 	for _, x := range r.rows {
 		if x.Notes != "" && !x.Unavailable {
 			if !notes {
-				fmt.Fprintf(w, "### Notes from this run\n\n")
+				fmt.Fprintf(w, "%s## Notes from this run\n\n", h)
 				notes = true
 			}
 			fmt.Fprintf(w, "- **%s**: %s\n", x.ID, x.Notes)

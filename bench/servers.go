@@ -87,7 +87,8 @@ func startMLflow(root, dir, backendURI string, workers int) (*mlflowServer, erro
 	go func() { exited <- m.cmd.Wait() }()
 	if err := waitHTTP(m.URL+"/health", 120*time.Second, exited); err != nil {
 		m.Stop()
-		return nil, fmt.Errorf("mlflow server: %w (log in %s)", err, logf.Name())
+		log, _ := os.ReadFile(logf.Name())
+		return nil, fmt.Errorf("mlflow server: %w\n--- log ---\n%s", err, tail(string(log), 3000))
 	}
 	return m, nil
 }
