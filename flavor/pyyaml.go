@@ -528,8 +528,11 @@ func (e *pyEmitter) writeDoubleQuoted(text []rune, split bool) {
 		}
 		if end > 0 && end < len(text)-1 && (ch == ' ' || start >= end) &&
 			e.column+(end-start) > pyBestWidth && split {
-			data := string(text[start:end]) + "\\"
+			// Python slicing: text[start:end] is empty when an escape
+			// has just moved start past end.
+			data := "\\"
 			if start < end {
+				data = string(text[start:end]) + data
 				start = end
 			}
 			e.write(data)
