@@ -34,6 +34,12 @@ var commands = map[string]command{
 	"run":            {"start a model lifecycle pipeline and follow it", runUsage, cmdRun},
 	"predict":        {"load a model by URI and print predictions", predictUsage, cmdPredict},
 	"export":         {"copy a model version from the embedded store to an MLflow server", exportUsage, cmdExport},
+	"status":         {"show a pipeline's status, step, version and URIs", statusUsage, cmdStatus},
+	"watch":          {"follow a running or finished pipeline", watchUsage, cmdWatch},
+	"list":           {"list pipelines by model, stage or status", listUsage, cmdList},
+	"promote":        {"move an alias forward to a verified version (through Temporal)", promoteUsage, cmdPromote},
+	"rollback":       {"move an alias back to an earlier verified version", rollbackUsage, cmdRollback},
+	"schedule":       {"scheduled retraining: create, list, describe, pause, unpause, trigger, backfill, delete", scheduleUsage, cmdSchedule},
 	"devserver-args": {"print the temporal arguments that start the configured dev server", "starter devserver-args [--config FILE]", cmdDevServerArgs},
 }
 

@@ -152,22 +152,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	result, err := follow(waitCtx, e, cl, run, c.output == "text")
-	if err != nil {
-		out.Status = "Failed"
-		out.Error = &errorOut{Type: workflows.ErrorType(err), Message: rootMessage(err)}
-		if out.Error.Type == "" {
-			out.Error.Type = string(failure.CodeOf(err))
-		}
-		if waitCtx.Err() != nil {
-			out.Status = "Unknown"
-			out.Error = &errorOut{Type: "Timeout", Message: fmt.Sprintf("no result within %s; the pipeline goes on (starter watch %s)", *timeout, out.WorkflowID)}
-		}
-		_ = emitRun(e, c.output, out)
-		return pipelineError{err}
-	}
-	out.Status, out.Result = "Completed", &result
-	return emitRun(e, c.output, out)
+	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
 }
 
 // trainingData validates the data locally, so bad input fails before a

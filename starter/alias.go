@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+const promoteUsage = `
+starter promote --model NAME --alias ALIAS --version N
+
+Moves ALIAS to version N through Temporal (the AliasChange workflow): the
+version must exist and have passed verification, and aliases move forward
+only. A version that does not exist (NotFound), failed or skipped
+verification (VerificationFailed) or is older than the alias (AliasConflict;
+use rollback) is exit 2 and the alias does not move.
+
+Examples:
+  starter promote --model iris --alias champion --version 4
+  starter promote --model iris --alias canary --version 5 --output json
+`
+
+const rollbackUsage = `
+starter rollback --model NAME --alias ALIAS --version N
+
+Moves ALIAS back to an earlier verified version N (the forward-only rule is
+waived: an operator's decision). Same checks and exit codes as promote.
+
+Example:
+  starter rollback --model iris --alias champion --version 3
+`
+
+type aliasOut struct {
+	WorkflowID  string    `json:"workflow_id"`
+	Model       string    `json:"model"`
+	Alias       string    `json:"alias"`
+	Version     int       `json:"version"`
+	Previous    int       `json:"previous_version"`
+	Changed     bool      `json:"changed"`
+	Rollback    bool      `json:"rollback,omitempty"`
+	AliasURI    string    `json:"alias_uri,omitempty"`
+	MLflowURL   string    `json:"mlflow_ui_url,omitempty"`
+	TemporalURL string    `json:"temporal_ui_url"`
+	Error       *errorOut `json:"error,omitempty"`
+}
+
+func cmdPromote(ctx context.Context, e *env, args []string) error {
+	return aliasChange(ctx, e, "promote", promoteUsage, false, args)
+}
+
+func cmdRollback(ctx context.Context, e *env, args []string) error {
+	return aliasChange(ctx, e, "rollback", rollbackUsage, true, args)
+}
+
+func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool, args []string) error {
+	var c commonFlags
+	fs := newFlags(e, name, usage)
+	model := fs.String("model", "", "registered model name (required)")
+	alias := fs.String("alias", "", "alias to move (required)")
+	version := fs.Int("version", 0, "version to point the alias at (required)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait")
+	cfg, err := c.setup(e, fs, args, 0, 0)
+	if err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "model", "alias", "version"); err != nil {
+		return err
+	}
+	if err := store.ValidateModelName(*model); err != nil {
+		return err
+	}
+	if err := store.ValidateAlias(*alias); err != nil {
+		return err
+	}
+	if *version < 1 {
+		return usageError{fmt.Sprintf("--version %d: versions start at 1", *version)}
+	}
+	s, err := c.connect(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	req := workflows.AliasChangeRequest{ModelName: *model, Alias: *alias, Version: *version, Rollback: rollback}
+	// One ID per (model, alias, version, kind): repeating the command while
+	// it runs attaches to it; afterwards it runs again (a no-op if in place).
+	id := fmt.Sprintf("%s-%s-%s-v%d", name, *model, *alias, *version)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	run, err := s.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                cfg.Temporal.TaskQueue,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
+		StaticSummary:            fmt.Sprintf("%s %s@%s to version %d", name, *model, *alias, *version),
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.AliasChangeName, req)
+	if err != nil {
+		return temporalError(err, "start %s on %s", workflows.AliasChangeName, s.opts.HostPort)
+	}
+	out := aliasOut{WorkflowID: id, Model: *model, Alias: *alias, Version: *version, Rollback: rollback,
+		TemporalURL: s.workflowURL(id, run.GetRunID())}
+	var res workflows.AliasChangeResult
+	if err := run.Get(ctx, &res); err != nil {
+		out.Error = errorOf(err)
+		if c.output == "json" {
+			_ = printJSON(e.stdout, out)
+		}
+		code := failure.Code(out.Error.Type)
+		if ctx.Err() != nil {
+			code = failure.ServerUnavailable
+		}
+		return failure.New(code, "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, *model, *alias, *version, out.Error.Message, out.TemporalURL)
+	}
+	out.Previous, out.Changed, out.AliasURI = res.Previous, res.Changed, res.AliasURI
+	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)
+	if c.output == "json" {
+		return printJSON(e.stdout, out)
+	}
+	w := e.stdout
+	switch {
+	case !res.Changed:
+		fmt.Fprintf(w, "Alias %s of %s already points at version %d\n", *alias, *model, *version)
+	case res.Previous == 0:
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was unset)\n", *alias, *model, *version)
+	default:
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was version %d)\n", *alias, *model, *version, res.Previous)
+	}
+	fmt.Fprintf(w, "  alias URI    %s\n", res.AliasURI)
+	if out.MLflowURL != "" {
+		fmt.Fprintf(w, "  MLflow UI    %s\n", out.MLflowURL)
+	}
+	fmt.Fprintf(w, "  Temporal UI  %s\n", out.TemporalURL)
+	return nil
+}
+
+// requireFlags is a usage error naming the first required flag not given.
+func requireFlags(fs *flag.FlagSet, names ...string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range names {
+		if !set[n] {
+			return usageError{fmt.Sprintf("--%s is required (see starter %s --help)", n, fs.Name())}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+const statusUsage = `
+starter status WORKFLOW_ID [--output json]
+
+One look at a pipeline: its status, current step, the registered version and
+its URIs, with links to the Temporal UI (and the MLflow UI when the store is
+an MLflow server). Exit code 0 for a running or completed pipeline, 1 for a
+failed, canceled, terminated or timed-out one, 2 for an unknown ID.
+
+Examples:
+  starter status lifecycle-iris-1a2b3c4d
+  starter status retrain-iris-2026-01-02T00:00:00Z --output json
+`
+
+const watchUsage = `
+starter watch WORKFLOW_ID [--timeout 30m]
+
+Follows a pipeline started elsewhere (starter run --no-wait, a schedule):
+prints each step as it starts and the result when it ends. A finished
+pipeline prints its result at once. Exit codes as for run.
+
+Example:
+  starter watch lifecycle-iris-1a2b3c4d
+`
+
+const listUsage = `
+starter list [--model NAME] [--stage STAGE] [--status STATUS] [--query QUERY] [--limit N]
+
+Lists pipelines from Temporal visibility, newest first. --stage is a step
+(training, saving, logging, registering, verifying, promoting, promoted,
+failed); --status is Running, Completed, Failed, Canceled, Terminated or
+TimedOut; --query adds a raw list filter (AND-ed).
+
+Examples:
+  starter list --model iris
+  starter list --stage failed --limit 5
+  starter list --query 'TemporalScheduledById = "retrain-iris"' --output json
+`
+
+// statusOut is the status of one pipeline.
+type statusOut struct {
+	WorkflowID  string    `json:"workflow_id"`
+	RunID       string    `json:"run_id"`
+	Type        string    `json:"workflow_type"`
+	Status      string    `json:"status"`
+	Model       string    `json:"model,omitempty"`
+	Step        string    `json:"step,omitempty"`
+	Version     int       `json:"version,omitempty"`
+	Offset      float64   `json:"offset,omitempty"`
+	ModelURI    string    `json:"model_uri,omitempty"`
+	AliasURI    string    `json:"alias_uri,omitempty"`
+	BytesMoved  int64     `json:"bytes_moved,omitempty"`
+	Started     time.Time `json:"start_time"`
+	Closed      time.Time `json:"close_time,omitzero"`
+	MLflowURL   string    `json:"mlflow_ui_url,omitempty"`
+	TemporalURL string    `json:"temporal_ui_url,omitempty"`
+	Error       *errorOut `json:"error,omitempty"`
+}
+
+// statusName is "Running", "Completed", ... from the enum.
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	name := strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_")
+	if name == "TIMED_OUT" {
+		return "TimedOut"
+	}
+	if name == "CONTINUED_AS_NEW" {
+		return "ContinuedAsNew"
+	}
+	return strings.ToUpper(name[:1]) + strings.ToLower(name[1:])
+}
+
+// fromInfo fills what visibility knows: type, status, times, search
+// attributes and memo.
+func fromInfo(s *session, info *workflowpb.WorkflowExecutionInfo) statusOut {
+	o := statusOut{WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
+		Status: statusName(info.GetStatus()), Started: info.GetStartTime().AsTime()}
+	if info.GetCloseTime() != nil {
+		o.Closed = info.GetCloseTime().AsTime()
+	}
+	dc := converter.GetDefaultDataConverter()
+	sa := info.GetSearchAttributes().GetIndexedFields()
+	var version int64
+	_ = dc.FromPayload(sa[workflows.ModelNameKey.GetName()], &o.Model)
+	_ = dc.FromPayload(sa[workflows.StageKey.GetName()], &o.Step)
+	if dc.FromPayload(sa[workflows.ModelVersionKey.GetName()], &version) == nil {
+		o.Version = int(version)
+	}
+	memo := info.GetMemo().GetFields()
+	_ = dc.FromPayload(memo[workflows.MemoModelURI], &o.ModelURI)
+	o.TemporalURL = s.workflowURL(o.WorkflowID, o.RunID)
+	o.MLflowURL = mlflowURL(s.cfg.Store.TrackingURI, o.Model, o.Version)
+	return o
+}
+
+// describe returns the status of a workflow, with the result or error of a
+// closed one and the progress of a running one.
+func describe(ctx context.Context, s *session, id string) (statusOut, error) {
+	d, err := s.cl.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return statusOut{}, temporalError(err, "workflow %s", id)
+	}
+	o := fromInfo(s, d.GetWorkflowExecutionInfo())
+	run := s.cl.GetWorkflow(ctx, id, o.RunID)
+	switch {
+	case o.Type == workflows.WorkflowName && o.Status == "Running":
+		if v, err := s.cl.QueryWorkflow(ctx, id, o.RunID, workflows.ProgressQuery); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil {
+				o.Step, o.BytesMoved = p.Step, p.BytesMoved
+				if p.Version > 0 {
+					o.Version, o.ModelURI = p.Version, p.ModelURI
+				}
+			}
+		}
+	case o.Type == workflows.WorkflowName && o.Status == "Completed":
+		var res workflows.LifecycleResult
+		if err := run.Get(ctx, &res); err == nil {
+			o.Step, o.Version, o.Offset, o.ModelURI, o.AliasURI, o.BytesMoved = "done", res.Version, res.Offset, res.ModelURI, res.AliasURI, res.BytesMoved
+			if res.UIURL != "" {
+				o.MLflowURL = res.UIURL
+			}
+		}
+	case o.Type == workflows.AliasChangeName && o.Status == "Completed":
+		var res workflows.AliasChangeResult
+		if err := run.Get(ctx, &res); err == nil {
+			o.Step, o.Version, o.AliasURI = "done", res.Version, res.AliasURI
+		}
+	case o.Status != "Running":
+		if err := run.Get(ctx, nil); err != nil {
+			o.Error = errorOf(err)
+		}
+	}
+	return o, nil
+}
+
+// errorOf is a workflow error as its flavorflow type and message.
+func errorOf(err error) *errorOut {
+	out := &errorOut{Type: workflows.ErrorType(err), Message: rootMessage(err)}
+	if out.Type == "" {
+		out.Type = string(failure.CodeOf(err))
+	}
+	return out
+}
+
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	var c commonFlags
+	fs := newFlags(e, "status", statusUsage)
+	cfg, err := c.setup(e, fs, idFirst(args), 1, 1)
+	if err != nil {
+		return err
+	}
+	s, err := c.connect(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	o, err := describe(ctx, s, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		err = printJSON(e.stdout, o)
+	} else {
+		printStatus(e, o)
+	}
+	if err == nil && o.Status != "Running" && o.Status != "Completed" {
+		return pipelineError{fmt.Errorf("pipeline %s is %s", o.WorkflowID, o.Status)}
+	}
+	return err
+}
+
+func printStatus(e *env, o statusOut) {
+	w := e.stdout
+	fmt.Fprintf(w, "%s %s: %s\n", o.Type, o.WorkflowID, o.Status)
+	row := func(k, v string) {
+		if v != "" && v != "0" {
+			fmt.Fprintf(w, "  %-12s %s\n", k, v)
+		}
+	}
+	row("model", o.Model)
+	row("step", o.Step)
+	row("version", strconv.Itoa(o.Version))
+	if o.Offset != 0 {
+		row("offset", strconv.FormatFloat(o.Offset, 'g', -1, 64))
+	}
+	row("model URI", o.ModelURI)
+	row("alias URI", o.AliasURI)
+	row("bytes moved", humanBytes(o.BytesMoved))
+	row("started", o.Started.UTC().Format(time.RFC3339))
+	if !o.Closed.IsZero() {
+		row("took", o.Closed.Sub(o.Started).Round(100*time.Millisecond).String())
+	}
+	if o.Error != nil {
+		row("error", o.Error.Type+": "+o.Error.Message)
+	}
+	row("MLflow UI", o.MLflowURL)
+	row("Temporal UI", o.TemporalURL)
+}
+
+func cmdWatch(ctx context.Context, e *env, args []string) error {
+	var c commonFlags
+	fs := newFlags(e, "watch", watchUsage)
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
+	cfg, err := c.setup(e, fs, idFirst(args), 1, 1)
+	if err != nil {
+		return err
+	}
+	s, err := c.connect(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	id := fs.Arg(0)
+	d, err := s.cl.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return temporalError(err, "workflow %s", id)
+	}
+	if t := d.GetWorkflowExecutionInfo().GetType().GetName(); t != workflows.WorkflowName {
+		return usageError{fmt.Sprintf("workflow %s is a %s, not a %s pipeline (use starter status)", id, t, workflows.WorkflowName)}
+	}
+	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	run := s.cl.GetWorkflow(ctx, id, runID)
+	out := runResult{WorkflowID: id, RunID: runID, Status: "Running", TemporalURL: s.workflowURL(id, runID)}
+	if c.output == "text" {
+		fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	return finish(waitCtx, e, c.output, s.cl, run, out, *timeout)
+}
+
+// finish follows run to its end and reports it as run does.
+func finish(ctx context.Context, e *env, output string, cl client.Client, run client.WorkflowRun, out runResult, timeout time.Duration) error {
+	result, err := follow(ctx, e, cl, run, output == "text")
+	if err != nil {
+		out.Status, out.Error = "Failed", errorOf(err)
+		if ctx.Err() != nil {
+			out.Status = "Unknown"
+			out.Error = &errorOut{Type: "Timeout", Message: fmt.Sprintf("no result within %s; the pipeline goes on (starter watch %s)", timeout, out.WorkflowID)}
+		}
+		_ = emitRun(e, output, out)
+		return pipelineError{err}
+	}
+	out.Status, out.Result = "Completed", &result
+	return emitRun(e, output, out)
+}
+
+func cmdList(ctx context.Context, e *env, args []string) error {
+	var c commonFlags
+	fs := newFlags(e, "list", listUsage)
+	model := fs.String("model", "", "only pipelines of this registered model")
+	stage := fs.String("stage", "", "only pipelines at this stage (e.g. promoted, failed)")
+	status := fs.String("status", "", "only pipelines in this execution status (Running, Completed, Failed, ...)")
+	raw := fs.String("query", "", "extra Temporal list filter, AND-ed with the others")
+	limit := fs.Int("limit", 20, "at most this many pipelines")
+	cfg, err := c.setup(e, fs, args, 0, 0)
+	if err != nil {
+		return err
+	}
+	if *limit < 1 {
+		return usageError{"--limit must be at least 1"}
+	}
+	query := listQuery(*model, *stage, *status, *raw)
+	s, err := c.connect(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	out := []statusOut{}
+	var token []byte
+	for len(out) < *limit {
+		resp, err := s.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(*limit), NextPageToken: token})
+		if err != nil {
+			return temporalError(err, "list %q", query)
+		}
+		for _, info := range resp.GetExecutions() {
+			if len(out) < *limit {
+				out = append(out, fromInfo(s, info))
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	if c.output == "json" {
+		return printJSON(e.stdout, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintf(e.stdout, "No pipelines match %s\n", query)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-11s %-7s %s\n", "WORKFLOW ID", "STATUS", "MODEL", "STAGE", "VERSION", "STARTED")
+	for _, o := range out {
+		v := "-"
+		if o.Version > 0 {
+			v = strconv.Itoa(o.Version)
+		}
+		fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-11s %-7s %s\n", o.WorkflowID, o.Status, o.Model, o.Step, v, o.Started.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// listQuery builds the visibility query for list.
+func listQuery(model, stage, status, raw string) string {
+	q := []string{fmt.Sprintf("WorkflowType = %q", workflows.WorkflowName)}
+	if model != "" {
+		q = append(q, fmt.Sprintf("%s = %q", workflows.ModelNameKey.GetName(), model))
+	}
+	if stage != "" {
+		q = append(q, fmt.Sprintf("%s = %q", workflows.StageKey.GetName(), stage))
+	}
+	if status != "" {
+		q = append(q, fmt.Sprintf("ExecutionStatus = %q", status))
+	}
+	if raw != "" {
+		q = append(q, "("+raw+")")
+	}
+	return strings.Join(q, " AND ")
+}
