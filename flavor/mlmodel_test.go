@@ -316,3 +316,24 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+func TestMarshalOtherGoTypes(t *testing.T) {
+	type named string
+	x := 7
+	m := &MLmodel{UTCTimeCreated: "t", Metadata: map[string]any{
+		"i32": int32(-3), "u8": uint8(4), "f32": float32(0.5), "named": named("1.0"), "ptr": &x, "nilptr": (*int)(nil),
+		"maps": []map[string]any{{"a": 1}}, "ints": map[string]int{"b": 2}, "arr": [2]string{"x", "y"}, "nilslice": []string(nil),
+	}}
+	got, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "flavors: {}\nmetadata:\n  arr:\n  - x\n  - y\n  f32: 0.5\n  i32: -3\n  ints:\n    b: 2\n  maps:\n  - a: 1\n  named: '1.0'\n  nilptr: null\n  nilslice: []\n  ptr: 7\n  u8: 4\nmodel_id: null\nmodel_uuid: null\nprompts: null\nutc_time_created: t\n"
+	if string(got) != want {
+		t.Errorf("Marshal differs:\n%s", lineDiff(want, string(got)))
+	}
+	bad := &MLmodel{Metadata: map[string]any{"ch": make(chan int)}}
+	if _, err := bad.Marshal(); failure.CodeOf(err) != failure.InvalidMLmodel || !strings.Contains(err.Error(), "chan int") {
+		t.Errorf("chan: %v", err)
+	}
+}

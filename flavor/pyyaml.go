@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -313,9 +314,51 @@ func (e *pyEmitter) node(v any, inMapping bool) error {
 		}
 		return e.sequence(s, inMapping)
 	default:
-		return fmt.Errorf("cannot write a %T as YAML", v)
+		return e.reflected(v, inMapping)
 	}
 	return nil
+}
+
+// reflected handles the other Go types a caller's metadata may hold
+// (int32, float32, []map[string]any, map[string]int, pointers, ...) by
+// converting them to the cases above.
+func (e *pyEmitter) reflected(v any, inMapping bool) error {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return e.node(rv.Int(), inMapping)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return e.node(rv.Uint(), inMapping)
+	case reflect.Float32, reflect.Float64:
+		// float32 -> float64 widens exactly; Python would print the
+		// widened value too.
+		return e.node(rv.Float(), inMapping)
+	case reflect.String:
+		return e.node(rv.String(), inMapping)
+	case reflect.Bool:
+		return e.node(rv.Bool(), inMapping)
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return e.node(nil, inMapping)
+		}
+		return e.node(rv.Elem().Interface(), inMapping)
+	case reflect.Slice, reflect.Array:
+		items := make([]any, rv.Len())
+		for i := range items {
+			items[i] = rv.Index(i).Interface()
+		}
+		return e.node(items, inMapping)
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return fmt.Errorf("cannot write a %T as YAML: keys must be strings", v)
+		}
+		m := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			m[it.Key().String()] = it.Value().Interface()
+		}
+		return e.node(m, inMapping)
+	}
+	return fmt.Errorf("cannot write a %T as YAML", v)
 }
 
 func (e *pyEmitter) mapping(m map[string]any) error {
