@@ -57,6 +57,15 @@ type Worker struct {
 	WorkDir                    string        `yaml:"work_dir"`
 	UploadParallelism          int           `yaml:"upload_parallelism"`
 	HealthAddr                 string        `yaml:"health_addr"`
+	// EagerActivities lets a worker run the next activity itself when it
+	// completes a workflow task (the server must allow it too).
+	EagerActivities bool `yaml:"eager_activities"`
+	// MultipartPartSize and MultipartThreshold tune uploads to an MLflow
+	// server whose artifact store supports multipart (S3, GCS, Azure).
+	MultipartPartSize  int64 `yaml:"multipart_part_size"`
+	MultipartThreshold int64 `yaml:"multipart_threshold"`
+	// HTTPPoolSize is the MLflow client's idle connections per host.
+	HTTPPoolSize int `yaml:"http_pool_size"`
 }
 
 // Store selects the model store.
@@ -81,7 +90,8 @@ func Defaults() Config {
 		},
 		Worker: Worker{
 			MaxConcurrentActivities: 16, MaxConcurrentWorkflowTasks: 16, StopTimeout: 30 * time.Second,
-			WorkDir: ".data/work", UploadParallelism: 4,
+			WorkDir: ".data/work", UploadParallelism: 4, EagerActivities: true,
+			MultipartPartSize: 10 << 20, MultipartThreshold: 500 << 20, HTTPPoolSize: 16,
 		},
 		Store:    Store{TrackingURI: ".data/store", Experiment: "flavorflow"},
 		Pipeline: Pipeline{Alias: "champion", VerifyInputs: []float64{4, 0, -1.5, 1000}},
@@ -171,6 +181,31 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if err := num(&c.Worker.MaxConcurrentActivities, "FLAVORFLOW_MAX_CONCURRENT_ACTIVITIES"); err != nil {
 		return err
 	}
+	if err := num(&c.Worker.MaxConcurrentWorkflowTasks, "FLAVORFLOW_MAX_CONCURRENT_WORKFLOW_TASKS"); err != nil {
+		return err
+	}
+	if err := num(&c.Worker.HTTPPoolSize, "MLFLOW_HTTP_POOL_MAXSIZE"); err != nil {
+		return err
+	}
+	for _, n := range []struct {
+		dst *int64
+		key string
+	}{{&c.Worker.MultipartPartSize, "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"}, {&c.Worker.MultipartThreshold, "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"}} {
+		if v := getenv(n.key); v != "" {
+			x, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || x < 0 {
+				return failure.New(failure.InvalidConfig, "%s=%q is not a non-negative integer", n.key, v)
+			}
+			*n.dst = x
+		}
+	}
+	if v := getenv("FLAVORFLOW_EAGER_ACTIVITIES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return failure.New(failure.InvalidConfig, "FLAVORFLOW_EAGER_ACTIVITIES=%q is not a boolean", v)
+		}
+		c.Worker.EagerActivities = b
+	}
 	if v := getenv("FLAVORFLOW_WORKER_STOP_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -221,6 +256,8 @@ func (c Config) Validate() error {
 		return failure.New(failure.InvalidConfig, "worker.work_dir is empty")
 	case c.Worker.UploadParallelism < 1 || c.Worker.UploadParallelism > 64:
 		return failure.New(failure.InvalidConfig, "worker.upload_parallelism %d is outside 1..64", c.Worker.UploadParallelism)
+	case c.Worker.MultipartPartSize != 0 && (c.Worker.MultipartPartSize < 5<<20 || c.Worker.MultipartPartSize > 5<<30):
+		return failure.New(failure.InvalidConfig, "worker.multipart_part_size %d is outside 5 MiB..5 GiB (S3's part limits)", c.Worker.MultipartPartSize)
 	}
 	for name, typ := range c.DevServer.SearchAttributes {
 		switch strings.ToLower(typ) {

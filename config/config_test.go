@@ -62,3 +62,30 @@ func TestBadConfig(t *testing.T) {
 		t.Errorf("bad env: %v", err)
 	}
 }
+
+func TestTuningFromEnv(t *testing.T) {
+	cfg, err := Load("../temporal-dev.yml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Defaults().Worker; cfg.Worker.EagerActivities != d.EagerActivities || cfg.Worker.MultipartPartSize != d.MultipartPartSize ||
+		cfg.Worker.MultipartThreshold != d.MultipartThreshold || cfg.Worker.HTTPPoolSize != d.HTTPPoolSize {
+		t.Errorf("temporal-dev.yml tuning %+v differs from the defaults %+v", cfg.Worker, d)
+	}
+	cfg, err = Load("../temporal-dev.yml", env(map[string]string{
+		"FLAVORFLOW_MAX_CONCURRENT_WORKFLOW_TASKS": "32", "FLAVORFLOW_EAGER_ACTIVITIES": "false",
+		"MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": "67108864", "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": "1", "MLFLOW_HTTP_POOL_MAXSIZE": "64",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Worker
+	if w.MaxConcurrentWorkflowTasks != 32 || w.EagerActivities || w.MultipartPartSize != 64<<20 || w.MultipartThreshold != 1 || w.HTTPPoolSize != 64 {
+		t.Fatalf("env not applied: %+v", w)
+	}
+	for k, v := range map[string]string{"FLAVORFLOW_EAGER_ACTIVITIES": "sometimes", "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": "1024", "MLFLOW_HTTP_POOL_MAXSIZE": "-1"} {
+		if _, err := Load("../temporal-dev.yml", env(map[string]string{k: v})); failure.CodeOf(err) != failure.InvalidConfig {
+			t.Errorf("%s=%s: err = %v", k, v, err)
+		}
+	}
+}

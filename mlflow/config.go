@@ -51,6 +51,7 @@ type Config struct {
 	Logger    *slog.Logger
 
 	UploadParallelism  int   // expected concurrent uploads; sizes the idle pool
+	HTTPPoolSize       int   // idle connections kept per host (0: max(16, 2×UploadParallelism))
 	MultipartThreshold int64 // files at least this big try multipart upload first
 	MultipartPartSize  int64
 
@@ -138,6 +139,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.BackoffFactor, DefaultBackoffFactor)
 	setDefault(&c.BackoffMax, DefaultBackoffMax)
 	setDefault(&c.UploadParallelism, DefaultUploadParallelism)
+	setDefault(&c.HTTPPoolSize, max(16, 2*c.UploadParallelism))
 	setDefault(&c.MultipartThreshold, DefaultMultipartThreshold)
 	setDefault(&c.MultipartPartSize, DefaultMultipartPartSize)
 	setDefault(&c.VersionPollInterval, DefaultVersionPoll)

@@ -22,8 +22,8 @@ func NewTransport(cfg Config) (*http.Transport, error) {
 	tr.ResponseHeaderTimeout = cfg.Timeout
 	tr.TLSHandshakeTimeout = min(cfg.Timeout, 30*time.Second)
 	// Concurrent uploads each hold a connection; keep them for reuse.
-	tr.MaxIdleConns = max(100, 4*cfg.UploadParallelism)
-	tr.MaxIdleConnsPerHost = max(16, 2*cfg.UploadParallelism)
+	tr.MaxIdleConns = max(100, 2*cfg.HTTPPoolSize)
+	tr.MaxIdleConnsPerHost = cfg.HTTPPoolSize
 	tr.IdleConnTimeout = 90 * time.Second
 	tlsCfg, err := tlsConfig(cfg)
 	if err != nil {

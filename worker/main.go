@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string) error {
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	healthAddr := fs.String("health-addr", "", "address for /healthz (overrides worker.health_addr)")
+	tuning := app.RegisterTuningFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,9 @@ func run(ctx context.Context, args []string) error {
 	override(&cfg.Temporal.TaskQueue, *taskQueue)
 	override(&cfg.Worker.WorkDir, *workDir)
 	override(&cfg.Worker.HealthAddr, *healthAddr)
+	if err := tuning.Apply(&cfg); err != nil {
+		return err
+	}
 
 	buildID := buildRevision()
 	logger, err := app.NewLogger(os.Stderr, *logFormat, *logLevel)
@@ -72,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 	logger = slog.New(telemetry.LogHandler(logger.Handler()))
 	// end telemetry
 
-	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport))
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport), app.WithTuning(cfg.Worker))
 	if err != nil {
 		return err
 	}

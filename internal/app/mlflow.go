@@ -22,6 +22,9 @@ func openMLflow(_ context.Context, uri string, logger *slog.Logger, o storeOptio
 		return nil, err
 	}
 	cfg.Logger = logger
+	t := o.tuning
+	cfg.UploadParallelism, cfg.HTTPPoolSize = t.UploadParallelism, t.HTTPPoolSize
+	cfg.MultipartPartSize, cfg.MultipartThreshold = t.MultipartPartSize, t.MultipartThreshold
 	if o.wrapTransport != nil {
 		tr, err := mlflow.NewTransport(cfg)
 		if err != nil {

@@ -33,6 +33,14 @@ type StoreOption func(*storeOptions)
 
 type storeOptions struct {
 	wrapTransport func(http.RoundTripper) http.RoundTripper
+	tuning        config.Worker
+}
+
+// WithTuning applies the worker's upload and HTTP tuning (upload
+// parallelism, multipart part size and threshold, HTTP pool size) to the
+// MLflow client; zero values keep the client's defaults.
+func WithTuning(w config.Worker) StoreOption {
+	return func(o *storeOptions) { o.tuning = w }
 }
 
 // WithTransport wraps the MLflow client's HTTP transport (telemetry's
