@@ -64,7 +64,7 @@ func newTracedPipeline(t *testing.T, tp *testenv.Temporal, tel *telemetry.Teleme
 }
 
 // run is what `starter run` does: a root span, then the workflow.
-func (p *tracedPipeline) run(ctx context.Context, t *testing.T, id, model string) (trace.SpanContext, workflows.LifecycleResult) {
+func (p *tracedPipeline) run(ctx context.Context, t *testing.T, id, model string) (trace.SpanContext, client.WorkflowRun, workflows.LifecycleResult) {
 	t.Helper()
 	ctx, root := p.tel.Tracer().Start(ctx, "starter run")
 	defer root.End()
@@ -72,7 +72,7 @@ func (p *tracedPipeline) run(ctx context.Context, t *testing.T, id, model string
 	require.NoError(t, err)
 	var res workflows.LifecycleResult
 	require.NoError(t, run.Get(ctx, &res))
-	return root.SpanContext(), res
+	return root.SpanContext(), run, res
 }
 
 // headerProxy is a loopback reverse proxy in front of the MLflow server
@@ -134,7 +134,7 @@ func TestTraceFromStarterToMLflow(t *testing.T) {
 		Store: faults, Experiment: experiment, WorkDir: filepath.Join(t.TempDir(), "work"), UploadParallelism: 2, Logger: logger,
 	})
 
-	root, res := p.run(ctx, t, "otel-trace", "otel-model")
+	root, _, res := p.run(ctx, t, "otel-trace", "otel-model")
 	require.Equal(t, 1, res.Version)
 	traceID := root.TraceID()
 
@@ -279,7 +279,7 @@ func TestDeadCollectorDoesNotSlowPipeline(t *testing.T) {
 		r := newRig(t)
 		p := newTracedPipeline(t, tp, tel, "dead-"+name, r.acts)
 		begin := time.Now()
-		_, res := p.run(ctx, t, "dead-collector-"+name, "dead-"+name)
+		_, _, res := p.run(ctx, t, "dead-collector-"+name, "dead-"+name)
 		took := time.Since(begin)
 		require.Equal(t, 1, res.Version)
 		begin = time.Now()
