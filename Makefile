@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GO    ?= go
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: demo test test-go test-python venv build lint fuzz bench bench-scale faults clean devserver
+.PHONY: demo test ui-deps test-go test-python venv build lint fuzz bench bench-scale faults clean devserver
 
 ## venv: Python tools (mlflow server, temporal dev server, pytest) in .venv
 venv: $(VENV)/.installed
@@ -26,8 +26,12 @@ demo: venv build
 devserver: venv build
 	$(VENV)/bin/temporal $$(bin/starter devserver-args)
 
+## ui-deps: headless Chromium for the browser tests of both UIs (Debian package; skipped when present)
+ui-deps:
+	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+
 ## test: everything, against real servers started by the tests
-test: venv
+test: venv ui-deps
 	$(MAKE) test-go test-python
 
 test-go:
