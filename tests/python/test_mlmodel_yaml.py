@@ -8,6 +8,7 @@ import random
 import subprocess
 
 import pytest
+import yaml
 from mlflow.models import Model
 
 ALPHABET = [" ", " ", "a", "b", "z", ":", "#", "-", "'", '"', "\n", "\u00e9", "1", "0", ".", "e", "E",
@@ -58,3 +59,23 @@ def test_go_writer_matches_pyyaml(go_bin, seed):
     want = Model(**doc).to_yaml()
     got = subprocess.run([str(go_bin("ffmlmodel"))], input=json.dumps(doc), capture_output=True, text=True, check=True).stdout
     assert got == want
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_go_parser_resolves_like_pyyaml(go_bin, seed):
+    """Go parses what PyYAML wrote, in block and in flow style, and writes
+    it back exactly as PyYAML would: every scalar kept its type."""
+    rng = random.Random(1000 + seed)
+    doc = {
+        "flavors": {"f": {random_string(rng)[:30] or "k": random_value(rng) for _ in range(6)}},
+        "metadata": {f"k{i}": random_value(rng) for i in range(10)},
+        "model_uuid": "u",
+        "mlflow_version": "3.17.2",
+        "utc_time_created": "2026-11-25 12:00:00.000001",
+    }
+    model = Model(**doc)
+    want = model.to_yaml()
+    for text in (want, yaml.safe_dump(model.to_dict(), default_flow_style=True, width=60)):
+        got = subprocess.run([str(go_bin("ffmlmodel")), "-parse"], input=text, capture_output=True, text=True,
+                             check=True).stdout
+        assert got == want

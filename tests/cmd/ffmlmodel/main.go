@@ -5,10 +5,16 @@
 // utc_time_created, mlflow_version, ...) and writes MLmodel.Marshal's output.
 // JSON numbers with a '.' or an exponent are floats, others ints, as in
 // Python's json module.
+//
+// With -parse it reads an MLmodel (any YAML style) from stdin instead, parses
+// it with flavor.ParseMLmodel and writes it back with Marshal: the round trip
+// must reproduce what PyYAML writes for the same data, which checks that the
+// parser resolves scalars as PyYAML's safe_load does.
 package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -24,6 +30,20 @@ func main() {
 }
 
 func run() error {
+	parse := flag.Bool("parse", false, "read an MLmodel, not JSON")
+	flag.Parse()
+	if *parse {
+		m, err := flavor.ParseMLmodel(os.Stdin)
+		if err != nil {
+			return err
+		}
+		out, err := m.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = os.Stdout.Write(out)
+		return err
+	}
 	dec := json.NewDecoder(os.Stdin)
 	dec.UseNumber()
 	var in map[string]any
