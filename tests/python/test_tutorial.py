@@ -19,7 +19,8 @@ def test_committed_tutorial_model_loads_in_python():
 
 
 def test_make_tutorial_model_is_reproducible(tmp_path):
-    # The generator is deterministic: the committed MLmodel is what it writes.
-    before = (COMMITTED / "MLmodel").read_bytes()
-    subprocess.run([sys.executable, str(HERE / "make_tutorial_model.py")], check=True)
-    assert (COMMITTED / "MLmodel").read_bytes() == before
+    # The generator is deterministic: the committed files are what it writes.
+    out = tmp_path / "tutorial_model"
+    subprocess.run([sys.executable, str(HERE / "make_tutorial_model.py"), str(out)], check=True)
+    for name in ("MLmodel", "model.pkl"):
+        assert (out / name).read_bytes() == (COMMITTED / name).read_bytes(), name
