@@ -145,7 +145,11 @@ func Setup(ctx context.Context, serviceName string, opts Options) (*Telemetry, e
 	otel.SetErrorHandler(&exportErrors{logger: opts.Logger, interval: time.Minute})
 	otel.SetTracerProvider(t.TracerProvider)
 	otel.SetMeterProvider(t.MeterProvider)
-	t.Interceptor, err = temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{Tracer: t.TracerProvider.Tracer("temporal-sdk-go")})
+	t.Interceptor, err = temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{
+		Tracer: t.TracerProvider.Tracer("temporal-sdk-go"),
+		// The starter polls the progress query every 250 ms: a span each is noise.
+		DisableQueryTracing: true,
+	})
 	if err != nil {
 		return nil, err
 	}
