@@ -1,12 +1,10 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -122,7 +120,7 @@ func TestTraceFromStarterToMLflow(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 
-	var logs syncBuffer
+	var logs telemetrytest.SyncBuffer
 	logger := slog.New(telemetry.LogHandler(slog.NewJSONHandler(&logs, nil)))
 	st, err := app.OpenStore(ctx, proxy.URL, logger, app.WithTransport(tel.WrapTransport))
 	require.NoError(t, err)
@@ -247,26 +245,6 @@ func TestDeadCollectorDoesNotSlowPipeline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	closedPort := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer l.Close()
-		return "http://" + l.Addr().String()
-	}()
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { silent.Close() })
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-
 	timed := func(name, endpoint string) time.Duration {
 		tel, err := telemetry.Setup(ctx, "flavorflow-test", telemetry.Options{Getenv: func(k string) string {
 			if k == telemetry.EnvOTLPEndpoint {
@@ -289,7 +267,7 @@ func TestDeadCollectorDoesNotSlowPipeline(t *testing.T) {
 		return took
 	}
 	base := timed("off", "")
-	for name, ep := range map[string]string{"closed": closedPort, "silent": "http://" + silent.Addr().String()} {
+	for name, ep := range map[string]string{"closed": telemetrytest.ClosedEndpoint(t), "silent": telemetrytest.SilentEndpoint(t)} {
 		took := timed(name, ep)
 		require.Less(t, took, base+time.Second, "%s collector slowed the pipeline: %s vs %s", name, took, base)
 	}
@@ -331,22 +309,4 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,7 +123,7 @@ func decode(t *testing.T, line string) map[string]any {
 }
 
 func TestStdoutExport(t *testing.T) {
-	var buf syncBuffer
+	var buf telemetrytest.SyncBuffer
 	tel, err := Setup(context.Background(), "svc", Options{Getenv: env(EnvStdout, "1"), StdoutWriter: &buf})
 	require.NoError(t, err)
 	require.True(t, tel.Enabled())
@@ -144,33 +141,10 @@ func TestStdoutExport(t *testing.T) {
 // caller's time nor an error: spans and metrics are recorded at memory
 // speed and Shutdown returns within the export timeout.
 func TestUnreachableCollectorDoesNotSlowDown(t *testing.T) {
-	closed := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr
-	}
-	silent := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go func() { _, _ = io.Copy(io.Discard, c) }() // reads, never answers
-				t.Cleanup(func() { c.Close() })
-			}
-		}()
-		return "http://" + l.Addr().String()
-	}
-	for name, endpoint := range map[string]func() string{"closed port": closed, "silent listener": silent} {
+	for name, endpoint := range map[string]func(testing.TB) string{"closed port": telemetrytest.ClosedEndpoint, "silent listener": telemetrytest.SilentEndpoint} {
 		t.Run(name, func(t *testing.T) {
 			const timeout = 300 * time.Millisecond
-			tel, err := Setup(context.Background(), "svc", Options{Getenv: env(EnvOTLPEndpoint, endpoint()), ExportTimeout: timeout, MetricInterval: 50 * time.Millisecond})
+			tel, err := Setup(context.Background(), "svc", Options{Getenv: env(EnvOTLPEndpoint, endpoint(t)), ExportTimeout: timeout, MetricInterval: 50 * time.Millisecond})
 			require.NoError(t, err)
 			start := time.Now()
 			for i := range 5000 {
@@ -218,26 +192,8 @@ func collect(t *testing.T, r sdkmetric.Reader) map[string]map[string]int64 {
 	return telemetrytest.Flatten(rm)
 }
 
-// syncBuffer is a bytes.Buffer safe for the exporters' goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestExportErrorsAreRateLimited(t *testing.T) {
-	var buf syncBuffer
+	var buf telemetrytest.SyncBuffer
 	h := &exportErrors{logger: slog.New(slog.NewTextHandler(&buf, nil)), interval: time.Hour}
 	for range 100 {
 		h.Handle(errors.New("connection refused"))

@@ -1,9 +1,15 @@
-// Package telemetrytest reads recorded OpenTelemetry data in tests.
+// Package telemetrytest helps tests read recorded OpenTelemetry data and
+// stand in for collectors that are down or hung.
 package telemetrytest
 
 import (
+	"bytes"
+	"io"
+	"net"
 	"sort"
 	"strings"
+	"sync"
+	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -52,4 +58,68 @@ func key(set attribute.Set) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers (exporters and
+// loggers write from their own goroutines).
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// ClosedEndpoint is an http:// URL on a loopback port nothing listens on:
+// a collector that refuses connections.
+func ClosedEndpoint(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// SilentEndpoint is an http:// URL on a loopback listener that accepts
+// connections and reads requests but never answers: a hung collector.
+func SilentEndpoint(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	return "http://" + l.Addr().String()
 }
