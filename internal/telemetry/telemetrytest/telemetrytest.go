@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/flavorflow/flavorflow/internal/testenv"
 )
 
 // Flatten maps metric name -> "k=v,k=v" (sorted attributes) -> value for
@@ -83,12 +86,7 @@ func (b *SyncBuffer) String() string {
 // a collector that refuses connections.
 func ClosedEndpoint(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+	return "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 }
 
 // SilentEndpoint is an http:// URL on a loopback listener that accepts
