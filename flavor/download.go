@@ -44,27 +44,36 @@ func (l location) String() string {
 // returned and dst is left alone. Files are streamed, DefaultParallelism at a
 // time, each written under a temporary name and renamed.
 func Download(ctx context.Context, st store.Store, uri, dst string) (string, error) {
+	dir, _, err := download(ctx, st, uri, dst)
+	return dir, err
+}
+
+// download is Download; it also returns the size and sha256 of every file
+// it wrote, computed while writing (nil for a local directory).
+func download(ctx context.Context, st store.Store, uri, dst string) (string, map[string]ManifestEntry, error) {
 	u, err := modeluri.Parse(uri)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if u.Kind == modeluri.KindLocal {
-		return localModelDir(u.Path)
+		dir, err := localModelDir(u.Path)
+		return dir, nil, err
 	}
 	if st == nil {
-		return "", failure.New(failure.InvalidArgument, "%q needs a store to resolve, and none was given", uri)
+		return "", nil, failure.New(failure.InvalidArgument, "%q needs a store to resolve, and none was given", uri)
 	}
 	loc, err := resolve(ctx, st, u)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := prepareTarget(dst); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	if err := downloadTree(ctx, st, loc, dst); err != nil {
-		return "", err
+	hashed, err := downloadTree(ctx, st, loc, dst)
+	if err != nil {
+		return "", nil, err
 	}
-	return dst, nil
+	return dst, hashed, nil
 }
 
 func localModelDir(p string) (string, error) {
@@ -221,27 +230,29 @@ func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, 
 	return files, nil
 }
 
-// downloadTree copies loc into dst.
-func downloadTree(ctx context.Context, st store.Store, loc location, dst string) error {
+// downloadTree copies loc into dst and returns each file's size and sha256
+// by its path below dst.
+func downloadTree(ctx context.Context, st store.Store, loc location, dst string) (map[string]ManifestEntry, error) {
 	files, err := listTree(ctx, st, loc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(files) == 0 {
-		return failure.New(failure.NotFound, "no artifacts at %s", loc)
+		return nil, failure.New(failure.NotFound, "no artifacts at %s", loc)
 	}
-	return forEach(ctx, len(files), DefaultParallelism, func(ctx context.Context, i int) error {
+	entries := make([]ManifestEntry, len(files))
+	err = forEach(ctx, len(files), DefaultParallelism, func(ctx context.Context, i int) error {
 		f := files[i]
 		rc, err := st.OpenArtifact(ctx, loc.root, f.rootRel)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		var e ManifestEntry
-		err = writeFileAtomic(ctx, dst, f.localRel, func(w io.Writer) error {
+		e := &entries[i]
+		err = writeFile(ctx, dst, f.localRel, func(w io.Writer) error {
 			_, err := io.Copy(w, rc)
 			return err
-		}, &e)
+		}, e, false)
 		if err != nil {
 			return err
 		}
@@ -250,4 +261,12 @@ func downloadTree(ctx context.Context, st store.Store, loc location, dst string)
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	hashed := make(map[string]ManifestEntry, len(entries))
+	for _, e := range entries {
+		hashed[e.Path] = e
+	}
+	return hashed, nil
 }

@@ -27,15 +27,16 @@ const TutorialFlavor = "my_flavor"
 // flavor, from my_flavor's offset. model.pkl is never read: unpickling runs
 // arbitrary code, and the offset in MLmodel is all the model is.
 func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, error) {
-	dir, err := Download(ctx, st, uri, dst)
+	dir, hashed, err := download(ctx, st, uri, dst)
 	if err != nil {
 		return Loaded{}, err
 	}
-	return loadDir(dir)
+	return loadDir(dir, hashed)
 }
 
-// loadDir loads a model directory already on disk.
-func loadDir(dir string) (Loaded, error) {
+// loadDir loads a model directory already on disk; hashed holds the sizes
+// and hashes of files just downloaded (nil: hash every file).
+func loadDir(dir string, hashed map[string]ManifestEntry) (Loaded, error) {
 	info, err := os.Lstat(filepath.Join(dir, MLmodelFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -47,7 +48,7 @@ func loadDir(dir string) (Loaded, error) {
 	}
 	out := Loaded{Dir: dir}
 	if _, err := os.Lstat(filepath.Join(dir, ManifestFile)); err == nil {
-		if _, out.ManifestSHA256, err = VerifyDir(dir); err != nil {
+		if _, out.ManifestSHA256, err = verifyDir(dir, hashed); err != nil {
 			return Loaded{}, err
 		}
 	} else if err := walkFiles(dir, func(string, fs.FileInfo) error { return nil }); err != nil {

@@ -118,7 +118,12 @@ func sha256Hex(b []byte) string {
 // and special files are refused (InvalidPath): a model directory is plain
 // files, and following a link could read outside it. It returns the manifest
 // and the sha256 of the manifest file's bytes, the directory's identity.
-func VerifyDir(dir string) (Manifest, string, error) {
+func VerifyDir(dir string) (Manifest, string, error) { return verifyDir(dir, nil) }
+
+// verifyDir is VerifyDir; a file whose size and sha256 were computed while
+// it was written (known, by relative path) is not read again, so a download
+// is hashed in one pass. Its size on disk is still checked.
+func verifyDir(dir string, known map[string]ManifestEntry) (Manifest, string, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -139,7 +144,7 @@ func VerifyDir(dir string) (Manifest, string, error) {
 	for _, e := range m.Files {
 		want[e.Path] = e
 	}
-	err = walkFiles(dir, func(rel string, _ fs.FileInfo) error {
+	err = walkFiles(dir, func(rel string, info fs.FileInfo) error {
 		if rel == ManifestFile {
 			return nil
 		}
@@ -148,7 +153,7 @@ func VerifyDir(dir string) (Manifest, string, error) {
 			return failure.New(failure.ChecksumMismatch, "%s: file %q is not in the manifest", dir, rel)
 		}
 		delete(want, rel)
-		size, sum, err := hashFile(root, rel)
+		size, sum, err := knownOrHash(root, rel, info, known)
 		if err != nil {
 			return err
 		}
@@ -233,6 +238,15 @@ func walkFiles(dir string, fn func(rel string, info fs.FileInfo) error) error {
 		}
 		return fn(rel, info)
 	})
+}
+
+// knownOrHash returns the size and sha256 recorded in known when the file
+// on disk still has that size, and hashes the file otherwise.
+func knownOrHash(root *os.Root, rel string, info fs.FileInfo, known map[string]ManifestEntry) (int64, string, error) {
+	if k, ok := known[rel]; ok && k.Size == info.Size() {
+		return k.Size, k.SHA256, nil
+	}
+	return hashFile(root, rel)
 }
 
 // hashFile streams rel (inside root) through sha256.

@@ -241,6 +241,13 @@ func writeBytes(b []byte) func(io.Writer) error {
 // half-written file under the final name. When e is non-nil it receives the
 // file's size and sha256, computed while writing (no second read).
 func writeFileAtomic(ctx context.Context, dir, rel string, fn func(io.Writer) error, e *ManifestEntry) error {
+	return writeFile(ctx, dir, rel, fn, e, true)
+}
+
+// writeFile is writeFileAtomic; sync=false skips the fsync, for downloads:
+// they are scratch copies verified against the manifest when loaded, and
+// forcing a large model to disk would cost more than the download.
+func writeFile(ctx context.Context, dir, rel string, fn func(io.Writer) error, e *ManifestEntry, sync bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -271,8 +278,10 @@ func writeFileAtomic(ctx context.Context, dir, rel string, fn func(io.Writer) er
 	if err := tmp.Chmod(0o644); err != nil {
 		return failure.Wrap(failure.Internal, err, "chmod %s", rel)
 	}
-	if err := tmp.Sync(); err != nil {
-		return failure.Wrap(failure.Internal, err, "sync %s", rel)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return failure.Wrap(failure.Internal, err, "sync %s", rel)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return failure.Wrap(failure.Internal, err, "close %s", rel)
