@@ -155,12 +155,18 @@ func temporalError(err error, format string, args ...any) error {
 	return failure.Wrap(failure.ServerUnavailable, err, format, args...)
 }
 
+// clientOptions applies the precedence flags > env > envconfig profile >
+// temporal-dev.yml to the Temporal client options.
+func (c *commonFlags) clientOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
+	return app.ClientOptions(cfg, app.ClientOverrides{Address: c.address, Namespace: c.namespace, Profile: c.profile}, logger)
+}
+
 func (c *commonFlags) dial(ctx context.Context, e *env, cfg config.Config) (client.Client, client.Options, error) {
 	logger, err := app.NewLogger(e.stderr, "text", c.logLevel)
 	if err != nil {
 		return nil, client.Options{}, err
 	}
-	opts, err := app.ClientOptions(cfg, app.ClientOverrides{Address: c.address, Namespace: c.namespace, Profile: c.profile}, logger)
+	opts, err := c.clientOptions(cfg, logger)
 	if err != nil {
 		return nil, client.Options{}, err
 	}

@@ -208,7 +208,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 	}()
 	start := time.Now()
 	last := ""
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {

@@ -36,6 +36,11 @@ Commands:
   backfill   run the actions a time range would have run
   delete     delete a schedule (running pipelines go on)
 
+Examples:
+  starter schedule create --model iris --data /data/iris.csv --cron "0 3 * * *"
+  starter schedule backfill retrain-iris --start 2026-01-01T00:00:00Z --end 2026-01-08T00:00:00Z
+  starter schedule list
+
 Run 'starter schedule COMMAND --help' for flags and examples.
 `
 

@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
+	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/testenv"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/workflows"
 )
 
 // The CLI tests run the binaries as a user would: `go build` the starter and
@@ -59,6 +62,7 @@ type cliEnv struct {
 	tp     *testenv.Temporal
 	config string
 	store  string
+	queue  string
 	env    []string
 }
 
@@ -70,10 +74,11 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
 	dir := t.TempDir()
 	c := &cliEnv{t: t, bin: bin, dir: dir, tp: tp, config: filepath.Join(dir, "temporal-dev.yml"), store: filepath.Join(dir, "store")}
+	c.queue = fmt.Sprintf("cli-%d", time.Now().UnixNano())
 	yml := fmt.Sprintf(`temporal:
   address: %s
   namespace: default
-  task_queue: cli-%d
+  task_queue: %s
   ui_url: %s
 worker:
   stop_timeout: 3s
@@ -85,7 +90,7 @@ store:
 pipeline:
   alias: champion
   verify_inputs: [4, 0]
-`, tp.HostPort, time.Now().UnixNano(), cliUI)
+`, tp.HostPort, c.queue, cliUI)
 	require.NoError(t, os.WriteFile(c.config, []byte(yml), 0o644))
 	// Only what the test sets: no TEMPORAL_*/MLFLOW_* from the caller, no user temporal.toml.
 	for _, kv := range os.Environ() {
@@ -250,4 +255,204 @@ type statusJSON struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// runJSON is `starter run --output json`.
+type runJSON struct {
+	WorkflowID  string `json:"workflow_id"`
+	Status      string `json:"status"`
+	TemporalURL string `json:"temporal_ui_url"`
+	Result      *struct {
+		Version  int     `json:"version"`
+		Offset   float64 `json:"offset"`
+		ModelURI string  `json:"model_uri"`
+		AliasURI string  `json:"alias_uri"`
+	} `json:"result"`
+	Error *struct {
+		Type string `json:"type"`
+	} `json:"error"`
+}
+
+type aliasJSON struct {
+	WorkflowID  string `json:"workflow_id"`
+	Version     int    `json:"version"`
+	Previous    int    `json:"previous_version"`
+	Changed     bool   `json:"changed"`
+	AliasURI    string `json:"alias_uri"`
+	TemporalURL string `json:"temporal_ui_url"`
+}
+
+// Every command answers --help with examples and exit 0; unknown commands
+// and missing arguments are exit 2.
+func TestCLIHelp(t *testing.T) {
+	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir(), env: os.Environ()}
+	r := c.ok("--help")
+	for _, cmd := range []string{"run", "watch", "status", "list", "promote", "rollback", "schedule", "config", "predict"} {
+		require.Contains(t, r.stdout, "\n  "+cmd+" ", "starter --help lists %s", cmd)
+		h := c.starter(nil, cmd, "--help")
+		require.Equal(t, 0, h.code, "%s --help\n%s", cmd, h)
+		require.Contains(t, h.stdout+h.stderr, "Example", "%s --help has examples", cmd)
+	}
+	for _, sub := range []string{"create", "list", "describe", "pause", "unpause", "trigger", "backfill", "delete"} {
+		h := c.starter(nil, "schedule", sub, "--help")
+		require.Equal(t, 0, h.code, "schedule %s --help\n%s", sub, h)
+		require.Contains(t, h.stdout+h.stderr, "Example", "schedule %s --help", sub)
+	}
+	for _, args := range [][]string{{"frobnicate"}, {"status"}, {"watch"}, {"schedule", "describe"}, {"schedule", "nope"},
+		{"promote", "--model", "m", "--alias", "a"}, {"list", "--output", "yaml"}, {"run", "--model", "m"}} {
+		r := c.starter(nil, args...)
+		require.Equal(t, 2, r.code, "%v\n%s", args, r)
+		require.NotEmpty(t, r.stderr, "%v says why", args)
+	}
+}
+
+// The configuration precedence, level by level: temporal-dev.yml <
+// envconfig profile (temporal.toml) < environment < flags.
+func TestCLIConfigPrecedence(t *testing.T) {
+	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir()}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "TEMPORAL_") && !strings.HasPrefix(k, "MLFLOW_") && !strings.HasPrefix(k, "FLAVORFLOW_") {
+			c.env = append(c.env, kv)
+		}
+	}
+	yml := filepath.Join(c.dir, "temporal-dev.yml")
+	require.NoError(t, os.WriteFile(yml, []byte("temporal:\n  address: yml:7233\n  namespace: yml-ns\nstore:\n  tracking_uri: http://yml-mlflow:5000\n"), 0o644))
+	toml := filepath.Join(c.dir, "temporal.toml")
+	require.NoError(t, os.WriteFile(toml, []byte("[profile.default]\naddress = \"profile:7233\"\nnamespace = \"profile-ns\"\n\n[profile.other]\naddress = \"other:7233\"\n"), 0o644))
+	base := []string{"FLAVORFLOW_CONFIG=" + yml, "TEMPORAL_CONFIG_FILE=" + filepath.Join(c.dir, "absent.toml")}
+	type cfg struct {
+		Address     string `json:"address"`
+		Namespace   string `json:"namespace"`
+		TrackingURI string `json:"tracking_uri"`
+	}
+	get := func(env []string, args ...string) cfg {
+		t.Helper()
+		r := c.starter(append(append([]string{}, base...), env...), append([]string{"config", "--output", "json"}, args...)...)
+		require.Equal(t, 0, r.code, "%s", r)
+		var got cfg
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &got), "%s", r)
+		return got
+	}
+	require.Equal(t, cfg{"yml:7233", "yml-ns", "http://yml-mlflow:5000"}, get(nil), "temporal-dev.yml alone")
+	profile := []string{"TEMPORAL_CONFIG_FILE=" + toml}
+	require.Equal(t, cfg{"profile:7233", "profile-ns", "http://yml-mlflow:5000"}, get(profile), "the envconfig profile beats temporal-dev.yml")
+	require.Equal(t, "other:7233", get(append(profile, "TEMPORAL_PROFILE=other")).Address, "TEMPORAL_PROFILE picks the profile")
+	require.Equal(t, "other:7233", get(profile, "--profile", "other").Address, "--profile picks the profile")
+	env := append(profile, "TEMPORAL_ADDRESS=env:7233", "TEMPORAL_NAMESPACE=env-ns", "MLFLOW_TRACKING_URI=http://env-mlflow:5000")
+	require.Equal(t, cfg{"env:7233", "env-ns", "http://env-mlflow:5000"}, get(env), "the environment beats the profile")
+	require.Equal(t, cfg{"flag:7233", "flag-ns", "http://flag-mlflow:5000"},
+		get(env, "--address", "flag:7233", "--namespace", "flag-ns", "--tracking-uri", "http://flag-mlflow:5000"), "flags beat everything")
+}
+
+// A user's session: run, status, watch, list, promote, rollback, against a
+// dev server and a worker process, reading what the binaries print.
+func TestCLIPipelineCommands(t *testing.T) {
+	c := newCLIEnv(t)
+	c.startWorker()
+
+	r := c.ok("run", "--model", "cli-model", "--pairs", "1,4;2,5;10,13", "--id", "cli-run-1", "--weights-size", "33554432")
+	require.Contains(t, r.stdout, "Pipeline cli-run-1 completed")
+	require.Contains(t, r.stdout, "models:/cli-model/1")
+	require.Contains(t, r.stdout, cliUI+"/namespaces/default/workflows/cli-run-1/")
+	require.Regexp(t, `(?m)^  (training|saving|logging|registering|verifying|promoting) +\d+\.\ds`, r.stderr, "run shows live progress")
+	require.Regexp(t, `(?m)^  done +\d+\.\ds`, r.stderr)
+
+	var st statusJSON
+	c.okJSON(&st, "status", "cli-run-1")
+	require.Equal(t, statusJSON{WorkflowID: "cli-run-1", Type: "ModelLifecycle", Status: "Completed", Model: "cli-model", Step: "done", Version: 1, Offset: 3,
+		ModelURI: "models:/cli-model/1", AliasURI: "models:/cli-model@champion", TemporalURL: st.TemporalURL}, st)
+	require.Contains(t, st.TemporalURL, cliUI+"/namespaces/default/workflows/cli-run-1/")
+	// The MLflow UI link appears when the store is an MLflow server.
+	c.okJSON(&st, "status", "cli-run-1", "--tracking-uri", "http://user:secret@mlflow.test:5000/")
+	require.Equal(t, "http://mlflow.test:5000/#/models/cli-model/versions/1", st.MLflowURL)
+	text := c.ok("status", "cli-run-1").stdout
+	require.Contains(t, text, "ModelLifecycle cli-run-1: Completed")
+	require.Contains(t, text, "version      1")
+
+	// A second version, registered and verified but not promoted; watch it
+	// from another command.
+	var started runJSON
+	c.okJSON(&started, "run", "--model", "cli-model", "--pairs", "1,5", "--alias", "-", "--id", "cli-run-2", "--no-wait")
+	require.Equal(t, "Running", started.Status)
+	w := c.ok("watch", "cli-run-2")
+	require.Contains(t, w.stdout, "Pipeline cli-run-2 completed")
+	require.Contains(t, w.stdout, "models:/cli-model/2\n")
+	w = c.ok("watch", "cli-run-2") // finished: prints the result at once
+	require.Contains(t, w.stdout, "version 2 (offset 4)")
+
+	// list: by model, stage, status and raw query.
+	var listed []statusJSON
+	c.okJSON(&listed, "list", "--model", "cli-model")
+	require.Len(t, listed, 2)
+	require.Equal(t, "cli-run-2", listed[0].WorkflowID, "newest first")
+	c.okJSON(&listed, "list", "--model", "cli-model", "--stage", "promoted")
+	require.Len(t, listed, 1)
+	require.Equal(t, "cli-run-1", listed[0].WorkflowID)
+	c.okJSON(&listed, "list", "--status", "Completed", "--query", `WorkflowId = "cli-run-2"`)
+	require.Len(t, listed, 1)
+	lt := c.ok("list", "--model", "cli-model").stdout
+	require.Contains(t, lt, "WORKFLOW ID")
+	require.Contains(t, lt, "cli-run-1")
+	r = c.starter(nil, "list", "--query", "NotAField = 1")
+	require.Equal(t, 2, r.code, "%s", r)
+
+	// promote / rollback through Temporal.
+	var al aliasJSON
+	c.okJSON(&al, "promote", "--model", "cli-model", "--alias", "champion", "--version", "2")
+	require.Equal(t, aliasJSON{WorkflowID: "promote-cli-model-champion-v2", Version: 2, Previous: 1, Changed: true, AliasURI: "models:/cli-model@champion", TemporalURL: al.TemporalURL}, al)
+	require.Contains(t, al.TemporalURL, "/workflows/promote-cli-model-champion-v2/")
+	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "1")
+	require.Equal(t, 2, r.code, "an older version needs rollback\n%s", r)
+	require.Contains(t, r.stderr, "AliasConflict")
+	r = c.ok("rollback", "--model", "cli-model", "--alias", "champion", "--version", "1")
+	require.Contains(t, r.stdout, "Alias champion of cli-model now points at version 1 (was version 2)")
+	r = c.ok("promote", "--model", "cli-model", "--alias", "champion", "--version", "1")
+	require.Contains(t, r.stdout, "already points at version 1")
+
+	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "9")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "NotFound")
+	require.Contains(t, r.stderr, "Temporal UI")
+	r = c.starter(nil, "promote", "--model", "no-such-model", "--alias", "champion", "--version", "1")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "NotFound")
+
+	// A version that did not pass verification is never promoted.
+	store := c.openStore()
+	require.NoError(t, store.SetModelVersionTag(context.Background(), "cli-model", 2, activities.TagVerified, "false"))
+	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "2")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "VerificationFailed")
+	mv, err := store.GetModelVersionByAlias(context.Background(), "cli-model", "champion")
+	require.NoError(t, err)
+	require.Equal(t, 1, mv.Version, "the alias did not move")
+
+	// Unknown IDs are exit 2 with a message naming them.
+	for _, args := range [][]string{{"status", "no-such-wf"}, {"watch", "no-such-wf"}} {
+		r := c.starter(nil, args...)
+		require.Equal(t, 2, r.code, "%v\n%s", args, r)
+		require.Contains(t, r.stderr, "NotFound")
+		require.Contains(t, r.stderr, "no-such-wf")
+	}
+
+	// A failed pipeline: run and status exit 1.
+	r = c.starter(nil, "run", "--model", "cli-model", "--pairs", "1,4", "--alias", "latest", "--id", "cli-bad")
+	require.Equal(t, 2, r.code, "a reserved alias is refused before starting\n%s", r)
+	// A pipeline that fails in the worker (its data file is gone).
+	run, err := c.tp.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "cli-fail", TaskQueue: c.queue},
+		workflows.WorkflowName, workflows.LifecycleRequest{ModelName: "cli-model", Data: activities.TrainingData{Path: filepath.Join(c.dir, "gone.csv")}})
+	require.NoError(t, err)
+	require.Error(t, run.Get(context.Background(), nil))
+	r = c.starter(nil, "watch", "cli-fail")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, "Pipeline cli-fail failed: InvalidTrainingData")
+	r = c.starter(nil, "status", "cli-fail", "--output", "json")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	require.Equal(t, "Failed", st.Status)
+	require.Equal(t, "InvalidTrainingData", st.Error.Type)
+
+	// Server unreachable: exit 3.
+	r = c.starter(nil, "status", "cli-run-1", "--address", "127.0.0.1:1")
+	require.Equal(t, 3, r.code, "%s", r)
 }
