@@ -216,9 +216,13 @@ func (l *logger) upload(ctx context.Context, lm *store.LoggedModel, reused bool)
 			return Logged{}, failure.New(failure.AlreadyExists, "logged model %s (idempotency key %q) holds manifest %s, not this model's %s", lm.ID, l.opts.IdempotencyKey, tag, man.SHA256)
 		}
 	}
-	present, err := l.listing(ctx, lm.ArtifactURI)
-	if err != nil {
-		return Logged{}, err
+	// A model created just now has nothing uploaded yet: list only when
+	// resuming one found by its key.
+	present := map[string]int64{}
+	if reused {
+		if present, err = l.listing(ctx, lm.ArtifactURI); err != nil {
+			return Logged{}, err
+		}
 	}
 	var todo []staged
 	for _, f := range files {
