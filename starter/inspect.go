@@ -157,6 +157,7 @@ func errorOf(err error) *errorOut {
 	if out.Type == "" {
 		out.Type = string(failure.CodeOf(err))
 	}
+	out.Message = strings.TrimPrefix(out.Message, out.Type+": ") // the type is printed once
 	return out
 }
 

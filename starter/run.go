@@ -207,7 +207,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 		done <- outcome{r, err}
 	}()
 	start := time.Now()
-	last := ""
+	shown := map[string]bool{}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -226,9 +226,19 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 				continue
 			}
 			var p workflows.Progress
-			if v.Get(&p) == nil && p.Step != last && p.Step != "done" {
-				last = p.Step
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", p.Step, time.Since(start).Seconds(), humanBytes(p.BytesMoved))
+			if v.Get(&p) != nil {
+				continue
+			}
+			// Steps that began and ended between two queries are listed too.
+			for _, step := range append(p.StepsDone, p.Step) {
+				if !shown[step] && step != "done" {
+					shown[step] = true
+					moved := ""
+					if step == p.Step {
+						moved = humanBytes(p.BytesMoved)
+					}
+					fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", step, time.Since(start).Seconds(), moved)
+				}
 			}
 		}
 	}

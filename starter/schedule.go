@@ -145,7 +145,7 @@ type scheduleOut struct {
 
 type runOut struct {
 	WorkflowID  string `json:"workflow_id"`
-	Nominal     string `json:"nominal_time"`
+	Scheduled   string `json:"scheduled_time"` // nominal time plus jitter; the ID carries the nominal time
 	Actual      string `json:"actual_time"`
 	TemporalURL string `json:"temporal_ui_url,omitempty"`
 }
@@ -270,13 +270,13 @@ func cmdScheduleList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "No schedules.")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%-28s %-8s %-24s %s\n", "SCHEDULE ID", "STATE", "SPEC", "NEXT RUN")
+	fmt.Fprintf(e.stdout, "%-28s %-8s %-32s %s\n", "SCHEDULE ID", "STATE", "SPEC", "NEXT RUN")
 	for _, o := range out {
 		next := "-"
 		if len(o.Next) > 0 {
 			next = o.Next[0]
 		}
-		fmt.Fprintf(e.stdout, "%-28s %-8s %-24s %s\n", o.ScheduleID, state(o.Paused), o.Spec, next)
+		fmt.Fprintf(e.stdout, "%-28s %-8s %-32s %s\n", o.ScheduleID, state(o.Paused), o.Spec, next)
 	}
 	return nil
 }
@@ -308,8 +308,8 @@ func specString(sp *client.ScheduleSpec) string {
 }
 
 func calendarString(cal client.ScheduleCalendarSpec) string {
-	r := func(rs []client.ScheduleRange) string {
-		if len(rs) == 0 {
+	r := func(rs []client.ScheduleRange, lo, hi int) string {
+		if len(rs) == 0 || len(rs) == 1 && rs[0].Start == lo && rs[0].End == hi && rs[0].Step <= 1 {
 			return "*"
 		}
 		var ss []string
@@ -325,7 +325,7 @@ func calendarString(cal client.ScheduleCalendarSpec) string {
 		}
 		return strings.Join(ss, ",")
 	}
-	return strings.Join([]string{r(cal.Minute), r(cal.Hour), r(cal.DayOfMonth), r(cal.Month), r(cal.DayOfWeek)}, " ")
+	return strings.Join([]string{r(cal.Minute, 0, 59), r(cal.Hour, 0, 23), r(cal.DayOfMonth, 1, 31), r(cal.Month, 1, 12), r(cal.DayOfWeek, 0, 6)}, " ")
 }
 
 func cmdScheduleDescribe(ctx context.Context, e *env, args []string) error {
@@ -481,7 +481,7 @@ func describeSchedule(ctx context.Context, e *env, c *commonFlags, s *session, i
 		o.Running = append(o.Running, r.WorkflowID)
 	}
 	for _, r := range d.Info.RecentActions {
-		ro := runOut{Nominal: r.ScheduleTime.UTC().Format(time.RFC3339), Actual: r.ActualTime.UTC().Format(time.RFC3339)}
+		ro := runOut{Scheduled: r.ScheduleTime.UTC().Format(time.RFC3339), Actual: r.ActualTime.UTC().Format(time.RFC3339)}
 		if r.StartWorkflowResult != nil {
 			ro.WorkflowID = r.StartWorkflowResult.WorkflowID
 			ro.TemporalURL = s.workflowURL(r.StartWorkflowResult.WorkflowID, r.StartWorkflowResult.FirstExecutionRunID)
@@ -509,7 +509,7 @@ func describeSchedule(ctx context.Context, e *env, c *commonFlags, s *session, i
 		fmt.Fprintf(w, "  running      %s\n", r)
 	}
 	for _, r := range o.Recent {
-		fmt.Fprintf(w, "  recent       %s (nominal %s)\n", r.WorkflowID, r.Nominal)
+		fmt.Fprintf(w, "  recent       %s (started %s)\n", r.WorkflowID, r.Actual)
 	}
 	if len(o.Next) > 0 {
 		fmt.Fprintf(w, "  next run     %s\n", o.Next[0])

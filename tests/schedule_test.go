@@ -23,10 +23,6 @@ type scheduleJSON struct {
 	NumActions  int      `json:"num_actions"`
 	Running     []string `json:"running"`
 	TemporalURL string   `json:"temporal_ui_url"`
-	Recent      []struct {
-		WorkflowID string `json:"workflow_id"`
-		Nominal    string `json:"nominal_time"`
-	} `json:"recent"`
 }
 
 // Scheduled retraining end to end: a schedule over timestamped data, a
