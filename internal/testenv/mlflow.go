@@ -154,10 +154,9 @@ func (c *dbCache) offer(db string) {
 	}
 	dst := filepath.Join(dir, "mlflow.db")
 	if copyFile(db, dst) == nil {
+		// Not shared.dirs: SharedMLflow holds shared's lock while it
+		// starts a server, so taking it here would deadlock.
 		c.path = dst
-		shared.Lock()
-		shared.dirs = append(shared.dirs, dir)
-		shared.Unlock()
 	}
 }
 
@@ -255,6 +254,9 @@ func RunWithMLflow(m *testing.M) int {
 	}
 	for _, d := range shared.dirs {
 		os.RemoveAll(d)
+	}
+	if db := migratedDB.get(); db != "" {
+		os.RemoveAll(filepath.Dir(db))
 	}
 	return code
 }
