@@ -99,6 +99,15 @@ func (c *commonFlags) connect(ctx context.Context, e *env, cfg config.Config) (*
 	return &session{cfg: cfg, cl: cl, opts: opts}, nil
 }
 
+// open is setup then connect, for commands whose flags need no more checks.
+func (c *commonFlags) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string, minArgs, maxArgs int) (*session, error) {
+	cfg, err := c.setup(e, fs, args, minArgs, maxArgs)
+	if err != nil {
+		return nil, err
+	}
+	return c.connect(ctx, e, cfg)
+}
+
 func (s *session) Close() { s.cl.Close() }
 
 func (s *session) workflowURL(id, runID string) string {

@@ -164,11 +164,7 @@ func errorOf(err error) *errorOut {
 func cmdStatus(ctx context.Context, e *env, args []string) error {
 	var c commonFlags
 	fs := newFlags(e, "status", statusUsage)
-	cfg, err := c.setup(e, fs, idFirst(args), 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, e, cfg)
+	s, err := c.open(ctx, e, fs, idFirst(args), 1, 1)
 	if err != nil {
 		return err
 	}
@@ -220,11 +216,7 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	var c commonFlags
 	fs := newFlags(e, "watch", watchUsage)
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
-	cfg, err := c.setup(e, fs, idFirst(args), 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, e, cfg)
+	s, err := c.open(ctx, e, fs, idFirst(args), 1, 1)
 	if err != nil {
 		return err
 	}

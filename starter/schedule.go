@@ -237,11 +237,7 @@ func isAlreadyRunning(err error) bool {
 func cmdScheduleList(ctx context.Context, e *env, args []string) error {
 	var c commonFlags
 	fs := newFlags(e, "schedule list", scheduleUsages["list"])
-	cfg, err := c.setup(e, fs, args, 0, 0)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, e, cfg)
+	s, err := c.open(ctx, e, fs, args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -335,24 +331,32 @@ func cmdScheduleDescribe(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdSchedulePause(ctx context.Context, e *env, args []string) error {
-	var note string
-	return withSchedule(ctx, e, "pause", args, func(fs *flag.FlagSet) { fs.StringVar(&note, "note", "paused with starter", "why") },
-		func(c *commonFlags, s *session, h client.ScheduleHandle) error {
-			if err := h.Pause(ctx, client.SchedulePauseOptions{Note: note}); err != nil {
-				return temporalError(err, "pause schedule %s", h.GetID())
-			}
-			return describeSchedule(ctx, e, c, s, h.GetID(), "Paused")
-		})
+	return setPaused(ctx, e, args, true)
 }
 
 func cmdScheduleUnpause(ctx context.Context, e *env, args []string) error {
+	return setPaused(ctx, e, args, false)
+}
+
+// setPaused pauses or unpauses a schedule, with a note saying why.
+func setPaused(ctx context.Context, e *env, args []string, pause bool) error {
+	name, verb := "unpause", "Unpaused"
+	if pause {
+		name, verb = "pause", "Paused"
+	}
 	var note string
-	return withSchedule(ctx, e, "unpause", args, func(fs *flag.FlagSet) { fs.StringVar(&note, "note", "unpaused with starter", "why") },
+	return withSchedule(ctx, e, name, args, func(fs *flag.FlagSet) { fs.StringVar(&note, "note", name+"d with starter", "why") },
 		func(c *commonFlags, s *session, h client.ScheduleHandle) error {
-			if err := h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note}); err != nil {
-				return temporalError(err, "unpause schedule %s", h.GetID())
+			var err error
+			if pause {
+				err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
+			} else {
+				err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
 			}
-			return describeSchedule(ctx, e, c, s, h.GetID(), "Unpaused")
+			if err != nil {
+				return temporalError(err, "%s schedule %s", name, h.GetID())
+			}
+			return describeSchedule(ctx, e, c, s, h.GetID(), verb)
 		})
 }
 
@@ -431,11 +435,7 @@ func withSchedule(ctx context.Context, e *env, name string, args []string, flags
 	fs := newFlags(e, "schedule "+name, scheduleUsages[name])
 	flags(fs)
 	args = idFirst(args)
-	cfg, err := c.setup(e, fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	s, err := c.connect(ctx, e, cfg)
+	s, err := c.open(ctx, e, fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
