@@ -64,6 +64,16 @@ func (c *Client) resolveRoot(root string) (artifactRoot, error) {
 	return artifactRoot{api: &api, path: p}, nil
 }
 
+// target validates relPath and resolves root, for every artifact call.
+func (c *Client) target(root, relPath string, allowRoot bool) (artifactRoot, string, error) {
+	rel, err := store.CleanRelPath(relPath, allowRoot)
+	if err != nil {
+		return artifactRoot{}, "", err
+	}
+	r, err := c.resolveRoot(root)
+	return r, rel, err
+}
+
 // fileURL is the URL of relPath below the root, escaped per segment.
 func (r artifactRoot) fileURL(kind, rel string) *url.URL {
 	u := *r.api
@@ -82,11 +92,7 @@ func (r artifactRoot) fileURL(kind, rel string) *url.URL {
 // first; the proxy's local destination answers 501 and we fall back to one
 // streamed PUT.
 func (c *Client) PutArtifact(ctx context.Context, root, relPath string, src store.Source) error {
-	rel, err := store.CleanRelPath(relPath, false)
-	if err != nil {
-		return err
-	}
-	r, err := c.resolveRoot(root)
+	r, rel, err := c.target(root, relPath, false)
 	if err != nil {
 		return err
 	}
@@ -163,11 +169,7 @@ func (c *countingHasher) short(size int64) bool { return c.eof && c.n < size }
 
 // OpenArtifact streams a file; the caller closes the reader.
 func (c *Client) OpenArtifact(ctx context.Context, root, relPath string) (io.ReadCloser, error) {
-	rel, err := store.CleanRelPath(relPath, false)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.resolveRoot(root)
+	r, rel, err := c.target(root, relPath, false)
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +184,7 @@ func (c *Client) OpenArtifact(ctx context.Context, root, relPath string) (io.Rea
 // basenames; we return paths relative to the root and refuse any name that
 // could point elsewhere.
 func (c *Client) ListArtifacts(ctx context.Context, root, relDir string) ([]store.FileInfo, error) {
-	dir, err := store.CleanRelPath(relDir, true)
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.resolveRoot(root)
+	r, dir, err := c.target(root, relDir, true)
 	if err != nil {
 		return nil, err
 	}

@@ -17,11 +17,9 @@ type loggedModelEnvelope struct {
 }
 
 func (e loggedModelEnvelope) get(endpoint string) (*store.LoggedModel, error) {
-	if e.Model == nil || e.Model.Info.ModelID == "" {
-		return nil, failure.New(failure.BadResponse, "%s: expected a logged model", endpoint)
-	}
-	m := e.Model.toStore()
-	return &m, nil
+	return unwrap(endpoint, "a logged model", e.Model,
+		func(w *wireLoggedModel) bool { return w.Info.ModelID != "" },
+		func(w *wireLoggedModel) (*store.LoggedModel, error) { m := w.toStore(); return &m, nil })
 }
 
 // loggedModelPath escapes id into the URL path; ids are "m-<hex>" but a

@@ -32,14 +32,8 @@ type registeredModelEnvelope struct {
 }
 
 func (e registeredModelEnvelope) get(endpoint string) (*store.RegisteredModel, error) {
-	if e.RegisteredModel == nil || e.RegisteredModel.Name == "" {
-		return nil, failure.New(failure.BadResponse, "%s: expected a registered_model", endpoint)
-	}
-	rm, err := e.RegisteredModel.toStore()
-	if err != nil {
-		return nil, failure.Wrap(failure.BadResponse, err, "%s", endpoint)
-	}
-	return rm, nil
+	return unwrap(endpoint, "a registered_model", e.RegisteredModel,
+		func(w *wireRegisteredModel) bool { return w.Name != "" }, (*wireRegisteredModel).toStore)
 }
 
 // CreateRegisteredModel answers AlreadyExists (HTTP 400 on the wire) for a
@@ -75,14 +69,8 @@ type versionEnvelope struct {
 }
 
 func (e versionEnvelope) get(endpoint string) (*store.ModelVersion, error) {
-	if e.ModelVersion == nil {
-		return nil, failure.New(failure.BadResponse, "%s: expected a model_version", endpoint)
-	}
-	mv, err := e.ModelVersion.toStore()
-	if err != nil {
-		return nil, failure.Wrap(failure.BadResponse, err, "%s", endpoint)
-	}
-	return mv, nil
+	return unwrap(endpoint, "a model_version", e.ModelVersion,
+		func(*wireModelVersion) bool { return true }, (*wireModelVersion).toStore)
 }
 
 // CreateModelVersion registers a version and waits while the registry says

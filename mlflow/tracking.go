@@ -52,11 +52,9 @@ type runEnvelope struct {
 }
 
 func (e runEnvelope) get(endpoint string) (*store.Run, error) {
-	if e.Run == nil || e.Run.Info.RunID == "" {
-		return nil, failure.New(failure.BadResponse, "%s: expected a run", endpoint)
-	}
-	r := e.Run.toStore()
-	return &r, nil
+	return unwrap(endpoint, "a run", e.Run,
+		func(w *wireRun) bool { return w.Info.RunID != "" },
+		func(w *wireRun) (*store.Run, error) { r := w.toStore(); return &r, nil })
 }
 
 // CreateRun starts a run (status RUNNING).

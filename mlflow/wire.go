@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
 )
 
@@ -89,6 +90,19 @@ func (f flexFloat) MarshalJSON() ([]byte, error) {
 		return []byte(`"-Infinity"`), nil
 	}
 	return json.Marshal(v)
+}
+
+// unwrap checks that a response envelope held its payload and converts it;
+// a missing or wrong payload is BadResponse.
+func unwrap[W, S any](endpoint, what string, w *W, valid func(*W) bool, conv func(*W) (*S, error)) (*S, error) {
+	if w == nil || !valid(w) {
+		return nil, failure.New(failure.BadResponse, "%s: expected %s", endpoint, what)
+	}
+	s, err := conv(w)
+	if err != nil {
+		return nil, failure.Wrap(failure.BadResponse, err, "%s", endpoint)
+	}
+	return s, nil
 }
 
 type wireExperiment struct {
@@ -189,7 +203,7 @@ type wireModelVersion struct {
 	Aliases         []string `json:"aliases"`
 }
 
-func (w wireModelVersion) toStore() (*store.ModelVersion, error) {
+func (w *wireModelVersion) toStore() (*store.ModelVersion, error) {
 	v, err := strconv.Atoi(w.Version)
 	if err != nil || v <= 0 {
 		return nil, fmt.Errorf("model version %q is not a positive integer", w.Version)
@@ -216,7 +230,7 @@ type wireRegisteredModel struct {
 	} `json:"aliases"`
 }
 
-func (w wireRegisteredModel) toStore() (*store.RegisteredModel, error) {
+func (w *wireRegisteredModel) toStore() (*store.RegisteredModel, error) {
 	rm := &store.RegisteredModel{Name: w.Name, Tags: fromKVs(w.Tags), Aliases: map[string]int{}}
 	for _, a := range w.Aliases {
 		v, err := strconv.Atoi(a.Version)
