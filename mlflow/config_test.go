@@ -112,3 +112,15 @@ func TestDescribeHidesUserinfo(t *testing.T) {
 		t.Errorf("Describe = %q", d)
 	}
 }
+
+func TestQuoteFilterValue(t *testing.T) {
+	for in, want := range map[string]string{"v": "'v'", "it's": `"it's"`, `say "hi"`: `'say "hi"'`, "": "''"} {
+		if got, err := quoteFilterValue(in); err != nil || got != want {
+			t.Errorf("quoteFilterValue(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{`a\b`, `it's "x"`} {
+		_, err := quoteFilterValue(bad)
+		wantCode(t, err, failure.InvalidArgument)
+	}
+}

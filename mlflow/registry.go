@@ -177,10 +177,11 @@ func (c *Client) getVersion(ctx context.Context, name string, version int) (*sto
 // SearchModelVersions pages through model-versions/search and sorts by
 // version (the server orders by last update).
 func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
-	if strings.ContainsAny(name, "'\\") {
-		return nil, failure.New(failure.InvalidModelName, "model name %q contains a quote or backslash, which a search filter cannot express", name)
+	quoted, err := quoteFilterValue(name)
+	if err != nil {
+		return nil, failure.Wrap(failure.InvalidModelName, err, "searching versions of %q", name)
 	}
-	filter := "name = '" + name + "'"
+	filter := "name = " + quoted
 	if tagKey != "" {
 		tf, err := tagFilter(tagKey, tagValue)
 		if err != nil {

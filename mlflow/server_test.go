@@ -214,4 +214,13 @@ func TestServerLifecycle(t *testing.T) {
 	wantCode(t, err, failure.NotFound)
 	_, err = c.GetRegisteredModel(ctx, unique("nope"))
 	wantCode(t, err, failure.NotFound)
+
+	// Quotes in names and tag values survive the search filter.
+	quoted := unique("it's")
+	must[*store.RegisteredModel](t)(c.CreateRegisteredModel(ctx, quoted, nil))
+	must[*store.ModelVersion](t)(c.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+		Name: quoted, Source: "models:/" + lm.ID, ModelID: lm.ID, Tags: store.Tags{"q": "a'b"}}))
+	if got := must[[]store.ModelVersion](t)(c.SearchModelVersions(ctx, quoted, "q", "a'b")); len(got) != 1 {
+		t.Fatalf("search with quotes found %d versions", len(got))
+	}
 }

@@ -112,17 +112,30 @@ func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value s
 	return runs, nil
 }
 
-// tagFilter builds `tags.`key` = 'value'`. MLflow's filter grammar has no
-// escape for a quote inside a string or a backtick inside a key, so those
-// are refused rather than sent as a different filter.
+// tagFilter builds `tags.`key` = 'value'`.
 func tagFilter(key, value string) (string, error) {
 	if err := store.ValidateTagKey(key); err != nil {
 		return "", err
 	}
-	if strings.ContainsAny(value, "'\\") {
-		return "", failure.New(failure.InvalidArgument, "tag value %q for a search may not contain ' or \\", value)
+	q, err := quoteFilterValue(value)
+	if err != nil {
+		return "", err
 	}
-	return "tags.`" + key + "` = '" + value + "'", nil
+	return "tags.`" + key + "` = " + q, nil
+}
+
+// quoteFilterValue quotes a string for MLflow's search filter grammar,
+// which has no escapes: 'v', or "v" when v holds a single quote (3.17.2
+// matches it/s with name="it's"). A value with both quotes or a backslash
+// cannot be expressed and is refused rather than sent as another filter.
+func quoteFilterValue(v string) (string, error) {
+	switch {
+	case strings.ContainsRune(v, '\\') || (strings.ContainsRune(v, '\'') && strings.ContainsRune(v, '"')):
+		return "", failure.New(failure.InvalidArgument, "%q cannot be written in an MLflow search filter (backslash, or both quote kinds)", v)
+	case strings.ContainsRune(v, '\''):
+		return `"` + v + `"`, nil
+	}
+	return "'" + v + "'", nil
 }
 
 // LogBatch writes params, tags and metrics in as many requests as MLflow's
