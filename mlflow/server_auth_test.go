@@ -84,6 +84,9 @@ func TestServerLargeUpload(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := serverClient(t)
+	// Over the threshold, so the real server's 501 to mpu/create (local
+	// artifact destination) and the fallback to one PUT are exercised.
+	c.cfg.MultipartThreshold = 64 << 20
 	const size = 300 << 20
 	src, sum := genSource(size)
 	root := "mlflow-artifacts:/" + unique("large")
@@ -105,6 +108,9 @@ func TestServerLargeUpload(t *testing.T) {
 	n, err := io.Copy(h, rc)
 	if err != nil || n != size || hex.EncodeToString(h.Sum(nil)) != sum {
 		t.Fatalf("read back %d bytes (%v), sha match %t", n, err, hex.EncodeToString(h.Sum(nil)) == sum)
+	}
+	if !c.mpuUnsupported.Load() {
+		t.Error("the server did not refuse multipart upload; expected 501 from a local destination")
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
