@@ -71,8 +71,44 @@ func dispatch(ctx context.Context, e *env, args []string) int {
 		printHelp(e.stderr)
 		return exitUsage
 	}
-	err := cmd.run(ctx, e, args[1:])
-	return report(e, err)
+	out := &watchWriter{w: e.stdout}
+	ce := *e
+	ce.stdout = out
+	err := cmd.run(ctx, &ce, args[1:])
+	code := report(e, err)
+	if code != exitOK && !out.wrote && wantsJSON(args) {
+		// --output json: a failure the command did not report itself is
+		// still a JSON document on stdout (the text stays on stderr).
+		var ue usageError
+		typ := string(failure.CodeOf(err))
+		if errors.As(err, &ue) {
+			typ = "Usage"
+		}
+		_ = printJSON(e.stdout, map[string]any{"error": errorOut{Type: typ, Message: err.Error()}, "exit_code": code})
+	}
+	return code
+}
+
+// watchWriter records whether anything was written.
+type watchWriter struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.wrote = w.wrote || len(p) > 0
+	return w.w.Write(p)
+}
+
+// wantsJSON reports whether the command line asks for --output json.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == "output=json" || a == "output" && i+1 < len(args) && args[i+1] == "json" {
+			return true
+		}
+	}
+	return false
 }
 
 // usageError marks bad command-line usage.

@@ -438,6 +438,14 @@ func TestCLIPipelineCommands(t *testing.T) {
 	// A failed pipeline: run and status exit 1.
 	r = c.starter(nil, "run", "--model", "cli-model", "--pairs", "1,4", "--alias", "latest", "--id", "cli-bad")
 	require.Equal(t, 2, r.code, "a reserved alias is refused before starting\n%s", r)
+	r = c.starter(nil, "status", "no-such-wf", "--output", "json")
+	require.Equal(t, 2, r.code, "%s", r)
+	var jerr struct {
+		Error struct{ Type string } `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &jerr), "--output json failures are JSON too\n%s", r)
+	require.Equal(t, "NotFound", jerr.Error.Type)
+
 	// A pipeline that fails in the worker (its data file is gone).
 	run, err := c.tp.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "cli-fail", TaskQueue: c.queue},
 		workflows.WorkflowName, workflows.LifecycleRequest{ModelName: "cli-model", Data: activities.TrainingData{Path: filepath.Join(c.dir, "gone.csv")}})
