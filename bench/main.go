@@ -171,6 +171,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		if !o.appendOut {
+			if a, err := os.ReadFile(filepath.Join(root, "bench", "analysis.md")); err == nil {
+				r.extra = append(r.extra, string(a))
+			}
+		}
 		r.markdown(f, o.title, o.appendOut)
 		if err := f.Close(); err != nil {
 			return err

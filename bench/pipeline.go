@@ -316,6 +316,18 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 		st = ls
 	}
 	prefix := fmt.Sprintf("conc%d", time.Now().UnixNano()%1e6)
+	var workerPIDs, floorPIDs []int
+	for _, p := range e.pl.procs {
+		switch {
+		case strings.HasSuffix(p.name, queue):
+			workerPIDs = append(workerPIDs, p.pid())
+		case strings.HasPrefix(p.name, "floor"):
+			floorPIDs = append(floorPIDs, p.pid())
+		}
+	}
+	server := childPIDs("start-dev")
+	ml := []int{e.ml.cmd.Process.Pid}
+	meter := newCPUMeter(map[string][]int{"worker": workerPIDs, "temporal dev server": server, "mlflow server": ml})
 	ours, failures, err := concurrently(o.concurrent, func(i int) error {
 		_, _, err := e.runPipeline(ctx, queue, fmt.Sprintf("%s-%d", prefix, i), 0)
 		return err
@@ -323,6 +335,8 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 	if err != nil {
 		return err
 	}
+	oursCPU := meter.String()
+	meter = newCPUMeter(map[string][]int{"floor worker": floorPIDs, "temporal dev server": server})
 	floor, floorFailures, err := concurrently(o.concurrent, func(i int) error {
 		_, err := e.runFloor(ctx, queueFloor, fmt.Sprintf("%s-%d", prefix, i))
 		return err
@@ -330,6 +344,7 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 	if err != nil {
 		return err
 	}
+	floorCPU := meter.String()
 	dups := 0
 	for i := 0; i < o.concurrent; i++ {
 		vs, err := st.SearchModelVersions(ctx, fmt.Sprintf("%s-%d", prefix, i), "", "")
@@ -345,6 +360,7 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 		Ratio:     fmt.Sprintf("%.2f× floor throughput", ot/ft),
 		Target:    "≥ 0.8× floor, 0 duplicates, 0 failures",
 		Met:       ot/ft >= 0.8 && dups == 0 && failures == 0,
+		Notes:     fmt.Sprintf("CPU during the pipelines: %s; during the floor: %s", oursCPU, floorCPU),
 	})
 	return nil
 }
