@@ -61,7 +61,7 @@ func cli(args ...string) func(*testing.T, *harness) error {
 		for i, a := range args {
 			argv[i] = strings.ReplaceAll(a, "$DIR", h.dir)
 		}
-		cmd := exec.Command(starterBin, argv...)
+		cmd := exec.Command(filepath.Join(bins, "starter"), argv...)
 		cmd.Dir = testenv.RepoRoot()
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.dir,
 			"MLFLOW_TRACKING_URI=" + filepath.Join(h.dir, "store"), "TEMPORAL_ADDRESS=127.0.0.1:1"}

@@ -5,10 +5,7 @@
 package security
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/flavorflow/flavorflow/internal/testenv"
@@ -17,20 +14,4 @@ import (
 // bins holds the worker and starter built for this package.
 var bins string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flavorflow-security-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins = dir
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./worker", "./starter")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := testenv.RunWithMLflow(m)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithBinaries(m, &bins, "./worker", "./starter")) }
