@@ -27,7 +27,9 @@ import (
 // verified version that asked for it; an older version never silently
 // replaces a newer one.
 func (a *Activities) PromoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
+	stop := a.keepAlive(ctx, func() any { return "promoting" })
 	out, err := a.promoteAlias(ctx, in)
+	stop()
 	return out, toTemporal(err)
 }
 

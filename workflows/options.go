@@ -22,9 +22,9 @@ var steps = map[string]stepOptions{
 	StageTraining:    {startToClose: 10 * time.Minute, heartbeat: 30 * time.Second, attempts: 5},
 	StageSaving:      {startToClose: 30 * time.Minute, heartbeat: 30 * time.Second, attempts: 5},
 	StageLogging:     {startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, attempts: 10},
-	StageRegistering: {startToClose: 10 * time.Minute, attempts: 10},
+	StageRegistering: {startToClose: 10 * time.Minute, heartbeat: 30 * time.Second, attempts: 10},
 	StageVerifying:   {startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, attempts: 10},
-	StagePromoting:   {startToClose: 2 * time.Minute, attempts: 10},
+	StagePromoting:   {startToClose: 2 * time.Minute, heartbeat: 30 * time.Second, attempts: 10},
 }
 
 // withStep returns ctx with the activity options of step.

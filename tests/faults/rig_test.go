@@ -37,16 +37,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	workerBin = filepath.Join(dir, "worker")
-	gobin := os.Getenv("GO")
-	if gobin == "" {
-		gobin = "go"
-	}
-	build := exec.Command(gobin, "build", "-o", workerBin, "./worker")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
-		os.Exit(1)
+	// FLAVORFLOW_FAULTS_WORKER runs a prebuilt worker (e.g. a mutant, to
+	// see a scenario catch it) instead of building ./worker.
+	workerBin = os.Getenv("FLAVORFLOW_FAULTS_WORKER")
+	if workerBin == "" {
+		workerBin = filepath.Join(dir, "worker")
+		gobin := os.Getenv("GO")
+		if gobin == "" {
+			gobin = "go"
+		}
+		build := exec.Command(gobin, "build", "-o", workerBin, "./worker")
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build worker: %v\n%s", err, out)
+			os.Exit(1)
+		}
 	}
 	code := testenv.RunWithMLflow(m)
 	os.RemoveAll(dir)

@@ -1,0 +1,121 @@
+package faults
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flavorflow/flavorflow/internal/faultproxy"
+)
+
+// TestSIGKILLAfterRegisterCommitted: the worker is killed while its
+// model-versions/create is on the wire; the server then commits the version
+// and the answer goes nowhere. A replacement worker must find that version
+// (not make a second) and finish promptly: a step without a heartbeat
+// timeout would wait out its whole start-to-close timeout first.
+func TestSIGKILLAfterRegisterCommitted(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	held := make(chan struct{})
+	release := make(chan struct{})
+	r.px.SetRules(faultproxy.Rule{
+		Method: http.MethodPost, Path: regexp.MustCompile(`/model-versions/create$`), Count: 1,
+		Before: func(*http.Request) { close(held); <-release },
+	})
+	w := r.startWorker()
+	p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, 1<<20))
+	select {
+	case <-held:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("model-versions/create never reached the proxy")
+	}
+	if _, err := w.signal(syscall.SIGKILL, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	close(release) // the server commits for a worker that is gone
+	killed := time.Now()
+	r.startWorker()
+	r.wait(2*time.Minute, p)
+	took := time.Since(killed)
+	a := r.auditStore([]*pipeline{p})
+	a.requireClean(t)
+	tb := a.rows("kill during register")
+	tb.add("kill during register", "time from kill to completion", took.Round(time.Second))
+	report(t, tb)
+}
+
+// TestSIGKILLWorker kills the worker binary with SIGKILL at random points —
+// every other kill while an artifact upload is on the wire — and starts a
+// replacement after each, while pipelines with large weights run. Then it
+// audits the store: every pipeline completed with exactly one version whose
+// bytes match its manifest, and no alias points at an unverified version.
+func TestSIGKILLWorker(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	kills := pick(4, 50)
+	weights := pick(int64(16<<20), int64(64<<20))
+	concurrent := pick(2, 6)
+	maxPipelines := pick(4, 40)
+
+	var ps []*pipeline
+	topUp := func() {
+		running := 0
+		for _, p := range ps {
+			select {
+			case <-p.done:
+			default:
+				running++
+			}
+		}
+		for ; running < concurrent && len(ps) < maxPipelines; running++ {
+			i := len(ps)
+			ps = append(ps, r.start(fmt.Sprintf("%s-%d", r.prefix, i), request(fmt.Sprintf("%s-m%d", r.prefix, i), "champion", float64(i), weights)))
+		}
+	}
+	topUp()
+	midUpload, began := 0, time.Now()
+	for k := range kills {
+		w := r.startWorker()
+		topUp()
+		if k%2 == 0 {
+			// Aim at an upload: wait (bounded) for one, then a random moment into it.
+			_ = poll(20*time.Second, func() (bool, error) { return r.px.UploadsInFlight() > 0, nil })
+			time.Sleep(time.Duration(r.rng.Int64N(int64(time.Second))))
+		} else {
+			time.Sleep(500*time.Millisecond + time.Duration(r.rng.Int64N(int64(4500*time.Millisecond))))
+		}
+		if r.px.UploadsInFlight() > 0 {
+			midUpload++
+		}
+		if _, err := w.signal(syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killPhase := time.Since(began)
+	r.startWorker()
+	r.wait(pick(6*time.Minute, 15*time.Minute), ps...)
+	a := r.auditStore(ps)
+	a.requireClean(t)
+
+	var modelBytes int64
+	for _, p := range ps {
+		if p.err == nil {
+			modelBytes += weights
+		}
+	}
+	sent := r.px.Stats().UploadBytes
+	tb := a.rows("SIGKILL worker")
+	tb.add("SIGKILL worker", "SIGKILLs (of which mid-upload)", fmt.Sprintf("%d (%d)", kills, midUpload))
+	tb.add("SIGKILL worker", "kill phase / total", fmt.Sprintf("%s / %s", killPhase.Round(time.Second), time.Since(began).Round(time.Second)))
+	tb.add("SIGKILL worker", "weights per model", fmt.Sprintf("%d MiB", weights>>20))
+	tb.add("SIGKILL worker", "bytes uploaded / model bytes", fmt.Sprintf("%.1f MiB / %.1f MiB = %.2fx", mib(sent), mib(modelBytes), float64(sent)/float64(max(modelBytes, 1))))
+	report(t, tb)
+	if midUpload == 0 {
+		t.Error("no kill landed mid-upload: the resume path was not exercised")
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
