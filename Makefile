@@ -63,5 +63,15 @@ bench: venv
 bench-scale: venv
 	bench/scale.sh
 
+## faults: the full fault suite (50+ worker SIGKILLs, lost answers, outages,
+## races); prints a summary table. `make test` runs the short version.
+FAULTS_REPORT := $(CURDIR)/.data/faults-report.txt
+faults: venv
+	@mkdir -p .data && rm -f $(FAULTS_REPORT)
+	set -o pipefail; FLAVORFLOW_REQUIRE_SERVERS=1 FLAVORFLOW_FAULTS=full FLAVORFLOW_FAULTS_REPORT=$(FAULTS_REPORT) \
+		$(GO) test -count=1 -timeout 40m -v ./tests/faults | grep -E '^(---|ok|FAIL|PASS)|^ +[a-z_]+_test.go:[0-9]+: [^|]' ; \
+		status=$$?; \
+		printf '\n| %-22s | %-48s | %s |\n|---|---|---|\n' scenario figure value; cat $(FAULTS_REPORT) 2>/dev/null; exit $$status
+
 clean:
 	rm -rf bin .data

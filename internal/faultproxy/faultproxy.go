@@ -34,10 +34,13 @@ const (
 	BadGateway
 	// GatewayTimeout answers 504 with an HTML body.
 	GatewayTimeout
+	// Refuse closes the client's connection without forwarding: the server
+	// is down (nothing was committed).
+	Refuse
 )
 
 func (a Action) String() string {
-	return [...]string{"forward", "close", "502", "504"}[a]
+	return [...]string{"forward", "close", "502", "504", "refuse"}[a]
 }
 
 // Rule picks requests and what to do with their answers. Every field is
@@ -222,6 +225,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rule != nil && rule.Before != nil {
 		rule.Before(r)
 	}
+	if rule != nil && rule.Action == Refuse {
+		closeConn(w)
+		return
+	}
 	out := r.Clone(context.WithoutCancel(r.Context()))
 	out.RequestURI = ""
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
@@ -259,13 +266,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	switch action {
 	case Close:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		closeConn(w)
 	case BadGateway, GatewayTimeout:
 		code := http.StatusBadGateway
 		if action == GatewayTimeout {
@@ -275,6 +276,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, "<html><body><h1>"+strings.ToLower(http.StatusText(code))+"</h1></body></html>\n")
 	}
+}
+
+// closeConn drops the client's connection without an answer.
+func closeConn(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }
 
 type countingBody struct {

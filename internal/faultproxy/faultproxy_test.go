@@ -140,3 +140,16 @@ func TestRefusesNonLoopbackTarget(t *testing.T) {
 		t.Fatal("want an error for a non-loopback target")
 	}
 }
+
+func TestRefuseDoesNotForward(t *testing.T) {
+	srv, hits := backend(t)
+	p := start(t, srv.URL)
+	p.SetRules(Rule{Action: Refuse})
+	if resp, err := http.Get(p.URL + "/x"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("status %d, want a closed connection", resp.StatusCode)
+	}
+	if hits.Load() != 0 {
+		t.Fatal("a refused request reached the server")
+	}
+}

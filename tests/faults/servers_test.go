@@ -1,0 +1,210 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testenv"
+)
+
+// waitUpload waits (bounded) until an artifact upload is on the wire.
+func (r *rig) waitUpload(within time.Duration) {
+	r.t.Helper()
+	if err := poll(within, func() (bool, error) { return r.px.UploadsInFlight() > 0, nil }); err != nil {
+		r.t.Fatalf("no upload started: %v", err)
+	}
+}
+
+// TestMLflowOutage: MLflow goes away mid-upload — first every request hangs
+// (the proxy holds them), then every connection is refused — for 30 s in
+// all. The pipeline completes once it is back, with one version.
+func TestMLflowOutage(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	r.startWorker()
+	p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, pick(int64(16<<20), int64(64<<20))))
+	r.waitUpload(2 * time.Minute)
+	outage := 30 * time.Second
+	began := time.Now()
+	r.px.Pause()
+	time.Sleep(outage / 2)
+	r.px.SetRules(faultproxy.Rule{Action: faultproxy.Refuse})
+	r.px.Resume()
+	time.Sleep(outage / 2)
+	r.px.SetRules()
+	back := time.Now()
+	r.wait(5*time.Minute, p)
+	a := r.auditStore([]*pipeline{p})
+	a.requireClean(t)
+	tb := a.rows("MLflow outage")
+	tb.add("MLflow outage", "outage (hang, then refuse)", back.Sub(began).Round(time.Second))
+	tb.add("MLflow outage", "completed after MLflow returned", time.Since(back).Round(time.Second))
+	report(t, tb)
+}
+
+// TestTemporalRestart: the Temporal dev server is stopped mid-upload and
+// started again on its database file and port. The worker reconnects and
+// the pipeline completes with one version.
+func TestTemporalRestart(t *testing.T) {
+	t.Parallel()
+	opts := testenv.TemporalOptions{DBFile: filepath.Join(t.TempDir(), "temporal.db"), Port: testenv.FreePort(t)}
+	r := newRig(t, rigOptions{temporal: opts})
+	r.startWorker()
+	p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, pick(int64(16<<20), int64(64<<20))))
+	r.waitUpload(2 * time.Minute)
+	began := time.Now()
+	r.tp.Stop(t)
+	time.Sleep(pick(5*time.Second, 15*time.Second))
+	r.tp = testenv.StartTemporal(t, opts)
+	back := time.Now()
+	p = r.reattach(p)
+	r.wait(5*time.Minute, p)
+	a := r.auditStore([]*pipeline{p})
+	a.requireClean(t)
+	tb := a.rows("Temporal restart")
+	tb.add("Temporal restart", "server down (stop to ready)", back.Sub(began).Round(time.Second))
+	tb.add("Temporal restart", "completed after restart", time.Since(back).Round(time.Second))
+	report(t, tb)
+}
+
+// reattach follows a pipeline through the rig's current Temporal client.
+func (r *rig) reattach(p *pipeline) *pipeline {
+	np := &pipeline{id: p.id, model: p.model, alias: p.alias, done: make(chan struct{})}
+	np.run = r.tp.Client.GetWorkflow(context.Background(), p.id, "")
+	go func() {
+		defer close(np.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		np.err = np.run.Get(ctx, &np.res)
+	}()
+	return np
+}
+
+// TestSIGTERMWorker: the worker gets SIGTERM mid-upload. It must exit
+// cleanly within its stop timeout (plus slack), and the activity it was
+// running is finished by a replacement worker with one version in the end.
+func TestSIGTERMWorker(t *testing.T) {
+	t.Parallel()
+	stopTimeout := 3 * time.Second
+	r := newRig(t, rigOptions{stopTimeout: stopTimeout})
+	w := r.startWorker()
+	p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, pick(int64(32<<20), int64(64<<20))))
+	r.waitUpload(2 * time.Minute)
+	began := time.Now()
+	took, err := w.signal(syscall.SIGTERM, stopTimeout+20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.err != nil {
+		t.Errorf("worker exited with %v after SIGTERM, want status 0\n%s", w.err, readTail(w.log))
+	}
+	log := readTail(w.log)
+	if !strings.Contains(log, "worker stopped") {
+		t.Errorf("worker log has no \"worker stopped\" line:\n%s", log)
+	}
+	r.startWorker()
+	r.wait(5*time.Minute, p)
+	a := r.auditStore([]*pipeline{p})
+	a.requireClean(t)
+	tb := a.rows("SIGTERM worker")
+	tb.add("SIGTERM worker", "exit after SIGTERM (stop timeout)", fmt.Sprintf("%s (%s)", took.Round(100*time.Millisecond), stopTimeout))
+	tb.add("SIGTERM worker", "completed after SIGTERM", time.Since(began).Round(time.Second))
+	report(t, tb)
+}
+
+// TestCorruptedArtifactOnMLflowServer: a byte of a logged model's weights
+// is flipped in the server's --artifacts-destination after upload and
+// before verification. Verification fails with ChecksumMismatch, the alias
+// stays on the earlier version and the corrupt version is never tagged
+// verified.
+func TestCorruptedArtifactOnMLflowServer(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	r.startWorker()
+	model := r.prefix + "-m"
+	first := r.start(r.prefix+"-0", request(model, "champion", 3, 1<<20))
+	r.wait(3*time.Minute, first)
+	if first.err != nil {
+		t.Fatalf("first pipeline: %v", first.err)
+	}
+	second := r.prefix + "-1"
+	flips := make(chan string, 1)
+	r.px.SetRules(faultproxy.Rule{
+		Method: http.MethodPost, Path: regexp.MustCompile(`/model-versions/create$`), Count: 1,
+		Before: func(*http.Request) { flips <- r.flipStoredByte(second, "weights.bin") },
+	})
+	p := r.start(second, request(model, "champion", 4, 1<<20))
+	r.wait(3*time.Minute, p)
+	var flipped string
+	select {
+	case flipped = <-flips:
+	default:
+	}
+	if flipped == "" {
+		t.Fatal("nothing was corrupted")
+	}
+	if got := errorType(p.err); got != string(failure.ChecksumMismatch) {
+		t.Fatalf("second pipeline: %v, want ChecksumMismatch", p.err)
+	}
+	ctx := context.Background()
+	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
+	if err != nil || mv.Version != first.res.Version {
+		t.Fatalf("alias after the corrupt pipeline: %v %v, want version %d", mv, err, first.res.Version)
+	}
+	mvs, err := r.direct.SearchModelVersions(ctx, model, activities.TagWorkflowID, second)
+	if err != nil || len(mvs) != 1 {
+		t.Fatalf("versions of the corrupt pipeline: %v %v, want one", versionNumbers(mvs), err)
+	}
+	if mvs[0].Tags[activities.TagVerified] != "" {
+		t.Errorf("corrupt version %d is tagged verified", mvs[0].Version)
+	}
+	var tb table
+	tb.add("corrupt MLflow artifact", "byte flipped in", strings.TrimPrefix(flipped, r.ml.ArtifactsDir+"/"))
+	tb.add("corrupt MLflow artifact", "pipeline error", errorType(p.err))
+	tb.add("corrupt MLflow artifact", "alias moved", mv.Version != first.res.Version)
+	report(t, tb)
+}
+
+// flipStoredByte flips the middle byte of file in the workflow's logged
+// model as the MLflow server stores it, and returns the path.
+func (r *rig) flipStoredByte(wfID, file string) string {
+	ctx := context.Background()
+	exp, err := r.direct.GetExperimentByName(ctx, r.experiment)
+	if err != nil {
+		r.t.Errorf("experiment: %v", err)
+		return ""
+	}
+	lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, activities.TagWorkflowID, wfID)
+	if err != nil || len(lms) != 1 {
+		r.t.Errorf("logged models of %s: %v %v", wfID, lms, err)
+		return ""
+	}
+	rel, ok := strings.CutPrefix(lms[0].ArtifactURI, "mlflow-artifacts:/")
+	if !ok {
+		r.t.Errorf("artifact URI %q is not served by the server", lms[0].ArtifactURI)
+		return ""
+	}
+	path := filepath.Join(r.ml.ArtifactsDir, filepath.FromSlash(strings.TrimLeft(rel, "/")), file)
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		r.t.Errorf("read %s: %v", path, err)
+		return ""
+	}
+	b[len(b)/2] ^= 0x01
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		r.t.Errorf("write %s: %v", path, err)
+		return ""
+	}
+	return path
+}
