@@ -109,8 +109,16 @@ func TestScheduleBackfillTrainsOnCutoffsOnce(t *testing.T) {
 		}
 	}
 
-	// pause / unpause / trigger / delete, and unknown IDs.
-	r := c.ok("schedule", "pause", "retrain-daily", "--note", "maintenance")
+	// trigger: "retrain now" runs with now as the cutoff, so on all the data.
+	r := c.ok("schedule", "trigger", "retrain-daily")
+	require.Contains(t, r.stdout, "Triggered schedule retrain-daily")
+	eventually(t, time.Minute, func() bool { d := describe(); return d.NumActions == 7 && len(d.Running) == 0 }, "triggered run")
+	latest, err := st.GetModelVersionByAlias(ctx, "daily", "champion")
+	require.NoError(t, err)
+	require.Equal(t, 4, latest.Version)
+
+	// pause / unpause / delete, and unknown IDs.
+	r = c.ok("schedule", "pause", "retrain-daily", "--note", "maintenance")
 	require.Contains(t, r.stdout, "paused (maintenance)")
 	require.True(t, describe().Paused)
 	c.ok("schedule", "unpause", "retrain-daily")
