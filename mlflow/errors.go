@@ -112,6 +112,9 @@ func (c *Client) wrapAPIError(e *APIError) error {
 
 // badResponse reports a body that is not the JSON shape we expected.
 func badResponse(method, endpoint, want string, body []byte, err error) error {
+	if err == nil {
+		return failure.New(failure.BadResponse, "%s %s: expected %s, got %s", method, endpoint, want, prefix(body))
+	}
 	return failure.Wrap(failure.BadResponse, err, "%s %s: expected %s, got %s", method, endpoint, want, prefix(body))
 }
 

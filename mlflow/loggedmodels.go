@@ -76,22 +76,9 @@ func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key,
 	if err != nil {
 		return nil, err
 	}
-	var wire []wireLoggedModel
-	token := ""
-	for {
-		in := map[string]any{"experiment_ids": []string{experimentID}, "filter": filter, "max_results": 100}
-		setIf(in, "page_token", token)
-		var out struct {
-			Models        []wireLoggedModel `json:"models"`
-			NextPageToken string            `json:"next_page_token"`
-		}
-		if err := c.call(ctx, read, http.MethodPost, "logged-models/search", nil, in, &out); err != nil {
-			return nil, err
-		}
-		wire = append(wire, out.Models...)
-		if token = out.NextPageToken; token == "" {
-			break
-		}
+	wire, err := searchByTag[wireLoggedModel](ctx, c, "logged-models/search", "models", experimentID, filter, 100)
+	if err != nil {
+		return nil, err
 	}
 	// Creation order, as the contract's look-up-before-create expects; the
 	// server answers newest first.

@@ -85,25 +85,14 @@ func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value s
 	if err != nil {
 		return nil, err
 	}
-	var runs []store.Run
-	token := ""
-	for {
-		in := map[string]any{"experiment_ids": []string{experimentID}, "filter": filter, "max_results": 1000}
-		setIf(in, "page_token", token)
-		var out struct {
-			Runs          []wireRun `json:"runs"`
-			NextPageToken string    `json:"next_page_token"`
-		}
-		// runs/search is a read even though it is a POST.
-		if err := c.call(ctx, read, http.MethodPost, "runs/search", nil, in, &out); err != nil {
-			return nil, err
-		}
-		for _, r := range out.Runs {
-			runs = append(runs, r.toStore())
-		}
-		if token = out.NextPageToken; token == "" {
-			break
-		}
+	// runs/search is a read even though it is a POST.
+	wire, err := searchByTag[wireRun](ctx, c, "runs/search", "runs", experimentID, filter, 1000)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]store.Run, 0, len(wire))
+	for _, r := range wire {
+		runs = append(runs, r.toStore())
 	}
 	// Oldest first. The server sorts by start_time DESC and breaks ties by
 	// run id, so runs with equal start times cannot be put in creation order.

@@ -1,0 +1,37 @@
+package mlflow
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+)
+
+// searchByTag pages through a POST search endpoint (runs/search,
+// logged-models/search) of one experiment and returns the items under
+// listKey from every page. An empty result has no listKey at all.
+func searchByTag[W any](ctx context.Context, c *Client, endpoint, listKey, experimentID, filter string, pageSize int) ([]W, error) {
+	var all []W
+	token := ""
+	for {
+		in := map[string]any{"experiment_ids": []string{experimentID}, "filter": filter, "max_results": pageSize}
+		setIf(in, "page_token", token)
+		var out map[string]json.RawMessage
+		if err := c.call(ctx, read, http.MethodPost, endpoint, nil, in, &out); err != nil {
+			return nil, err
+		}
+		if raw, ok := out[listKey]; ok {
+			var items []W
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return nil, badResponse(http.MethodPost, endpoint, "a list of "+listKey, raw, err)
+			}
+			all = append(all, items...)
+		}
+		token = ""
+		if raw, ok := out["next_page_token"]; ok && json.Unmarshal(raw, &token) != nil {
+			return nil, badResponse(http.MethodPost, endpoint, "a string next_page_token", raw, nil)
+		}
+		if token == "" {
+			return all, nil
+		}
+	}
+}
