@@ -72,11 +72,7 @@ func (c *Client) GetLoggedModel(ctx context.Context, modelID string) (*store.Log
 
 // SearchLoggedModelsByTag pages through logged-models/search.
 func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key, value string) ([]store.LoggedModel, error) {
-	filter, err := tagFilter(key, value)
-	if err != nil {
-		return nil, err
-	}
-	wire, err := searchByTag[wireLoggedModel](ctx, c, "logged-models/search", "models", experimentID, filter, 100)
+	wire, err := searchByTag[wireLoggedModel](ctx, c, "logged-models/search", "models", experimentID, key, value, 100)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,14 @@ import (
 )
 
 // searchByTag pages through a POST search endpoint (runs/search,
-// logged-models/search) of one experiment and returns the items under
-// listKey from every page. An empty result has no listKey at all.
-func searchByTag[W any](ctx context.Context, c *Client, endpoint, listKey, experimentID, filter string, pageSize int) ([]W, error) {
+// logged-models/search) for one experiment's items whose tag key equals
+// value, and returns the items under listKey from every page. An empty
+// result has no listKey at all.
+func searchByTag[W any](ctx context.Context, c *Client, endpoint, listKey, experimentID, key, value string, pageSize int) ([]W, error) {
+	filter, err := tagFilter(key, value)
+	if err != nil {
+		return nil, err
+	}
 	var all []W
 	token := ""
 	for {

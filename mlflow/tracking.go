@@ -81,12 +81,8 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*store.Run, error) {
 
 // SearchRunsByTag pages through runs/search with a tag filter.
 func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value string) ([]store.Run, error) {
-	filter, err := tagFilter(key, value)
-	if err != nil {
-		return nil, err
-	}
 	// runs/search is a read even though it is a POST.
-	wire, err := searchByTag[wireRun](ctx, c, "runs/search", "runs", experimentID, filter, 1000)
+	wire, err := searchByTag[wireRun](ctx, c, "runs/search", "runs", experimentID, key, value, 1000)
 	if err != nil {
 		return nil, err
 	}
