@@ -1,11 +1,13 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,38 +172,38 @@ func (a audit) rows(scenario string) table {
 	if len(a.Failed) > 0 {
 		tb.add(scenario, "workflows failed (by type)", fmtCounts(a.Failed))
 	}
-	tb.add(scenario, "model versions per workflow (n:workflows)", fmtHist(a.Versions))
-	tb.add(scenario, "runs per workflow (n:workflows)", fmtHist(a.Runs))
-	tb.add(scenario, "READY logged models per workflow (n:workflows)", fmtHist(a.LoggedReady))
+	tb.add(scenario, "model versions per workflow (n:workflows)", fmtHist(a.Versions, ":"))
+	tb.add(scenario, "runs per workflow (n:workflows)", fmtHist(a.Runs, ":"))
+	tb.add(scenario, "READY logged models per workflow (n:workflows)", fmtHist(a.LoggedReady, ":"))
 	tb.add(scenario, "hash checks passed", fmt.Sprintf("%d/%d", a.HashChecks-a.HashBad, a.HashChecks))
 	tb.add(scenario, "promotions of unverified versions", a.UnverifiedPromotions)
 	return tb
 }
 
-func fmtHist(h map[int]int) string {
-	keys := make([]int, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	sort.Ints(keys)
+// fmtHist renders counts by key in key order: "1:8 2:1" or "AliasConflict=3".
+func fmtHist[K cmp.Ordered](h map[K]int, sep string) string {
+	keys := slices.Sorted(maps.Keys(h))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d:%d", k, h[k])
+		parts[i] = fmt.Sprintf("%v%s%d", k, sep, h[k])
 	}
 	return strings.Join(parts, " ")
 }
 
-func fmtCounts(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+func fmtCounts(m map[string]int) string { return fmtHist(m, "=") }
+
+// settle waits for the pipelines, audits the store, requires every
+// guarantee, and reports the audit with the scenario's own figures.
+func (r *rig) settle(scenario string, timeout time.Duration, ps []*pipeline, figures func(add func(figure string, value any))) {
+	r.t.Helper()
+	r.wait(timeout, ps...)
+	a := r.auditStore(ps)
+	a.requireClean(r.t)
+	tb := a.rows(scenario)
+	if figures != nil {
+		figures(func(figure string, value any) { tb.add(scenario, figure, value) })
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
+	report(r.t, tb)
 }
 
 // report logs the table and appends it to FLAVORFLOW_FAULTS_REPORT (make

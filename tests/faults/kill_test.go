@@ -38,13 +38,9 @@ func TestSIGKILLAfterRegisterCommitted(t *testing.T) {
 	close(release) // the server commits for a worker that is gone
 	killed := time.Now()
 	r.startWorker()
-	r.wait(2*time.Minute, p)
-	took := time.Since(killed)
-	a := r.auditStore([]*pipeline{p})
-	a.requireClean(t)
-	tb := a.rows("kill during register")
-	tb.add("kill during register", "time from kill to completion", took.Round(time.Second))
-	report(t, tb)
+	r.settle("kill during register", 2*time.Minute, []*pipeline{p}, func(add func(string, any)) {
+		add("time from kill to completion", time.Since(killed).Round(time.Second))
+	})
 }
 
 // TestSIGKILLWorker kills the worker binary with SIGKILL at random points —
@@ -96,23 +92,19 @@ func TestSIGKILLWorker(t *testing.T) {
 	}
 	killPhase := time.Since(began)
 	r.startWorker()
-	r.wait(pick(6*time.Minute, 15*time.Minute), ps...)
-	a := r.auditStore(ps)
-	a.requireClean(t)
-
-	var modelBytes int64
-	for _, p := range ps {
-		if p.err == nil {
-			modelBytes += weights
+	r.settle("SIGKILL worker", pick(6*time.Minute, 15*time.Minute), ps, func(add func(string, any)) {
+		var modelBytes int64
+		for _, p := range ps {
+			if p.err == nil {
+				modelBytes += weights
+			}
 		}
-	}
-	sent := r.px.Stats().UploadBytes
-	tb := a.rows("SIGKILL worker")
-	tb.add("SIGKILL worker", "SIGKILLs (of which mid-upload)", fmt.Sprintf("%d (%d)", kills, midUpload))
-	tb.add("SIGKILL worker", "kill phase / total", fmt.Sprintf("%s / %s", killPhase.Round(time.Second), time.Since(began).Round(time.Second)))
-	tb.add("SIGKILL worker", "weights per model", fmt.Sprintf("%d MiB", weights>>20))
-	tb.add("SIGKILL worker", "bytes uploaded / model bytes", fmt.Sprintf("%.1f MiB / %.1f MiB = %.2fx", mib(sent), mib(modelBytes), float64(sent)/float64(max(modelBytes, 1))))
-	report(t, tb)
+		sent := r.px.Stats().UploadBytes
+		add("SIGKILLs (of which mid-upload)", fmt.Sprintf("%d (%d)", kills, midUpload))
+		add("kill phase / total", fmt.Sprintf("%s / %s", killPhase.Round(time.Second), time.Since(began).Round(time.Second)))
+		add("weights per model", fmt.Sprintf("%d MiB", weights>>20))
+		add("bytes uploaded / model bytes", fmt.Sprintf("%.1f MiB / %.1f MiB = %.2fx", mib(sent), mib(modelBytes), float64(sent)/float64(max(modelBytes, 1))))
+	})
 	if midUpload == 0 {
 		t.Error("no kill landed mid-upload: the resume path was not exercised")
 	}

@@ -44,13 +44,10 @@ func TestMLflowOutage(t *testing.T) {
 	time.Sleep(outage / 2)
 	r.px.SetRules()
 	back := time.Now()
-	r.wait(5*time.Minute, p)
-	a := r.auditStore([]*pipeline{p})
-	a.requireClean(t)
-	tb := a.rows("MLflow outage")
-	tb.add("MLflow outage", "outage (hang, then refuse)", back.Sub(began).Round(time.Second))
-	tb.add("MLflow outage", "completed after MLflow returned", time.Since(back).Round(time.Second))
-	report(t, tb)
+	r.settle("MLflow outage", 5*time.Minute, []*pipeline{p}, func(add func(string, any)) {
+		add("outage (hang, then refuse)", back.Sub(began).Round(time.Second))
+		add("completed after MLflow returned", time.Since(back).Round(time.Second))
+	})
 }
 
 // TestTemporalRestart: the Temporal dev server is stopped mid-upload and
@@ -68,14 +65,10 @@ func TestTemporalRestart(t *testing.T) {
 	time.Sleep(pick(5*time.Second, 15*time.Second))
 	r.tp = testenv.StartTemporal(t, opts)
 	back := time.Now()
-	p = r.reattach(p)
-	r.wait(5*time.Minute, p)
-	a := r.auditStore([]*pipeline{p})
-	a.requireClean(t)
-	tb := a.rows("Temporal restart")
-	tb.add("Temporal restart", "server down (stop to ready)", back.Sub(began).Round(time.Second))
-	tb.add("Temporal restart", "completed after restart", time.Since(back).Round(time.Second))
-	report(t, tb)
+	r.settle("Temporal restart", 5*time.Minute, []*pipeline{r.reattach(p)}, func(add func(string, any)) {
+		add("server down (stop to ready)", back.Sub(began).Round(time.Second))
+		add("completed after restart", time.Since(back).Round(time.Second))
+	})
 }
 
 // reattach follows a pipeline through the rig's current Temporal client.
@@ -114,13 +107,10 @@ func TestSIGTERMWorker(t *testing.T) {
 		t.Errorf("worker log has no \"worker stopped\" line:\n%s", log)
 	}
 	r.startWorker()
-	r.wait(5*time.Minute, p)
-	a := r.auditStore([]*pipeline{p})
-	a.requireClean(t)
-	tb := a.rows("SIGTERM worker")
-	tb.add("SIGTERM worker", "exit after SIGTERM (stop timeout)", fmt.Sprintf("%s (%s)", took.Round(100*time.Millisecond), stopTimeout))
-	tb.add("SIGTERM worker", "completed after SIGTERM", time.Since(began).Round(time.Second))
-	report(t, tb)
+	r.settle("SIGTERM worker", 5*time.Minute, []*pipeline{p}, func(add func(string, any)) {
+		add("exit after SIGTERM (stop timeout)", fmt.Sprintf("%s (%s)", took.Round(100*time.Millisecond), stopTimeout))
+		add("completed after SIGTERM", time.Since(began).Round(time.Second))
+	})
 }
 
 // TestCorruptedArtifactOnMLflowServer: a byte of a logged model's weights
