@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -114,10 +115,13 @@ type runOut struct {
 // (logs and stdout-exported spans) or the error messages; the wrong
 // password is a non-retryable Unauthorized that names the server.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
 	password, wrong, token, apiKey := secret("pw-"), secret("wrongpw-"), secret("tok-"), secret("tak-")
 	secrets := map[string]string{"MLflow password": password, "wrong password": wrong, "MLflow token": token, "Temporal API key": apiKey}
 	srv := testenv.StartMLflow(t, testenv.MLflowOptions{BasicAuth: true, AdminPassword: password})
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
+	t.Logf("servers up after %s", time.Since(t0))
 
 	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"TEMPORAL_ADDRESS=" + tp.HostPort, "TEMPORAL_NAMESPACE=default",
@@ -156,6 +160,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	require.Equal(t, 0, code, goodStarter.out.String())
 	require.Equal(t, "Completed", good.Status)
 
+	t.Logf("good pipeline done after %s", time.Since(t0))
 	bad, badStarter, code := pipeline("sec-bad", wrong, "sec-model-bad")
 	require.Equal(t, 1, code, badStarter.out.String())
 	require.NotNil(t, bad.Error)
@@ -170,9 +175,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 	require.False(t, failure.Retryable(failure.CodeOf(directErr)))
 	require.Contains(t, directErr.Error(), strings.TrimPrefix(srv.URL, "http://"))
 
+	t.Logf("bad pipeline done after %s", time.Since(t0))
 	for _, p := range procs {
 		p.stop()
 	}
+	t.Logf("processes stopped after %s", time.Since(t0))
 	texts := map[string]string{
 		"good history":   decodedHistory(t, tp, good.WorkflowID),
 		"bad history":    decodedHistory(t, tp, bad.WorkflowID),

@@ -102,6 +102,7 @@ func lifecycle(t *testing.T, st *mlflow.Client, model string) {
 }
 
 func TestTLSProxyInFrontOfMLflow(t *testing.T) {
+	t.Parallel()
 	srv := testenv.SharedMLflow(t, testenv.MLflowOptions{})
 	proxy, caFile := tlsProxy(t, srv.URL)
 
