@@ -285,6 +285,7 @@ type aliasJSON struct {
 // Every command answers --help with examples and exit 0; unknown commands
 // and missing arguments are exit 2.
 func TestCLIHelp(t *testing.T) {
+	t.Parallel()
 	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir(), env: os.Environ()}
 	r := c.ok("--help")
 	for _, cmd := range []string{"run", "watch", "status", "list", "promote", "rollback", "schedule", "config", "predict"} {
@@ -309,6 +310,7 @@ func TestCLIHelp(t *testing.T) {
 // The configuration precedence, level by level: temporal-dev.yml <
 // envconfig profile (temporal.toml) < environment < flags.
 func TestCLIConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir()}
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "TEMPORAL_") && !strings.HasPrefix(k, "MLFLOW_") && !strings.HasPrefix(k, "FLAVORFLOW_") {
@@ -347,6 +349,7 @@ func TestCLIConfigPrecedence(t *testing.T) {
 // A user's session: run, status, watch, list, promote, rollback, against a
 // dev server and a worker process, reading what the binaries print.
 func TestCLIPipelineCommands(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.startWorker()
 

@@ -29,6 +29,7 @@ type scheduleJSON struct {
 // three-day backfill makes three versions trained on three cutoffs, and the
 // same backfill again makes none.
 func TestScheduleBackfillTrainsOnCutoffsOnce(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	c.startWorker()
 	// Day N's rows have y = x + (2N-1): the offset learned from rows up to a
@@ -135,6 +136,7 @@ func TestScheduleBackfillTrainsOnCutoffsOnce(t *testing.T) {
 
 // Bad schedule input is exit 2 with a clear message, before or at the server.
 func TestScheduleCreateRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	for _, tc := range []struct {
 		args []string

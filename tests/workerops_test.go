@@ -15,6 +15,7 @@ import (
 // config) even with a long step running, and a new worker finishes the
 // pipeline. /healthz answers while the worker runs.
 func TestWorkerGracefulStopAndHealth(t *testing.T) {
+	t.Parallel()
 	c := newCLIEnv(t)
 	w := c.startWorker()
 	require.NotEmpty(t, w.health, "the worker logs its /healthz URL\n%s", w.logs())
