@@ -67,7 +67,8 @@ type Rule struct {
 type Stats struct {
 	Requests int64            // requests received
 	Faults   map[string]int64 // answers lost, by "METHOD path-pattern action"
-	// UploadBytes is request body bytes forwarded for PUTs (artifact uploads).
+	// UploadBytes is request body bytes forwarded for PUTs (artifact
+	// uploads), including those of uploads cut short.
 	UploadBytes int64
 }
 
@@ -85,7 +86,7 @@ type Proxy struct {
 	faults map[string]int64
 	resume chan struct{} // non-nil while paused; closed by Resume
 
-	requests, uploadBytes, uploadsInFlight atomic.Int64
+	requests, uploadBytes, uploadsInFlight, inFlightBytes atomic.Int64
 }
 
 // Start listens on a free 127.0.0.1 port and forwards to target (a base URL
@@ -148,6 +149,10 @@ func (p *Proxy) Resume() {
 
 // UploadsInFlight is how many PUT bodies are being forwarded right now.
 func (p *Proxy) UploadsInFlight() int64 { return p.uploadsInFlight.Load() }
+
+// InFlightUploadBytes is how many bytes of the PUTs being forwarded right
+// now have passed so far: above zero, a kill lands inside a file.
+func (p *Proxy) InFlightUploadBytes() int64 { return p.inFlightBytes.Load() }
 
 // Stats returns a snapshot of the counters.
 func (p *Proxy) Stats() Stats {
@@ -234,9 +239,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
 	out.Host = p.target.Host
 	if r.Method == http.MethodPut && r.Body != nil {
+		body := &countingBody{ReadCloser: r.Body, total: &p.uploadBytes, inFlight: &p.inFlightBytes}
 		p.uploadsInFlight.Add(1)
-		defer p.uploadsInFlight.Add(-1)
-		out.Body = &countingBody{ReadCloser: r.Body, n: &p.uploadBytes}
+		defer func() {
+			p.uploadsInFlight.Add(-1)
+			p.inFlightBytes.Add(-body.n.Load())
+		}()
+		out.Body = body
 	}
 	if r.ContentLength == 0 {
 		out.Body = nil
@@ -291,11 +300,14 @@ func closeConn(w http.ResponseWriter) {
 
 type countingBody struct {
 	io.ReadCloser
-	n *atomic.Int64
+	n               atomic.Int64
+	total, inFlight *atomic.Int64
 }
 
 func (c *countingBody) Read(b []byte) (int, error) {
 	n, err := c.ReadCloser.Read(b)
 	c.n.Add(int64(n))
+	c.total.Add(int64(n))
+	c.inFlight.Add(int64(n))
 	return n, err
 }

@@ -52,7 +52,7 @@ func TestSIGKILLWorker(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
 	kills := pick(4, 50)
-	weights := pick(int64(16<<20), int64(64<<20))
+	weights := pick(int64(48<<20), int64(128<<20))
 	concurrent := pick(2, 6)
 	maxPipelines := pick(4, 40)
 
@@ -77,13 +77,14 @@ func TestSIGKILLWorker(t *testing.T) {
 		w := r.startWorker()
 		topUp()
 		if k%2 == 0 {
-			// Aim at an upload: wait (bounded) for one, then a random moment into it.
-			_ = poll(20*time.Second, func() (bool, error) { return r.px.UploadsInFlight() > 0, nil })
-			time.Sleep(time.Duration(r.rng.Int64N(int64(time.Second))))
+			// Aim inside a file: wait (bounded) until an upload has sent a
+			// random 1-32 MiB.
+			after := (1 + r.rng.Int64N(32)) << 20
+			_ = poll(20*time.Second, func() (bool, error) { return r.px.InFlightUploadBytes() > after, nil })
 		} else {
 			time.Sleep(500*time.Millisecond + time.Duration(r.rng.Int64N(int64(4500*time.Millisecond))))
 		}
-		if r.px.UploadsInFlight() > 0 {
+		if r.px.InFlightUploadBytes() > 0 {
 			midUpload++
 		}
 		if _, err := w.signal(syscall.SIGKILL, 10*time.Second); err != nil {
