@@ -145,7 +145,10 @@ func testRuns(t *testing.T, s store.Store) {
 	start := time.Now().UnixMilli()
 	var want []string
 	for i, v := range []string{v1, v2, v1} {
-		r := must(s.CreateRun(c, store.CreateRunRequest{ExperimentID: expID, Name: fmt.Sprintf("run%d", i), StartTimeMs: start, Tags: store.Tags{key: v}}))(t)
+		// Distinct start times: MLflow orders runs by start time, and runs
+		// have no other creation timestamp.
+		startI := start + int64(i)
+		r := must(s.CreateRun(c, store.CreateRunRequest{ExperimentID: expID, Name: fmt.Sprintf("run%d", i), StartTimeMs: startI, Tags: store.Tags{key: v}}))(t)
 		if r.ID == "" || r.ExperimentID != expID || r.Status != store.RunRunning {
 			t.Errorf("CreateRun = {ID:%q ExperimentID:%q Status:%q}, want a RUNNING run in %q", r.ID, r.ExperimentID, r.Status, expID)
 		}
@@ -153,8 +156,8 @@ func testRuns(t *testing.T, s store.Store) {
 			t.Errorf("run artifact URI %q does not end with /<run id>/artifacts", r.ArtifactURI)
 		}
 		got := must(s.GetRun(c, r.ID))(t)
-		if got.ID != r.ID || got.Name != fmt.Sprintf("run%d", i) || got.StartTimeMs != start || got.Tags[key] != v {
-			t.Errorf("GetRun = {ID:%q Name:%q Start:%d Tags:%v}, want %q run%d %d %s=%s", got.ID, got.Name, got.StartTimeMs, got.Tags, r.ID, i, start, key, v)
+		if got.ID != r.ID || got.Name != fmt.Sprintf("run%d", i) || got.StartTimeMs != startI || got.Tags[key] != v {
+			t.Errorf("GetRun = {ID:%q Name:%q Start:%d Tags:%v}, want %q run%d %d %s=%s", got.ID, got.Name, got.StartTimeMs, got.Tags, r.ID, i, startI, key, v)
 		}
 		if v == v1 {
 			want = append(want, r.ID)
