@@ -143,6 +143,9 @@ func run() error {
 		if !o.only[id] || ctx.Err() != nil {
 			return
 		}
+		// Write back the previous scenario's dirty pages (GiB files) now,
+		// not in the middle of this one.
+		syscall.Sync()
 		fmt.Printf("-- %s %s\n", id, what)
 		if err := fn(); err != nil {
 			r.fail(id, what, err)
