@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -94,7 +95,11 @@ func (r *report) markdown(w io.Writer, title string, sub bool) {
 func machine() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "- nproc: %d (GOMAXPROCS %d)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(&b, "- memory: %s\n", procField("/proc/meminfo", "MemTotal"))
+	mem := procField("/proc/meminfo", "MemTotal")
+	if kb, err := strconv.ParseInt(strings.TrimSuffix(mem, " kB"), 10, 64); err == nil {
+		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	fmt.Fprintf(&b, "- memory: %s\n", mem)
 	fmt.Fprintf(&b, "- CPU: %s\n", procField("/proc/cpuinfo", "model name"))
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(&b, "- load average at the end of the run: %s\n", strings.TrimSpace(string(l)))
