@@ -15,7 +15,9 @@ import (
 //
 //  1. Only a version tagged verified by LoadAndVerify is promoted.
 //  2. Aliases move forward only: if the alias already points at a higher
-//     version, promotion fails with AliasConflict (Rollback overrides).
+//     version, promotion fails with AliasConflict (Rollback overrides) —
+//     unless this version was promoted before and has since been
+//     superseded (a re-run of a finished pipeline), which succeeds unchanged.
 //  3. Before setting, the version is tagged with the promotion intent for the
 //     alias; after setting and reading back, the promoter looks for a higher
 //     version with the same intent. If one exists, a concurrent pipeline
@@ -52,13 +54,20 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 	if current == in.Version {
 		return out, nil // already there: a retry after a lost answer, or a no-op rollback
 	}
+	intent := TagPromoteIntent + in.Alias
 	if current > in.Version && !in.Rollback {
+		if mv.Tags[intent] == "requested" {
+			// This version was promoted before (a re-run of the same
+			// pipeline, e.g. a repeated backfill) and a newer one has taken
+			// the alias since: the promotion already happened, nothing to do.
+			a.logger(ctx).Info("promotion superseded", "alias", in.Alias, "version", in.Version, "now", current)
+			return out, nil
+		}
 		return out, failure.New(failure.AliasConflict, "alias %s of %s points at version %d, newer than %d; aliases move forward only (use rollback)", in.Alias, in.ModelName, current, in.Version)
 	}
 	if current != in.Previous {
 		a.logger(ctx).Warn("alias moved during verification", "alias", in.Alias, "was", in.Previous, "now", current)
 	}
-	intent := TagPromoteIntent + in.Alias
 	if !in.Rollback {
 		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, intent, "requested"); err != nil {
 			return out, err

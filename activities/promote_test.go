@@ -97,3 +97,18 @@ func (s *staleAlias) GetModelVersionByAlias(ctx context.Context, name, alias str
 	}
 	return s.Store.GetModelVersionByAlias(ctx, name, alias)
 }
+
+// Re-running a finished pipeline whose version was promoted and then
+// superseded succeeds without moving the alias back.
+func TestPromoteRerunOfSupersededVersionIsANoOp(t *testing.T) {
+	a, st := registry(t, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
+	require.NoError(t, err)
+	out, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	require.False(t, out.Changed)
+	require.Equal(t, 2, aliasOf(t, st))
+}
