@@ -87,6 +87,7 @@ type Proxy struct {
 	resume chan struct{} // non-nil while paused; closed by Resume
 
 	requests, uploadBytes, uploadsInFlight, inFlightBytes atomic.Int64
+	uploadRate                                            atomic.Int64 // bytes/s per upload; 0: unlimited
 }
 
 // Start listens on a free 127.0.0.1 port and forwards to target (a base URL
@@ -153,6 +154,10 @@ func (p *Proxy) UploadsInFlight() int64 { return p.uploadsInFlight.Load() }
 // InFlightUploadBytes is how many bytes of the PUTs being forwarded right
 // now have passed so far: above zero, a kill lands inside a file.
 func (p *Proxy) InFlightUploadBytes() int64 { return p.inFlightBytes.Load() }
+
+// SetUploadRate limits every PUT body to bytesPerSecond (0: unlimited), so
+// an upload lasts long enough to be interrupted.
+func (p *Proxy) SetUploadRate(bytesPerSecond int64) { p.uploadRate.Store(bytesPerSecond) }
 
 // Stats returns a snapshot of the counters.
 func (p *Proxy) Stats() Stats {
@@ -239,7 +244,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.URL.Scheme, out.URL.Host = p.target.Scheme, p.target.Host
 	out.Host = p.target.Host
 	if r.Method == http.MethodPut && r.Body != nil {
-		body := &countingBody{ReadCloser: r.Body, total: &p.uploadBytes, inFlight: &p.inFlightBytes}
+		body := &countingBody{ReadCloser: r.Body, total: &p.uploadBytes, inFlight: &p.inFlightBytes, rate: &p.uploadRate}
 		p.uploadsInFlight.Add(1)
 		defer func() {
 			p.uploadsInFlight.Add(-1)
@@ -300,11 +305,15 @@ func closeConn(w http.ResponseWriter) {
 
 type countingBody struct {
 	io.ReadCloser
-	n               atomic.Int64
-	total, inFlight *atomic.Int64
+	n                     atomic.Int64
+	total, inFlight, rate *atomic.Int64
 }
 
 func (c *countingBody) Read(b []byte) (int, error) {
+	if rate := c.rate.Load(); rate > 0 {
+		b = b[:min(len(b), 32<<10)]
+		time.Sleep(time.Duration(int64(len(b)) * int64(time.Second) / rate))
+	}
 	n, err := c.ReadCloser.Read(b)
 	c.n.Add(int64(n))
 	c.total.Add(int64(n))

@@ -153,3 +153,19 @@ func TestRefuseDoesNotForward(t *testing.T) {
 		t.Fatal("a refused request reached the server")
 	}
 }
+
+func TestUploadRate(t *testing.T) {
+	srv, _ := backend(t)
+	p := start(t, srv.URL)
+	p.SetUploadRate(1 << 20)
+	req, _ := http.NewRequest(http.MethodPut, p.URL+"/f", strings.NewReader(strings.Repeat("x", 256<<10)))
+	began := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if took := time.Since(began); took < 200*time.Millisecond {
+		t.Fatalf("256 KiB at 1 MiB/s took %s, want about 250 ms", took)
+	}
+}

@@ -56,6 +56,7 @@ func TestSIGKILLWorker(t *testing.T) {
 	concurrent := pick(2, 6)
 	maxPipelines := pick(4, 40)
 
+	r.px.SetUploadRate(64 << 20) // uploads last long enough to be hit
 	var ps []*pipeline
 	topUp := func() {
 		running := 0

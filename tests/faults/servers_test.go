@@ -84,33 +84,57 @@ func (r *rig) reattach(p *pipeline) *pipeline {
 	return np
 }
 
-// TestSIGTERMWorker: the worker gets SIGTERM mid-upload. It must exit
-// cleanly within its stop timeout (plus slack), and the activity it was
-// running is finished by a replacement worker with one version in the end.
+// TestSIGTERMWorker: the worker gets SIGTERM while a throttled upload is
+// on the wire. With a stop timeout longer than the upload it finishes the
+// activity before exiting; with a shorter one it cancels the activity and
+// hands it back, and a replacement worker resumes it. Either way it exits
+// with status 0 within its stop timeout (plus slack) and the pipeline ends
+// with one version.
 func TestSIGTERMWorker(t *testing.T) {
 	t.Parallel()
-	stopTimeout := 3 * time.Second
-	r := newRig(t, rigOptions{stopTimeout: stopTimeout})
-	w := r.startWorker()
-	p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, pick(int64(32<<20), int64(64<<20))))
-	r.waitUpload(2 * time.Minute)
-	began := time.Now()
-	took, err := w.signal(syscall.SIGTERM, stopTimeout+20*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name        string
+		stopTimeout time.Duration
+		finishes    bool // the stopping worker completes the upload itself
+	}{
+		{"finishes", 30 * time.Second, true},
+		{"hands back", time.Second, false},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "-"), func(t *testing.T) {
+			r := newRig(t, rigOptions{stopTimeout: c.stopTimeout})
+			r.px.SetUploadRate(16 << 20) // 32 MiB of weights take 2 s
+			w := r.startWorker()
+			p := r.start(r.prefix+"-0", request(r.prefix+"-m", "champion", 3, 32<<20))
+			if err := poll(2*time.Minute, func() (bool, error) { return r.px.InFlightUploadBytes() > 4<<20, nil }); err != nil {
+				t.Fatalf("no upload under way: %v", err)
+			}
+			began := time.Now()
+			took, err := w.signal(syscall.SIGTERM, c.stopTimeout+20*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.px.SetUploadRate(0)
+			if w.err != nil {
+				t.Errorf("worker exited with %v after SIGTERM, want status 0\n%s", w.err, readTail(w.log))
+			}
+			if log := readTail(w.log); !strings.Contains(log, "worker stopped") {
+				t.Errorf("worker log has no \"worker stopped\" line:\n%s", log)
+			}
+			r.startWorker()
+			r.settle("SIGTERM, "+c.name, 5*time.Minute, []*pipeline{p}, func(add func(string, any)) {
+				retried := r.scanLogs("activity=LogModel attempt=2")
+				add("worker exit after SIGTERM (stop timeout)", fmt.Sprintf("%s (%s)", took.Round(100*time.Millisecond), c.stopTimeout))
+				add("LogModel attempts after the first", retried)
+				add("pipeline completed after SIGTERM", time.Since(began).Round(time.Second))
+				if c.finishes && retried != 0 {
+					t.Errorf("the stopping worker had %s to finish the upload but LogModel was retried", c.stopTimeout)
+				}
+				if !c.finishes && retried == 0 {
+					t.Errorf("the activity was not handed back: no second LogModel attempt")
+				}
+			})
+		})
 	}
-	if w.err != nil {
-		t.Errorf("worker exited with %v after SIGTERM, want status 0\n%s", w.err, readTail(w.log))
-	}
-	log := readTail(w.log)
-	if !strings.Contains(log, "worker stopped") {
-		t.Errorf("worker log has no \"worker stopped\" line:\n%s", log)
-	}
-	r.startWorker()
-	r.settle("SIGTERM worker", 5*time.Minute, []*pipeline{p}, func(add func(string, any)) {
-		add("exit after SIGTERM (stop timeout)", fmt.Sprintf("%s (%s)", took.Round(100*time.Millisecond), stopTimeout))
-		add("completed after SIGTERM", time.Since(began).Round(time.Second))
-	})
 }
 
 // TestCorruptedArtifactOnMLflowServer: a byte of a logged model's weights
