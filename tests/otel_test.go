@@ -108,7 +108,7 @@ func (p *headerProxy) seen() []string {
 // flavorflow's and Temporal's metrics recorded; logs stamped with the trace.
 func TestTraceFromStarterToMLflow(t *testing.T) {
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
-	ml := testenv.StartMLflow(t, testenv.MLflowOptions{})
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
 	proxy := newHeaderProxy(t, ml.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -35,7 +35,7 @@ const artifactsDir = "artifacts"
 func TestUIsInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{UI: true})
-	ml := testenv.StartMLflow(t, testenv.MLflowOptions{})
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	tel, err := telemetry.Setup(ctx, "flavorflow-test", telemetry.Options{Getenv: noEnv})

@@ -1,0 +1,12 @@
+package tests
+
+import (
+	"os"
+	"testing"
+
+	"github.com/flavorflow/flavorflow/internal/testenv"
+)
+
+// One MLflow server for the package's tests (testenv.SharedMLflow); they use
+// distinct model names.
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMLflow(m)) }
