@@ -55,6 +55,10 @@ done
 
 echo
 "$starter" run --model demo-fakemodel --pairs "1,4;2,5;3,6;10,13" --alias champion
+case "${MLFLOW_TRACKING_URI:-}" in
+  http://*|https://*) ;; # the starter printed the MLflow UI link above
+  *) echo "  MLflow UI    none for the embedded store (MLFLOW_TRACKING_URI=http://host:5000 make demo uses a server and links its UI)" ;;
+esac
 echo
 echo "Loading models:/demo-fakemodel@champion back (the tutorial's test: predict(4) == 7):"
 "$starter" predict models:/demo-fakemodel@champion 4
