@@ -86,7 +86,7 @@ func rows() []row {
 		{"cli/name colon", failure.InvalidModelName, "a:b", run("a:b"), nil},
 		{"cli/name percent", failure.InvalidModelName, "a%b", run("a%b"), nil},
 		{"cli/name control char", failure.InvalidModelName, "control character", run("a\u0007b"), nil},
-		{"cli/name bidi control", failure.InvalidModelName, "", run("a\u0085b"), nil},
+		{"cli/name C1 control (NEL)", failure.InvalidModelName, "control character", run("a\u0085b"), nil},
 		{"cli/name invalid UTF-8", failure.InvalidModelName, "UTF-8", run("a\xff\xfeb"), nil},
 		{"cli/name dotdot", failure.InvalidModelName, "clean", run(".."), nil},
 		{"cli/alias reserved latest", failure.InvalidAlias, "reserved", run("m", "--alias", "latest"), nil},
