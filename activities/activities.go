@@ -28,7 +28,14 @@ type Activities struct {
 	UploadParallelism int
 	// HeartbeatEvery is how often long activities heartbeat (default 2 s).
 	HeartbeatEvery time.Duration
-	Logger         *slog.Logger
+	// StopGrace is how long an upload or download keeps going after its
+	// worker starts stopping. Then it is cancelled and the activity fails
+	// retryably while the worker can still say so, and the server retries
+	// it at once elsewhere (resuming). Set it below the worker's stop
+	// timeout; zero waits for that timeout, after which the failure is never
+	// reported and the server only notices at the heartbeat timeout.
+	StopGrace time.Duration
+	Logger    *slog.Logger
 	// Metrics records bytes moved (nil: not recorded).
 	Metrics *telemetry.Metrics
 }
@@ -116,6 +123,40 @@ func (a *Activities) keepAlive(ctx context.Context, progress func() any) (stop f
 		}
 	}()
 	return func() { close(done) }
+}
+
+// errWorkerStopping is the cause of a context cancelled by untilStop.
+var errWorkerStopping = errors.New("worker stopping")
+
+// untilStop returns ctx cancelled StopGrace after the worker starts
+// stopping, and handBack, which turns an error caused by that into a
+// retryable Internal failure (so the activity is handed back, not lost).
+func (a *Activities) untilStop(ctx context.Context) (context.Context, func(error) error, context.CancelFunc) {
+	sub, cancel := context.WithCancelCause(ctx)
+	handBack := func(err error) error {
+		if err != nil && errors.Is(context.Cause(sub), errWorkerStopping) {
+			return failure.Wrap(failure.Internal, err, "the worker is stopping; the activity is handed back to be retried")
+		}
+		return err
+	}
+	if a.StopGrace <= 0 || !activity.IsActivity(ctx) {
+		return sub, handBack, func() { cancel(nil) }
+	}
+	go func() {
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+		case <-sub.Done():
+			return
+		}
+		t := time.NewTimer(a.StopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(errWorkerStopping)
+		case <-sub.Done():
+		}
+	}()
+	return sub, handBack, func() { cancel(nil) }
 }
 
 // toTemporal converts an error to an ApplicationError typed by its failure

@@ -40,7 +40,8 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	wfID, _ := workflowKey(ctx)
 	var sent atomic.Int64
 	stop := a.keepAlive(ctx, func() any { return sent.Load() })
-	logged, err := flavor.LogModel(ctx, a.Store, dir, flavor.LogOptions{
+	upCtx, handBack, cancel := a.untilStop(ctx)
+	logged, err := flavor.LogModel(upCtx, a.Store, dir, flavor.LogOptions{
 		ExperimentID:   expID,
 		RunID:          run.ID,
 		Name:           LoggedModelName,
@@ -50,7 +51,9 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		Parallelism:    a.UploadParallelism,
 		Progress:       func(n int64) { sent.Store(n) },
 	})
+	cancel()
 	stop()
+	err = handBack(err)
 	a.Metrics.AddBytes(ctx, telemetry.Upload, sent.Load())
 	if err != nil {
 		return LogOutput{}, err

@@ -42,8 +42,11 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	defer func() { _ = removeAll(dst) }()
 
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
-	loaded, err := flavor.LoadModel(ctx, a.Store, modeluri.Version(in.ModelName, in.Version), dst)
+	dlCtx, handBack, cancel := a.untilStop(ctx)
+	loaded, err := flavor.LoadModel(dlCtx, a.Store, modeluri.Version(in.ModelName, in.Version), dst)
+	cancel()
 	stop()
+	err = handBack(err)
 	if err != nil {
 		return VerifyOutput{}, err
 	}

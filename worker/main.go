@@ -103,8 +103,10 @@ func run(ctx context.Context, args []string) error {
 		Experiment:        cfg.Store.Experiment,
 		WorkDir:           cfg.Worker.WorkDir,
 		UploadParallelism: cfg.Worker.UploadParallelism,
-		Logger:            logger,
-		Metrics:           tel.Metrics, // telemetry
+		// Hand unfinished transfers back while the worker can still report.
+		StopGrace: cfg.Worker.StopTimeout * 3 / 4,
+		Logger:    logger,
+		Metrics:   tel.Metrics, // telemetry
 	})
 
 	var ready atomic.Bool

@@ -132,6 +132,11 @@ func TestSIGTERMWorker(t *testing.T) {
 				if !c.finishes && retried == 0 {
 					t.Errorf("the activity was not handed back: no second LogModel attempt")
 				}
+				// Handed back cleanly means reported: the server retries at
+				// once instead of waiting out the 30 s heartbeat timeout.
+				if after := time.Since(began); !c.finishes && after > 25*time.Second {
+					t.Errorf("pipeline completed %s after SIGTERM: the stopping worker did not report the activity, the server waited for the heartbeat timeout", after.Round(time.Second))
+				}
 			})
 		})
 	}
