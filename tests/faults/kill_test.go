@@ -53,8 +53,8 @@ func TestSIGKILLWorker(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	kills := pick(4, 50)
 	weights := pick(int64(48<<20), int64(128<<20))
-	concurrent := pick(2, 6)
-	maxPipelines := pick(4, 40)
+	concurrent := pick(2, 8)
+	maxPipelines := pick(4, 30)
 
 	r.px.SetUploadRate(64 << 20) // uploads last long enough to be hit
 	var ps []*pipeline
@@ -81,9 +81,9 @@ func TestSIGKILLWorker(t *testing.T) {
 			// Aim inside a file: wait (bounded) until an upload has sent a
 			// random 1-32 MiB.
 			after := (1 + r.rng.Int64N(32)) << 20
-			_ = poll(20*time.Second, func() (bool, error) { return r.px.InFlightUploadBytes() > after, nil })
+			_ = poll(10*time.Second, func() (bool, error) { return r.px.InFlightUploadBytes() > after, nil })
 		} else {
-			time.Sleep(500*time.Millisecond + time.Duration(r.rng.Int64N(int64(4500*time.Millisecond))))
+			time.Sleep(300*time.Millisecond + time.Duration(r.rng.Int64N(int64(2700*time.Millisecond))))
 		}
 		if r.px.InFlightUploadBytes() > 0 {
 			midUpload++
