@@ -25,7 +25,11 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	wfID, _ := workflowKey(ctx)
-	if _, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
+	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, nil)
+	// Created just now, cleanly: the model had no versions, so there is no
+	// earlier attempt's version to find (one request less per new model).
+	fresh := err == nil
+	if err != nil && !failure.Has(err, failure.AlreadyExists) {
 		// An ambiguous failure may have created it; the version create below
 		// fails with NotFound if it did not, and the retry comes back here.
 		if !failure.Has(err, failure.ServerUnavailable) {
@@ -35,8 +39,10 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 			return RegisterOutput{}, err
 		}
 	}
-	if mv, err := a.findVersion(ctx, in.ModelName, wfID); err != nil || mv != nil {
-		return a.registered(in, mv, false), err
+	if !fresh {
+		if mv, err := a.findVersion(ctx, in.ModelName, wfID); err != nil || mv != nil {
+			return a.registered(in, mv, false), err
+		}
 	}
 	mv, err := a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
 		Name:    in.ModelName,
