@@ -34,6 +34,30 @@ func cpuSeconds(pid int) float64 {
 	return total / clockTicks
 }
 
+// groupPIDs lists the processes of process group pgid (a server and the
+// workers it forked).
+func groupPIDs(pgid int) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		data, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // state, ppid, pgrp, ...
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // childPIDs lists the direct children of this process whose command line
 // contains substr.
 func childPIDs(substr string) []int {

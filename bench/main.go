@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -166,12 +167,20 @@ func run() error {
 	step("GO", "go test -bench", func() error { return runGoBench(ctx, root, r) })
 
 	if o.out != "" {
-		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+		var keep []byte
 		if o.appendOut {
-			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+			// Replace the section an earlier -append run wrote, keep the rest.
+			old, _ := os.ReadFile(o.out)
+			if i := bytes.Index(old, []byte(appendMarker)); i >= 0 {
+				old = old[:i]
+			}
+			keep = append(old, appendMarker+"\n\n"...)
 		}
-		f, err := os.OpenFile(o.out, flags, 0o644)
+		f, err := os.Create(o.out)
 		if err != nil {
+			return err
+		}
+		if _, err := f.Write(keep); err != nil {
 			return err
 		}
 		if !o.appendOut {
@@ -187,6 +196,9 @@ func run() error {
 	}
 	return ctx.Err()
 }
+
+// appendMarker starts the section an -append run writes.
+const appendMarker = "<!-- appended by bench -append: replaced on the next run -->"
 
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()

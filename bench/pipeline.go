@@ -326,7 +326,7 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 		}
 	}
 	server := childPIDs("start-dev")
-	ml := []int{e.ml.cmd.Process.Pid}
+	ml := groupPIDs(e.ml.cmd.Process.Pid) // mlflow and its uvicorn workers
 	meter := newCPUMeter(map[string][]int{"worker": workerPIDs, "temporal dev server": server, "mlflow server": ml})
 	ours, failures, err := concurrently(o.concurrent, func(i int) error {
 		_, _, err := e.runPipeline(ctx, queue, fmt.Sprintf("%s-%d", prefix, i), 0)
