@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,8 +55,24 @@ type mlflowServer struct {
 }
 
 // startMLflow starts a server with a SQLite backend in dir, or backendURI
-// when set (PostgreSQL for bench-scale), with workers uvicorn workers.
+// when set (PostgreSQL for bench-scale), with workers uvicorn workers. A
+// free port can be taken by another process before the server binds it, so
+// it tries up to three ports.
 func startMLflow(root, dir, backendURI string, workers int) (*mlflowServer, error) {
+	var err error
+	for range 3 {
+		var m *mlflowServer
+		if m, err = startMLflowOnce(root, dir, backendURI, workers); err == nil {
+			return m, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func startMLflowOnce(root, dir, backendURI string, workers int) (*mlflowServer, error) {
 	bin, err := tool(root, "mlflow")
 	if err != nil {
 		return nil, err
@@ -138,7 +155,19 @@ type devServer struct {
 	HostPort string
 }
 
+// startTemporal starts the dev server, on up to three ports (see startMLflow).
 func startTemporal(root, dir string) (*devServer, error) {
+	var err error
+	for range 3 {
+		var d *devServer
+		if d, err = startTemporalOnce(root, dir); err == nil {
+			return d, nil
+		}
+	}
+	return nil, err
+}
+
+func startTemporalOnce(root, dir string) (*devServer, error) {
 	bin, err := tool(root, "temporal")
 	if err != nil {
 		return nil, err
