@@ -51,8 +51,8 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 		return PromoteOutput{}, err
 	}
 	out := PromoteOutput{Previous: current, Current: current}
-	if current == in.Version {
-		return out, nil // already there: a retry after a lost answer, or a no-op rollback
+	if current == in.Version && in.Rollback {
+		return out, nil // a no-op rollback, or a retry after a lost answer
 	}
 	intent := TagPromoteIntent + in.Alias
 	if current > in.Version && !in.Rollback {
@@ -68,30 +68,51 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 	if current != in.Previous {
 		a.logger(ctx).Warn("alias moved during verification", "alias", in.Alias, "was", in.Previous, "now", current)
 	}
-	if !in.Rollback {
-		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, intent, "requested"); err != nil {
+	if in.Rollback {
+		if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
 			return out, err
 		}
-	}
-	if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
-		return out, err
-	}
-	if in.Rollback {
 		return a.readBack(ctx, in, out)
 	}
-	newest, err := a.highestIntent(ctx, in.ModelName, intent)
-	if err != nil {
+	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, intent, "requested"); err != nil {
 		return out, err
 	}
-	if newest > in.Version {
-		if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, newest); err != nil {
+	// Set, look for a newer intent, read back. The alias already on this
+	// version is a retry whose earlier attempt set it but may have stopped
+	// before the check: the check still runs. Reading back a lower version
+	// means a lower promoter overwrote ours after we set it (it will find
+	// our intent and move it back); set it again, a bounded number of times.
+	for try := 0; try < maxPromoteTries; try++ {
+		if current != in.Version {
+			if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
+				return out, err
+			}
+		}
+		newest, err := a.highestIntent(ctx, in.ModelName, intent)
+		if err != nil {
 			return out, err
 		}
-		out.Current = newest
-		return out, failure.New(failure.AliasConflict, "version %d of %s was promoted to %s concurrently and is newer than %d; the alias stays on %d", newest, in.ModelName, in.Alias, in.Version, newest)
+		if newest > in.Version {
+			if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, newest); err != nil {
+				return out, err
+			}
+			out.Current = newest
+			return out, failure.New(failure.AliasConflict, "version %d of %s was promoted to %s concurrently and is newer than %d; the alias stays on %d", newest, in.ModelName, in.Alias, in.Version, newest)
+		}
+		if current, err = a.readAlias(ctx, in.ModelName, in.Alias); err != nil {
+			return out, err
+		}
+		if current >= in.Version {
+			break
+		}
+		a.logger(ctx).Warn("alias overwritten by an older version after it was set; setting it again", "alias", in.Alias, "now", current, "version", in.Version)
 	}
 	return a.readBack(ctx, in, out)
 }
+
+// maxPromoteTries bounds how often PromoteAlias sets the alias again after a
+// concurrent older promoter overwrote it.
+const maxPromoteTries = 5
 
 // readBack confirms the alias points where we set it.
 func (a *Activities) readBack(ctx context.Context, in PromoteInput, out PromoteOutput) (PromoteOutput, error) {
