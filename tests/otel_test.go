@@ -107,6 +107,7 @@ func (p *headerProxy) seen() []string {
 // and the MLflow REST calls, with traceparent reaching the MLflow server;
 // flavorflow's and Temporal's metrics recorded; logs stamped with the trace.
 func TestTraceFromStarterToMLflow(t *testing.T) {
+	t.Parallel() // own dev server; distinct model names on the shared MLflow
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
 	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
 	proxy := newHeaderProxy(t, ml.URL)
@@ -241,6 +242,7 @@ func TestTraceFromStarterToMLflow(t *testing.T) {
 // not slow a pipeline down: with a 10 s export timeout each still runs
 // within 5 s of one without telemetry, and the flush at exit is bounded.
 func TestDeadCollectorDoesNotSlowPipeline(t *testing.T) {
+	t.Parallel() // own dev server; distinct model names on the shared MLflow
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

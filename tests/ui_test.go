@@ -33,6 +33,7 @@ const artifactsDir = "artifacts"
 // Temporal UI shows the workflow's search attributes and memo, the MLflow UI
 // the registered model, its version, the alias and the linked run.
 func TestUIsInBrowser(t *testing.T) {
+	t.Parallel() // own dev server; distinct model names on the shared MLflow
 	b := newBrowser(t)
 	tp := testenv.StartTemporal(t, testenv.TemporalOptions{UI: true})
 	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
