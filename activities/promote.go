@@ -16,8 +16,10 @@ import (
 //  1. Only a version tagged verified by LoadAndVerify is promoted.
 //  2. Aliases move forward only: if the alias already points at a higher
 //     version, promotion fails with AliasConflict (Rollback overrides) —
-//     unless this version was promoted before and has since been
-//     superseded (a re-run of a finished pipeline), which succeeds unchanged.
+//     unless the same workflow promoted this version before and it has
+//     since been superseded (a re-run of a finished pipeline), which
+//     succeeds unchanged; another workflow (an operator's promote) still
+//     gets AliasConflict.
 //  3. Before setting, the version is tagged with the promotion intent for the
 //     alias; after setting and reading back, the promoter looks for a higher
 //     version with the same intent. If one exists, a concurrent pipeline
@@ -56,10 +58,10 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 	}
 	intent := TagPromoteIntent + in.Alias
 	if current > in.Version && !in.Rollback {
-		if mv.Tags[intent] == "requested" {
-			// This version was promoted before (a re-run of the same
-			// pipeline, e.g. a repeated backfill) and a newer one has taken
-			// the alias since: the promotion already happened, nothing to do.
+		if wfID, _ := workflowKey(ctx); mv.Tags[TagPromotedBy+in.Alias] == wfID {
+			// This workflow promoted this version before (a re-run of the
+			// same pipeline, e.g. a repeated backfill) and a newer one has
+			// taken the alias since: the promotion already happened.
 			a.logger(ctx).Info("promotion superseded", "alias", in.Alias, "version", in.Version, "now", current)
 			return out, nil
 		}
@@ -69,12 +71,22 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 		a.logger(ctx).Warn("alias moved during verification", "alias", in.Alias, "was", in.Previous, "now", current)
 	}
 	if in.Rollback {
+		// Withdraw the promotion intents above the target first: they stand
+		// for promotions the operator is undoing, and left in place they
+		// would make every later promoter back off to them.
+		if err := a.withdrawIntents(ctx, in.ModelName, intent, in.Version); err != nil {
+			return out, err
+		}
 		if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
 			return out, err
 		}
 		return a.readBack(ctx, in, out)
 	}
 	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, intent, "requested"); err != nil {
+		return out, err
+	}
+	wfID, _ := workflowKey(ctx)
+	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, TagPromotedBy+in.Alias, wfID); err != nil {
 		return out, err
 	}
 	// Set, look for a newer intent, read back. The alias already on this
@@ -124,9 +136,25 @@ func (a *Activities) readBack(ctx context.Context, in PromoteInput, out PromoteO
 	if got != in.Version {
 		return out, failure.New(failure.AliasConflict, "alias %s of %s reads back as version %d after setting %d", in.Alias, in.ModelName, got, in.Version)
 	}
-	out.Changed = true
+	out.Changed = out.Previous != in.Version
 	a.logger(ctx).Info("promoted", "model", in.ModelName, "alias", in.Alias, "from", out.Previous, "to", in.Version)
 	return out, nil
+}
+
+// withdrawIntents marks the intents of versions above target withdrawn.
+func (a *Activities) withdrawIntents(ctx context.Context, name, intent string, target int) error {
+	versions, err := a.Store.SearchModelVersions(ctx, name, intent, "requested")
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		if v.Version > target {
+			if err := a.Store.SetModelVersionTag(ctx, name, v.Version, intent, "withdrawn"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // highestIntent returns the highest verified version tagged with intent.

@@ -112,3 +112,22 @@ func TestPromoteRerunOfSupersededVersionIsANoOp(t *testing.T) {
 	require.False(t, out.Changed)
 	require.Equal(t, 2, aliasOf(t, st))
 }
+
+// After a rollback, promoting the rolled-back-to version again (or a later
+// one) is not undone by the withdrawn promotion of the newer version.
+func TestRollbackWithdrawsNewerIntents(t *testing.T) {
+	a, st := registry(t, true, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
+	require.NoError(t, err)
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1, Rollback: true})
+	require.NoError(t, err)
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err, "the withdrawn intent of version 2 moved the alias back")
+	require.Equal(t, 1, aliasOf(t, st))
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 3})
+	require.NoError(t, err)
+	require.Equal(t, 3, aliasOf(t, st))
+}

@@ -12,7 +12,8 @@ const (
 	TagWorkflowRunID  = "flavorflow.workflow_run_id"
 	TagManifestSHA256 = "flavorflow.manifest_sha256"
 	TagVerified       = "flavorflow.verified"
-	TagPromoteIntent  = "flavorflow.promote."  // + alias: "requested"
+	TagPromoteIntent  = "flavorflow.promote."     // + alias: "requested"
+	TagPromotedBy     = "flavorflow.promoted_by." // + alias: the workflow that promoted the version
 	TagDataSHA256     = "flavorflow.data_sha256"
 	TagCutoff         = "flavorflow.training_cutoff"
 )
