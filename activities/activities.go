@@ -93,13 +93,6 @@ func (a *Activities) heartbeatEvery() time.Duration {
 	return 2 * time.Second
 }
 
-// heartbeat records progress when running inside Temporal.
-func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
-	}
-}
-
 // keepAlive heartbeats every interval until the returned stop is called, so
 // Temporal notices a dead worker within the heartbeat timeout even while a
 // step makes no measurable progress.

@@ -263,25 +263,3 @@ func hashFile(root *os.Root, rel string) (int64, string, error) {
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// buildManifest hashes every file of dir except the manifest.
-func buildManifest(dir string) (Manifest, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return Manifest{}, failure.Wrap(failure.InvalidPath, err, "open %s", dir)
-	}
-	defer root.Close()
-	m := Manifest{Version: ManifestVersion}
-	err = walkFiles(dir, func(rel string, _ fs.FileInfo) error {
-		if rel == ManifestFile {
-			return nil
-		}
-		size, sum, err := hashFile(root, rel)
-		if err != nil {
-			return err
-		}
-		m.Files = append(m.Files, ManifestEntry{Path: rel, Size: size, SHA256: sum})
-		return nil
-	})
-	return m, err
-}

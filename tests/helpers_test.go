@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -108,4 +107,3 @@ func (r *rig) aliasVersion(t *testing.T, model, alias string) int {
 	return mv.Version
 }
 
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -69,4 +69,3 @@ func Dial(ctx context.Context, opts client.Options) (client.Client, error) {
 	}
 	return c, nil
 }
-

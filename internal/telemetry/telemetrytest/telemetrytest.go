@@ -57,7 +57,7 @@ func Flatten(rm metricdata.ResourceMetrics) map[string]map[string]int64 {
 func key(set attribute.Set) string {
 	parts := make([]string, 0, set.Len())
 	for _, kv := range set.ToSlice() {
-		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+		parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
