@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
@@ -29,7 +28,7 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	if err != nil {
 		return LogOutput{}, err
 	}
-	expID, err := a.ensureExperiment(ctx)
+	expID, err := store.EnsureExperiment(ctx, a.Store, a.Experiment)
 	if err != nil {
 		return LogOutput{}, err
 	}
@@ -70,28 +69,6 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		Logged:       ArtifactRef{URI: logged.ArtifactURI, SHA256: logged.ManifestSHA256, Size: in.Saved.Size},
 		BytesSent:    logged.Bytes,
 	}, nil
-}
-
-// ensureExperiment gets the experiment by name, creating it when missing; a
-// concurrent creator's AlreadyExists is resolved by reading it again.
-func (a *Activities) ensureExperiment(ctx context.Context) (string, error) {
-	exp, err := a.Store.GetExperimentByName(ctx, a.Experiment)
-	if err == nil {
-		return exp.ID, nil
-	}
-	if !failure.Has(err, failure.NotFound) {
-		return "", err
-	}
-	id, err := a.Store.CreateExperiment(ctx, a.Experiment, nil)
-	if err == nil {
-		return id, nil
-	}
-	if failure.Has(err, failure.AlreadyExists) || failure.Has(err, failure.ServerUnavailable) {
-		if exp, gerr := a.Store.GetExperimentByName(ctx, a.Experiment); gerr == nil {
-			return exp.ID, nil
-		}
-	}
-	return "", err
 }
 
 // ensureRun finds the workflow's run by tag or creates it. After an

@@ -82,7 +82,7 @@ func Version(ctx context.Context, src, dst store.Store, name string, version int
 		return Result{}, err
 	}
 
-	expID, err := x.experiment(ctx, opts.Experiment)
+	expID, err := store.EnsureExperiment(ctx, dst, opts.Experiment)
 	if err != nil {
 		return Result{}, err
 	}
@@ -128,23 +128,6 @@ func Version(ctx context.Context, src, dst store.Store, name string, version int
 type exporter struct {
 	src, dst  store.Store
 	key, name string
-}
-
-func (x *exporter) experiment(ctx context.Context, name string) (string, error) {
-	exp, err := x.dst.GetExperimentByName(ctx, name)
-	if err == nil {
-		return exp.ID, nil
-	}
-	if !failure.Has(err, failure.NotFound) {
-		return "", err
-	}
-	id, err := x.dst.CreateExperiment(ctx, name, nil)
-	if err != nil && (failure.Has(err, failure.AlreadyExists) || failure.Has(err, failure.ServerUnavailable)) {
-		if exp, gerr := x.dst.GetExperimentByName(ctx, name); gerr == nil {
-			return exp.ID, nil
-		}
-	}
-	return id, err
 }
 
 // run finds or creates the destination run: the source run's name, params,
