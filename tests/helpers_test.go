@@ -106,4 +106,3 @@ func (r *rig) aliasVersion(t *testing.T, model, alias string) int {
 	}
 	return mv.Version
 }
-

@@ -291,23 +291,6 @@ func (r *rig) wait(timeout time.Duration, ps ...*pipeline) {
 	}
 }
 
-// stage returns a running pipeline's current step ("" when unknown).
-func (r *rig) stage(p *pipeline) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	v, err := r.tp.Client.QueryWorkflow(ctx, p.id, "", workflows.ProgressQuery)
-	if err != nil {
-		return ""
-	}
-	var pr workflows.Progress
-	if v.Get(&pr) != nil {
-		return ""
-	}
-	return pr.Step
-}
-
-func (r *rig) logf(format string, args ...any) { r.t.Logf(format, args...) }
-
 // scanLog reports whether any worker log line contains s.
 func (r *rig) scanLogs(s string) int {
 	r.mu.Lock()
