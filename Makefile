@@ -28,7 +28,7 @@ devserver: venv build
 
 ## ui-deps: headless Chromium for the browser tests of both UIs (Debian package; skipped when present)
 ui-deps:
-	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 ## test: everything, against real servers started by the tests
 test: venv ui-deps
