@@ -2,7 +2,9 @@
 # make demo: start the Temporal dev server (persistent, with flavorflow's search
 # attributes) and a worker on the embedded local store, run one pipeline with
 # the tutorial's data (y = x + 3), load the promoted model back, and stop
-# both cleanly. KEEP=1 leaves the servers running and says how to stop them.
+# both cleanly. It also shows scheduled retraining on the same dev server: a
+# daily schedule, triggered once now, then deleted. KEEP=1 leaves the
+# servers running and says how to stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -62,3 +64,20 @@ esac
 echo
 echo "Loading models:/demo-fakemodel@champion back (the tutorial's test: predict(4) == 7):"
 "$starter" predict models:/demo-fakemodel@champion 4
+
+echo
+echo "Scheduled retraining on the same dev server: a daily schedule, triggered once now"
+"$starter" schedule create --id demo-retrain --model demo-fakemodel --pairs "1,4;2,5;3,6;10,13;20,23" --cron "0 3 * * *" --alias champion
+"$starter" schedule trigger demo-retrain
+run_id=""
+for _ in $(seq 1 150); do
+  desc=$("$starter" schedule describe demo-retrain --output json)
+  if ! grep -q '"running"' <<<"$desc" && grep -q '"num_actions": *[1-9]' <<<"$desc"; then
+    run_id=$(sed -n 's/.*"workflow_id": *"\([^"]*\)".*/\1/p' <<<"$desc" | head -1)
+    break
+  fi
+  sleep 0.2
+done
+[[ -n "$run_id" ]] && "$starter" status "$run_id"
+"$starter" schedule describe demo-retrain
+"$starter" schedule delete demo-retrain
