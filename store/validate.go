@@ -30,6 +30,10 @@ func ValidateModelName(name string) error {
 		return failure.New(failure.InvalidModelName, "model name is %d bytes, over MLflow's limit of %d", len(name), MaxModelNameLen)
 	case !utf8.ValidString(name):
 		return failure.New(failure.InvalidModelName, "model name %q is not valid UTF-8", name)
+	case strings.ContainsRune(name, utf8.RuneError):
+		// JSON payloads turn invalid UTF-8 into U+FFFD on the way to the
+		// workflow; refusing it keeps a mangled name from being registered.
+		return failure.New(failure.InvalidModelName, "model name %q contains U+FFFD (invalid UTF-8 replaced on the way)", name)
 	case strings.ContainsAny(name, "/:%\\"):
 		return failure.New(failure.InvalidModelName, "model name %q contains one of / : %% \\", name)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:

@@ -14,7 +14,7 @@ func TestValidateModelName(t *testing.T) {
 			t.Errorf("ValidateModelName(%q) = %v, want ok", ok, err)
 		}
 	}
-	for _, bad := range []string{"", " ", "a/b", "a:b", "a%b", `a\b`, "a\x00b", "a\nb", ".", "..", "..a", strings.Repeat("x", 257), "\xff"} {
+	for _, bad := range []string{"", " ", "a/b", "a:b", "a%b", `a\b`, "a\x00b", "a\nb", ".", "..", "..a", strings.Repeat("x", 257), "\xff", "a\uFFFDb"} {
 		if err := store.ValidateModelName(bad); failure.CodeOf(err) != failure.InvalidModelName {
 			t.Errorf("ValidateModelName(%q) = %v, want InvalidModelName", bad, err)
 		}
