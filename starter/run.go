@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"go.opentelemetry.io/otel/codes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,7 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 	return req, nil
 }
 
-func cmdRun(ctx context.Context, e *env, args []string) error {
+func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	var c commonFlags
 	var p pipelineFlags
 	fs := newFlags(e, "run", runUsage)
@@ -121,7 +122,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	defer telemetry.ShutdownWithin(c.tel, 5*time.Second, quietLogger(e.stderr))
 	ctx, span := c.tel.Tracer().Start(ctx, "starter run")
-	defer span.End()
+	defer func() {
+		if retErr != nil {
+			span.RecordError(retErr)
+			span.SetStatus(codes.Error, retErr.Error())
+		}
+		span.End()
+	}()
 	// end telemetry
 	cl, opts, err := c.dial(ctx, e, cfg)
 	if err != nil {
