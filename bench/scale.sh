@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # make bench-scale: P6 again on scaled-out engines — three worker processes on
 # one task queue, an MLflow server with --workers 4 on PostgreSQL — appended
-# to BENCHMARKS.md. Needs Debian's postgresql (apt-get install -y postgresql)
-# and psycopg2-binary in the venv (installed here). Loopback only.
+# to BENCHMARKS.md. Installs Debian's postgresql and psycopg2-binary (into
+# the venv) when they are missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 if [[ -z "$PG_BIN" ]]; then
-	echo "bench-scale: PostgreSQL not found; run: apt-get install -y postgresql" >&2
-	exit 1
+	echo "bench-scale: installing Debian's postgresql" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+	[[ -n "$PG_BIN" ]] || { echo "bench-scale: PostgreSQL did not install" >&2; exit 1; }
 fi
 .venv/bin/python -c 'import psycopg2' 2>/dev/null ||
 	.venv/bin/pip install --quiet --disable-pip-version-check 'psycopg2-binary==2.9.13'
