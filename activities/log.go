@@ -24,7 +24,7 @@ func (a *Activities) LogModel(ctx context.Context, in LogInput) (LogOutput, erro
 }
 
 func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, error) {
-	dir, err := a.ensureSaved(ctx, in.Save, in.Saved)
+	dir, err := a.ensureSaved(ctx, in.Save)
 	if err != nil {
 		return LogOutput{}, err
 	}
@@ -41,14 +41,15 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	stop := a.keepAlive(ctx, func() any { return sent.Load() })
 	upCtx, handBack, cancel := a.untilStop(ctx)
 	logged, err := flavor.LogModel(upCtx, a.Store, dir, flavor.LogOptions{
-		ExperimentID:   expID,
-		RunID:          run.ID,
-		Name:           LoggedModelName,
-		Params:         trainParams(in),
-		Tags:           store.Tags{TagWorkflowID: wfID},
-		IdempotencyKey: wfID,
-		Parallelism:    a.UploadParallelism,
-		Progress:       func(n int64) { sent.Store(n) },
+		ExperimentID:        expID,
+		RunID:               run.ID,
+		Name:                LoggedModelName,
+		Params:              trainParams(in),
+		Tags:                store.Tags{TagWorkflowID: wfID},
+		IdempotencyKey:      wfID,
+		SavedManifestSHA256: in.Saved.SHA256,
+		Parallelism:         a.UploadParallelism,
+		Progress:            func(n int64) { sent.Store(n) },
 	})
 	cancel()
 	stop()

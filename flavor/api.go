@@ -65,6 +65,10 @@ type LogOptions struct {
 	// looked up first: a second LogModel with the same key reuses the model
 	// (and skips files already uploaded with the right size).
 	IdempotencyKey string
+	// SavedManifestSHA256, when set, is the sha256 the directory's manifest
+	// must have (the one recorded when it was saved); LogModel verifies the
+	// directory anyway, so callers need not hash it a second time.
+	SavedManifestSHA256 string
 	// Parallelism bounds concurrent file uploads (default 4).
 	Parallelism int
 	// Progress, when set, is called with the bytes uploaded so far.

@@ -67,9 +67,12 @@ func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) 
 	if strings.ContainsAny(opts.Name, "/:.%\"'") {
 		return Logged{}, failure.New(failure.InvalidArgument, "logged model name %q must not contain any of / : . %% \" ' (MLflow's rule)", opts.Name)
 	}
-	local, _, err := VerifyDir(dir)
+	local, sha, err := VerifyDir(dir)
 	if err != nil {
 		return Logged{}, err
+	}
+	if want := opts.SavedManifestSHA256; want != "" && sha != want {
+		return Logged{}, failure.New(failure.ChecksumMismatch, "%s: manifest sha256 %s differs from the one recorded at save (%s)", dir, sha, want)
 	}
 	ml, err := readLocalMLmodel(dir)
 	if err != nil {

@@ -309,6 +309,28 @@ func TestLogModelRefuses(t *testing.T) {
 	}
 }
 
+// A saved directory whose manifest is not the one recorded at save (another
+// model, or a re-save that came out different) is refused before anything is
+// created in the store.
+func TestLogModelChecksSavedManifest(t *testing.T) {
+	ctx := context.Background()
+	env := newLogEnv(t)
+	dir, saved := saveT(t, fakemodel.New(1), fixedOpts)
+	opts := env.opts("key-manifest")
+	opts.SavedManifestSHA256 = strings.Repeat("0", 64)
+	_, err := LogModel(ctx, env.st, dir, opts)
+	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), "recorded at save") {
+		t.Fatalf("wrong manifest: %v", err)
+	}
+	if found, _ := env.st.SearchLoggedModelsByTag(ctx, env.expID, TagIdempotencyKey, "key-manifest"); len(found) != 0 {
+		t.Fatalf("a logged model was created for a directory that failed the check: %+v", found)
+	}
+	opts.SavedManifestSHA256 = saved.ManifestSHA256
+	if _, err := LogModel(ctx, env.st, dir, opts); err != nil {
+		t.Fatalf("matching manifest: %v", err)
+	}
+}
+
 // TestDownloadRefusesHostileListings: a listing must never place a file
 // outside dst or outside the directory listed.
 func TestDownloadRefusesHostileListings(t *testing.T) {
