@@ -4,13 +4,14 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/flavor"
 )
 
 // Tag keys written on MLflow objects.
 const (
 	TagWorkflowID     = "flavorflow.workflow_id"
 	TagWorkflowRunID  = "flavorflow.workflow_run_id"
-	TagManifestSHA256 = "flavorflow.manifest_sha256"
+	TagManifestSHA256 = flavor.TagManifestSHA256 // on the logged model (by LogModel) and on the version
 	TagVerified       = "flavorflow.verified"
 	TagPromoteIntent  = "flavorflow.promote."     // + alias: "requested"
 	TagPromotedBy     = "flavorflow.promoted_by." // + alias: the workflow that promoted the version
