@@ -58,11 +58,13 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 }
 
 func loadSamples(d TrainingData) ([]fakemodel.Sample, error) {
-	switch {
-	case len(d.Pairs) > 0 && d.Path != "":
+	if len(d.Pairs) > 0 && d.Path != "" {
 		return nil, failure.New(failure.InvalidTrainingData, "give training pairs or a data file, not both")
-	case len(d.Pairs) > MaxInlinePairs:
-		return nil, failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; pass a data file", len(d.Pairs), MaxInlinePairs)
+	}
+	if err := d.CheckInlineLimit(); err != nil {
+		return nil, err
+	}
+	switch {
 	case len(d.Pairs) > 0:
 		return d.Pairs, nil
 	case d.Path == "":

@@ -3,6 +3,7 @@ package activities
 import (
 	"time"
 
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 )
@@ -29,6 +30,16 @@ type ArtifactRef struct {
 // MaxInlinePairs bounds training pairs carried in workflow input; larger data
 // goes in a file referenced by path so histories stay small.
 const MaxInlinePairs = 10_000
+
+// CheckInlineLimit rejects more inline pairs than MaxInlinePairs. The
+// workflow runs it before any activity, and Train again for callers that
+// bypass the workflow.
+func (d TrainingData) CheckInlineLimit() error {
+	if len(d.Pairs) > MaxInlinePairs {
+		return failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; pass a data file", len(d.Pairs), MaxInlinePairs)
+	}
+	return nil
+}
 
 // TrainingData is inline pairs or a file the worker can read (CSV "x,y" or a
 // JSON array of {"x","y"}).

@@ -170,10 +170,7 @@ func validate(req LifecycleRequest) error {
 			return err
 		}
 	}
-	if len(req.Data.Pairs) > activities.MaxInlinePairs {
-		return check(failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; pass a data file", len(req.Data.Pairs), activities.MaxInlinePairs))
-	}
-	return nil
+	return check(req.Data.CheckInlineLimit())
 }
 
 // scheduledStart returns the schedule's nominal time for runs started by a
