@@ -341,9 +341,13 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error
 		if err := upsertKV(ctx, tx, "run_tags", []any{runID}, b.Tags); err != nil {
 			return err
 		}
+		// An exact duplicate point (key, value, timestamp, step) is not
+		// stored twice, as in MLflow: a retried LogBatch changes nothing.
 		for _, m := range b.Metrics {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO run_metrics (run_id, key, value, ts_ms, step) VALUES (?, ?, ?, ?, ?)`,
-				runID, m.Key, m.Value, m.TimestampMs, m.Step); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO run_metrics (run_id, key, value, ts_ms, step)
+				SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM run_metrics
+				WHERE run_id = ? AND key = ? AND value = ? AND ts_ms = ? AND step = ?)`,
+				runID, m.Key, m.Value, m.TimestampMs, m.Step, runID, m.Key, m.Value, m.TimestampMs, m.Step); err != nil {
 				return err
 			}
 		}
