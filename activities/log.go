@@ -72,9 +72,12 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	}, nil
 }
 
-// ensureRun finds the workflow's run by tag or creates it. After an
-// ambiguous create failure it looks again, because the server may have
-// committed the run before the connection dropped.
+// ensureRun finds the workflow's run by tag or creates it (looking again
+// after an ambiguous create failure, since the server may have committed),
+// then logs the training params and metrics. The log runs whether the run
+// was found or created: an earlier attempt may have made the run and failed
+// before its LogBatch committed, and a repeated LogBatch with the same values
+// and timestamps changes nothing.
 func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (*store.Run, error) {
 	wfID, wfRunID := workflowKey(ctx)
 	find := func() (*store.Run, error) {
@@ -84,28 +87,25 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 		}
 		return &runs[0], nil
 	}
-	if run, err := find(); err != nil || run != nil {
-		return run, err
-	}
-	tags := store.Tags{
-		TagWorkflowID:        wfID,
-		TagWorkflowRunID:     wfRunID,
-		TagDataSHA256:        in.Train.DataSHA256,
-		"mlflow.runName":     in.ModelName + "-" + shortID(wfID),
-		"mlflow.source.name": "flavorflow",
-		"mlflow.source.type": "JOB",
-		"mlflow.user":        "flavorflow",
-	}
-	if !in.Cutoff.IsZero() {
-		tags[TagCutoff] = in.Cutoff.UTC().Format(time.RFC3339)
-	}
-	run, err := a.Store.CreateRun(ctx, store.CreateRunRequest{
-		ExperimentID: expID, Name: tags["mlflow.runName"], StartTimeMs: time.Now().UnixMilli(), Tags: tags,
-	})
-	if err != nil {
-		if found, ferr := find(); ferr == nil && found != nil {
-			return found, nil
+	create := func() (*store.Run, error) {
+		tags := store.Tags{
+			TagWorkflowID:        wfID,
+			TagWorkflowRunID:     wfRunID,
+			TagDataSHA256:        in.Train.DataSHA256,
+			"mlflow.runName":     in.ModelName + "-" + shortID(wfID),
+			"mlflow.source.name": "flavorflow",
+			"mlflow.source.type": "JOB",
+			"mlflow.user":        "flavorflow",
 		}
+		if !in.Cutoff.IsZero() {
+			tags[TagCutoff] = in.Cutoff.UTC().Format(time.RFC3339)
+		}
+		return a.Store.CreateRun(ctx, store.CreateRunRequest{
+			ExperimentID: expID, Name: tags["mlflow.runName"], StartTimeMs: time.Now().UnixMilli(), Tags: tags,
+		})
+	}
+	run, _, err := store.FindOrCreate(find, create)
+	if err != nil {
 		return nil, err
 	}
 	batch := store.Batch{

@@ -39,27 +39,29 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 			return RegisterOutput{}, err
 		}
 	}
-	if !fresh {
-		if mv, err := a.findVersion(ctx, in.ModelName, wfID); err != nil || mv != nil {
-			return a.registered(in, mv, false), err
-		}
+	find := func() (*store.ModelVersion, error) { return a.findVersion(ctx, in.ModelName, wfID) }
+	create := func() (*store.ModelVersion, error) {
+		return a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+			Name:    in.ModelName,
+			Source:  modeluri.LoggedModel(in.ModelID),
+			RunID:   in.RunID,
+			ModelID: in.ModelID,
+			Tags: store.Tags{
+				TagWorkflowID:     wfID,
+				TagManifestSHA256: in.ManifestSHA256,
+			},
+		})
 	}
-	mv, err := a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
-		Name:    in.ModelName,
-		Source:  modeluri.LoggedModel(in.ModelID),
-		RunID:   in.RunID,
-		ModelID: in.ModelID,
-		Tags: store.Tags{
-			TagWorkflowID:     wfID,
-			TagManifestSHA256: in.ManifestSHA256,
-		},
-	})
+	ensure := store.FindOrCreate[store.ModelVersion]
+	if fresh {
+		ensure = store.CreateOrFind[store.ModelVersion]
+	}
+	mv, created, err := ensure(find, create)
 	if err != nil {
-		if found, ferr := a.findVersion(ctx, in.ModelName, wfID); ferr == nil && found != nil {
-			a.logger(ctx).Warn("version create failed but the server had committed it", "version", found.Version, "error", err)
-			return a.registered(in, found, true), nil
-		}
 		return RegisterOutput{}, err
+	}
+	if !created {
+		return a.registered(in, mv, false), nil
 	}
 	a.logger(ctx).Info("registered", "model", in.ModelName, "version", mv.Version)
 	return a.registered(in, mv, true), nil

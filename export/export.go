@@ -130,54 +130,49 @@ type exporter struct {
 	key, name string
 }
 
-// run finds or creates the destination run: the source run's name, params,
-// metrics and tags plus the export key.
+// run finds or creates the destination run — the source run's name, tags
+// plus the export key — then writes its params, metrics and final status.
+// Those writes run whether the run was found or created: an earlier export
+// may have stopped after creating it, and repeating them with the same
+// values changes nothing.
 func (x *exporter) run(ctx context.Context, expID, srcRunID string) (string, error) {
-	find := func() (string, error) {
+	var srcRun store.Run
+	if srcRunID != "" {
+		r, err := x.src.GetRun(ctx, srcRunID)
+		if err != nil {
+			return "", err
+		}
+		srcRun = *r
+	}
+	find := func() (*store.Run, error) {
 		runs, err := x.dst.SearchRunsByTag(ctx, expID, TagExportKey, x.key)
 		if err != nil || len(runs) == 0 {
-			return "", err
+			return nil, err
 		}
-		return runs[0].ID, nil
+		return &runs[0], nil
 	}
-	if id, err := find(); err != nil || id != "" {
-		return id, err
-	}
-	req := store.CreateRunRequest{ExperimentID: expID, Tags: store.Tags{TagExportKey: x.key}}
-	var batch store.Batch
-	var srcRun *store.Run
-	if srcRunID != "" {
-		var err error
-		if srcRun, err = x.src.GetRun(ctx, srcRunID); err != nil {
-			return "", err
-		}
-		req.Name, req.StartTimeMs = srcRun.Name, srcRun.StartTimeMs
+	create := func() (*store.Run, error) {
+		tags := store.Tags{}
 		for k, v := range srcRun.Tags {
-			req.Tags[k] = v
+			tags[k] = v
 		}
-		req.Tags[TagExportKey] = x.key
-		batch = store.Batch{Params: srcRun.Params, Metrics: srcRun.Metrics}
+		tags[TagExportKey] = x.key
+		return x.dst.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: srcRun.Name, StartTimeMs: srcRun.StartTimeMs, Tags: tags})
 	}
-	run, err := x.dst.CreateRun(ctx, req)
+	run, _, err := store.FindOrCreate(find, create)
 	if err != nil {
-		if id, ferr := find(); ferr == nil && id != "" {
-			return id, nil
-		}
 		return "", err
 	}
-	if len(batch.Params) > 0 || len(batch.Metrics) > 0 {
-		if err := x.dst.LogBatch(ctx, run.ID, batch); err != nil {
+	if len(srcRun.Params) > 0 || len(srcRun.Metrics) > 0 {
+		if err := x.dst.LogBatch(ctx, run.ID, store.Batch{Params: srcRun.Params, Metrics: srcRun.Metrics}); err != nil {
 			return "", err
 		}
 	}
-	end, status := int64(0), store.RunFinished
-	if srcRun != nil {
-		end = srcRun.EndTimeMs
-		if srcRun.Status != "" {
-			status = srcRun.Status
-		}
+	status := srcRun.Status
+	if status == "" {
+		status = store.RunFinished
 	}
-	return run.ID, x.dst.UpdateRun(ctx, run.ID, status, end)
+	return run.ID, x.dst.UpdateRun(ctx, run.ID, status, srcRun.EndTimeMs)
 }
 
 // version finds or creates the destination model version.
@@ -192,24 +187,17 @@ func (x *exporter) version(ctx context.Context, logged flavor.Logged, runID, src
 		}
 		return &mvs[0], nil
 	}
-	if mv, err := find(); err != nil || mv != nil {
-		return mv, false, err
+	create := func() (*store.ModelVersion, error) {
+		return x.dst.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+			Name: x.name, Source: logged.ModelURI, RunID: runID, ModelID: logged.ModelID,
+			Tags: store.Tags{
+				TagExportKey:                        x.key,
+				activities.TagManifestSHA256:        logged.ManifestSHA256,
+				"flavorflow.source_manifest_sha256": srcManifest,
+			},
+		})
 	}
-	mv, err := x.dst.CreateModelVersion(ctx, store.CreateModelVersionRequest{
-		Name: x.name, Source: logged.ModelURI, RunID: runID, ModelID: logged.ModelID,
-		Tags: store.Tags{
-			TagExportKey:                        x.key,
-			activities.TagManifestSHA256:        logged.ManifestSHA256,
-			"flavorflow.source_manifest_sha256": srcManifest,
-		},
-	})
-	if err != nil {
-		if found, ferr := find(); ferr == nil && found != nil {
-			return found, true, nil
-		}
-		return nil, false, err
-	}
-	return mv, true, nil
+	return store.FindOrCreate(find, create)
 }
 
 // verify loads the destination version back, checks its hashes and that it

@@ -29,3 +29,28 @@ func EnsureExperiment(ctx context.Context, st Tracking, name string) (string, er
 	}
 	return "", err
 }
+
+// FindOrCreate is look-up-before-create for objects MLflow creates without
+// an idempotency key: find (which returns nil, nil when there is nothing)
+// runs first; create runs only when nothing was found; and a create that
+// fails is followed by one more find, because an ambiguous failure (a lost
+// answer) may have committed. created reports that this call created it.
+func FindOrCreate[T any](find, create func() (*T, error)) (v *T, created bool, err error) {
+	if v, err := find(); err != nil || v != nil {
+		return v, false, err
+	}
+	return CreateOrFind(find, create)
+}
+
+// CreateOrFind is FindOrCreate without the first look-up, for a caller that
+// knows nothing can exist yet.
+func CreateOrFind[T any](find, create func() (*T, error)) (*T, bool, error) {
+	v, err := create()
+	if err == nil {
+		return v, true, nil
+	}
+	if found, ferr := find(); ferr == nil && found != nil {
+		return found, true, nil
+	}
+	return nil, false, err
+}

@@ -104,3 +104,23 @@ func flipByte(t *testing.T, path string) {
 	b[len(b)/2] ^= 0x01
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
+
+// A LogBatch that fails before it reaches the store (a 5xx before commit)
+// is retried; the retry finds the run by its tag and must still log the
+// training params and metrics on it.
+func TestRunKeepsParamsWhenLogBatchFailsBeforeCommit(t *testing.T) {
+	r := newRig(t)
+	r.faults.FailBeforeCommit("LogBatch", 1)
+	res, err := r.runInTestEnv(t, "wf-logbatch", tutorialRequest("p"))
+	require.NoError(t, err)
+	require.Equal(t, 1, r.faults.Injected("LogBatch"))
+	run, err := r.local.GetRun(context.Background(), res.RunID)
+	require.NoError(t, err)
+	require.Equal(t, "3", run.Params["samples"], "params missing after the retry: %v", run.Params)
+	keys := map[string]bool{}
+	for _, m := range run.Metrics {
+		keys[m.Key] = true
+	}
+	require.True(t, keys["training_mse"] && keys["offset"], "metrics missing after the retry: %v", run.Metrics)
+	require.Equal(t, counts{1, 1, 1}, r.count(t, "p", "wf-logbatch"))
+}

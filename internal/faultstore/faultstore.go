@@ -22,6 +22,7 @@ type Store struct {
 	calls  map[string]int
 	hooks  map[string]func()
 	fired  map[string]int
+	early  map[string]int // method -> calls to fail before they reach the store
 }
 
 // New wraps st.
@@ -35,6 +36,17 @@ func (s *Store) FailAfterCommit(method string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] += n
+}
+
+// FailBeforeCommit makes the next n calls of method fail with
+// ServerUnavailable without reaching the real store (a 5xx before commit).
+func (s *Store) FailBeforeCommit(method string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.early == nil {
+		s.early = map[string]int{}
+	}
+	s.early[method] += n
 }
 
 // Calls returns how many times method was called.
@@ -69,41 +81,55 @@ func (s *Store) after(method string, err error) error {
 }
 
 func (s *Store) CreateExperiment(ctx context.Context, name string, tags store.Tags) (string, error) {
-	s.before("CreateExperiment")
+	if err := s.before("CreateExperiment"); err != nil {
+		return "", err
+	}
 	id, err := s.Store.CreateExperiment(ctx, name, tags)
 	return id, s.after("CreateExperiment", err)
 }
 
 func (s *Store) CreateRun(ctx context.Context, req store.CreateRunRequest) (*store.Run, error) {
-	s.before("CreateRun")
+	if err := s.before("CreateRun"); err != nil {
+		return nil, err
+	}
 	r, err := s.Store.CreateRun(ctx, req)
 	return r, s.after("CreateRun", err)
 }
 
 func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error {
-	s.before("LogBatch")
+	if err := s.before("LogBatch"); err != nil {
+		return err
+	}
 	return s.after("LogBatch", s.Store.LogBatch(ctx, runID, b))
 }
 
 func (s *Store) CreateLoggedModel(ctx context.Context, req store.CreateLoggedModelRequest) (*store.LoggedModel, error) {
-	s.before("CreateLoggedModel")
+	if err := s.before("CreateLoggedModel"); err != nil {
+		return nil, err
+	}
 	m, err := s.Store.CreateLoggedModel(ctx, req)
 	return m, s.after("CreateLoggedModel", err)
 }
 
 func (s *Store) FinalizeLoggedModel(ctx context.Context, id string, st store.LoggedModelStatus) (*store.LoggedModel, error) {
-	s.before("FinalizeLoggedModel")
+	if err := s.before("FinalizeLoggedModel"); err != nil {
+		return nil, err
+	}
 	m, err := s.Store.FinalizeLoggedModel(ctx, id, st)
 	return m, s.after("FinalizeLoggedModel", err)
 }
 
 func (s *Store) PutArtifact(ctx context.Context, root, rel string, src store.Source) error {
-	s.before("PutArtifact")
+	if err := s.before("PutArtifact"); err != nil {
+		return err
+	}
 	return s.after("PutArtifact", s.Store.PutArtifact(ctx, root, rel, src))
 }
 
 func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadCloser, error) {
-	s.before("OpenArtifact")
+	if err := s.before("OpenArtifact"); err != nil {
+		return nil, err
+	}
 	rc, err := s.Store.OpenArtifact(ctx, root, rel)
 	if ierr := s.after("OpenArtifact", err); ierr != nil && err == nil {
 		rc.Close()
@@ -113,29 +139,39 @@ func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadClos
 }
 
 func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
-	s.before("CreateRegisteredModel")
+	if err := s.before("CreateRegisteredModel"); err != nil {
+		return nil, err
+	}
 	m, err := s.Store.CreateRegisteredModel(ctx, name, tags)
 	return m, s.after("CreateRegisteredModel", err)
 }
 
 func (s *Store) CreateModelVersion(ctx context.Context, req store.CreateModelVersionRequest) (*store.ModelVersion, error) {
-	s.before("CreateModelVersion")
+	if err := s.before("CreateModelVersion"); err != nil {
+		return nil, err
+	}
 	mv, err := s.Store.CreateModelVersion(ctx, req)
 	return mv, s.after("CreateModelVersion", err)
 }
 
 func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int, key, value string) error {
-	s.before("SetModelVersionTag")
+	if err := s.before("SetModelVersionTag"); err != nil {
+		return err
+	}
 	return s.after("SetModelVersionTag", s.Store.SetModelVersionTag(ctx, name, version, key, value))
 }
 
 func (s *Store) SetAlias(ctx context.Context, name, alias string, version int) error {
-	s.before("SetAlias")
+	if err := s.before("SetAlias"); err != nil {
+		return err
+	}
 	return s.after("SetAlias", s.Store.SetAlias(ctx, name, alias, version))
 }
 
 func (s *Store) UpdateRun(ctx context.Context, runID string, status store.RunStatus, endMs int64) error {
-	s.before("UpdateRun")
+	if err := s.before("UpdateRun"); err != nil {
+		return err
+	}
 	return s.after("UpdateRun", s.Store.UpdateRun(ctx, runID, status, endMs))
 }
 
@@ -150,11 +186,24 @@ func (s *Store) OnCall(method string, fn func()) {
 	s.hooks[method] = fn
 }
 
-func (s *Store) before(method string) {
+func (s *Store) before(method string) error {
 	s.mu.Lock()
 	fn := s.hooks[method]
+	fail := s.early[method] > 0
+	if fail {
+		s.early[method]--
+		s.calls[method]++
+		if s.fired == nil {
+			s.fired = map[string]int{}
+		}
+		s.fired[method]++
+	}
 	s.mu.Unlock()
+	if fail {
+		return failure.New(failure.ServerUnavailable, "injected fault: %s failed before it reached the store", method)
+	}
 	if fn != nil {
 		fn()
 	}
+	return nil
 }
