@@ -20,12 +20,16 @@ const (
 )
 
 // ValidateModelName applies MLflow's registered model name rules plus the
-// file store's: non-blank, at most 256 bytes, no '/', ':', '%', no control
+// file store's: non-blank, no leading or trailing whitespace, at most 256 bytes, no '/', ':', '%', no control
 // characters, valid UTF-8, and equal to its own clean path.
 func ValidateModelName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return failure.New(failure.InvalidModelName, "model name is empty")
+	case strings.TrimSpace(name) != name:
+		// MLflow keeps the spaces, so " iris" and "iris" would be two models
+		// that read the same in every list: an operator's trap.
+		return failure.New(failure.InvalidModelName, "model name %q has leading or trailing whitespace", name)
 	case len(name) > MaxModelNameLen:
 		return failure.New(failure.InvalidModelName, "model name is %d bytes, over MLflow's limit of %d", len(name), MaxModelNameLen)
 	case !utf8.ValidString(name):
