@@ -6,6 +6,7 @@ package flavor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -29,6 +30,12 @@ const (
 type location struct {
 	root string
 	sub  string // "" for the root itself
+	// want is the manifest sha256 recorded on the registered version or
+	// logged model the tree belongs to ("" when none is: a plain path, a
+	// run's artifacts, a model registered without flavorflow); wantFrom
+	// names where it was recorded, for messages.
+	want     string
+	wantFrom string
 }
 
 func (l location) String() string {
@@ -44,36 +51,45 @@ func (l location) String() string {
 // returned and dst is left alone. Files are streamed, DefaultParallelism at a
 // time, each written under a temporary name and renamed.
 func Download(ctx context.Context, st store.Store, uri, dst string) (string, error) {
-	dir, _, err := download(ctx, st, uri, dst)
-	return dir, err
+	f, err := download(ctx, st, uri, dst)
+	return f.dir, err
 }
 
-// download is Download; it also returns the size and sha256 of every file
-// it wrote, computed while writing (nil for a local directory).
-func download(ctx context.Context, st store.Store, uri, dst string) (string, map[string]ManifestEntry, error) {
+// fetched is what download brought: the directory, the size and sha256 of
+// every file it wrote, computed while writing (nil for a local directory),
+// and the manifest hash recorded on the version or logged model ("" when
+// none is).
+type fetched struct {
+	dir    string
+	hashed map[string]ManifestEntry
+	want   string
+}
+
+// download is Download, returning what LoadModel needs to check the result.
+func download(ctx context.Context, st store.Store, uri, dst string) (fetched, error) {
 	u, err := modeluri.Parse(uri)
 	if err != nil {
-		return "", nil, err
+		return fetched{}, err
 	}
 	if u.Kind == modeluri.KindLocal {
 		dir, err := localModelDir(u.Path)
-		return dir, nil, err
+		return fetched{dir: dir}, err
 	}
 	if st == nil {
-		return "", nil, failure.New(failure.InvalidArgument, "%q needs a store to resolve, and none was given", uri)
+		return fetched{}, failure.New(failure.InvalidArgument, "%q needs a store to resolve, and none was given", uri)
 	}
 	loc, err := resolve(ctx, st, u)
 	if err != nil {
-		return "", nil, err
+		return fetched{}, err
 	}
 	if err := prepareTarget(dst); err != nil {
-		return "", nil, err
+		return fetched{}, err
 	}
 	hashed, err := downloadTree(ctx, st, loc, dst)
 	if err != nil {
-		return "", nil, err
+		return fetched{}, err
 	}
-	return dst, hashed, nil
+	return fetched{dir: dst, hashed: hashed, want: loc.want}, nil
 }
 
 func localModelDir(p string) (string, error) {
@@ -91,9 +107,11 @@ func localModelDir(p string) (string, error) {
 	return p, nil
 }
 
-// resolve maps a store-backed model URI to an artifact location.
+// resolve maps a store-backed model URI to an artifact location, with the
+// manifest hash recorded on the version or logged model when the URI names
+// the whole model.
 func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, error) {
-	var root string
+	var loc location
 	switch u.Kind {
 	case modeluri.KindVersion, modeluri.KindAlias, modeluri.KindLatest:
 		version := u.Version
@@ -117,26 +135,38 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 				return location{}, failure.New(failure.NotFound, "registered model %q has no versions", u.Name)
 			}
 		}
+		// The version itself, for its tags: whichever way it was named,
+		// the hash recorded at registration is what its bytes must match.
+		mv, err := st.GetModelVersion(ctx, u.Name, version)
+		if err != nil {
+			return location{}, err
+		}
 		r, err := st.GetModelVersionDownloadURI(ctx, u.Name, version)
 		if err != nil {
 			return location{}, err
 		}
-		root = r
+		loc = location{root: r, want: mv.Tags[TagManifestSHA256], wantFrom: fmt.Sprintf("version %d of %s", version, u.Name)}
 	case modeluri.KindLoggedModel:
 		lm, err := st.GetLoggedModel(ctx, u.ModelID)
 		if err != nil {
 			return location{}, err
 		}
-		root = lm.ArtifactURI
+		loc = location{root: lm.ArtifactURI, want: lm.Tags[TagManifestSHA256], wantFrom: "logged model " + lm.ID}
 	case modeluri.KindRun:
 		return resolveRun(ctx, st, u)
 	default:
 		return location{}, failure.New(failure.InvalidURI, "cannot resolve %q", u.Raw)
 	}
-	if root == "" {
+	if loc.root == "" {
 		return location{}, failure.New(failure.NotFound, "%s has no artifact location", u.String())
 	}
-	return location{root: root, sub: u.Path}, nil
+	loc.sub = u.Path
+	if loc.sub != "" {
+		// The recorded hash is of the whole model's manifest; a path
+		// inside it is a part, with nothing recorded to check it against.
+		loc.want, loc.wantFrom = "", ""
+	}
+	return loc, nil
 }
 
 // resolveRun implements runs:/<run>/<path>: the run's own artifacts first,
@@ -169,7 +199,11 @@ func resolveRun(ctx context.Context, st store.Store, u modeluri.URI) (location, 
 			return location{}, err
 		}
 		if lm.Name == name && lm.SourceRunID == run.ID {
-			return location{root: lm.ArtifactURI, sub: rest}, nil
+			loc := location{root: lm.ArtifactURI, sub: rest}
+			if rest == "" {
+				loc.want, loc.wantFrom = lm.Tags[TagManifestSHA256], "logged model "+lm.ID
+			}
+			return loc, nil
 		}
 	}
 	return location{}, failure.New(failure.NotFound, "%s: no artifacts at %q in run %s and no logged model %q from that run", u.Raw, u.Path, u.RunID, name)
@@ -231,7 +265,10 @@ func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, 
 }
 
 // downloadTree copies loc into dst and returns each file's size and sha256
-// by its path below dst.
+// by its path below dst. The manifest is fetched first and checked against
+// the recorded hash; every other file is checked against it as it is
+// written and fetched again when it arrived damaged (see fetchChecked). The
+// manifest is written last, so a directory with one is complete.
 func downloadTree(ctx context.Context, st store.Store, loc location, dst string) (map[string]ManifestEntry, error) {
 	files, err := listTree(ctx, st, loc)
 	if err != nil {
@@ -240,33 +277,29 @@ func downloadTree(ctx context.Context, st store.Store, loc location, dst string)
 	if len(files) == 0 {
 		return nil, failure.New(failure.NotFound, "no artifacts at %s", loc)
 	}
-	entries := make([]ManifestEntry, len(files))
-	err = forEach(ctx, len(files), DefaultParallelism, func(ctx context.Context, i int) error {
-		f := files[i]
-		rc, err := st.OpenArtifact(ctx, loc.root, f.rootRel)
-		if err != nil {
-			return err
+	tm, err := fetchManifest(ctx, st, loc, files)
+	if err != nil {
+		return nil, err
+	}
+	hashed, err := transferTree(ctx, st, loc, files, tm, func(ctx context.Context, f remoteFile) sinkFunc {
+		return func(r io.Reader) (ManifestEntry, error) {
+			var e ManifestEntry
+			err := writeFile(ctx, dst, f.localRel, func(w io.Writer) error {
+				_, err := io.Copy(w, r)
+				return err
+			}, &e, false)
+			return e, err
 		}
-		defer rc.Close()
-		e := &entries[i]
-		err = writeFile(ctx, dst, f.localRel, func(w io.Writer) error {
-			_, err := io.Copy(w, rc)
-			return err
-		}, e, false)
-		if err != nil {
-			return err
-		}
-		if f.size >= 0 && e.Size != f.size {
-			return failure.New(failure.ChecksumMismatch, "%s/%s: downloaded %d bytes, the listing says %d", loc.root, f.rootRel, e.Size, f.size)
-		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	hashed := make(map[string]ManifestEntry, len(entries))
-	for _, e := range entries {
-		hashed[e.Path] = e
+	if tm != nil {
+		var e ManifestEntry
+		if err := writeFile(ctx, dst, ManifestFile, writeBytes(tm.data), &e, false); err != nil {
+			return nil, err
+		}
+		hashed[ManifestFile] = e
 	}
 	return hashed, nil
 }

@@ -26,12 +26,27 @@ const TutorialFlavor = "my_flavor"
 // the fakemodel flavor or, for models written by the tutorial's Python
 // flavor, from my_flavor's offset. model.pkl is never read: unpickling runs
 // arbitrary code, and the offset in MLmodel is all the model is.
+//
+// A registered version or logged model that records a manifest hash
+// (flavorflow.manifest_sha256) must download with that very manifest: a
+// different one, or none, is ChecksumMismatch. Only models nobody recorded a
+// hash for (local directories, versions registered by Python MLflow) load
+// without a manifest.
 func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, error) {
-	dir, hashed, err := download(ctx, st, uri, dst)
+	f, err := download(ctx, st, uri, dst)
 	if err != nil {
 		return Loaded{}, err
 	}
-	return loadDir(dir, hashed)
+	out, err := loadDir(f.dir, f.hashed)
+	if err != nil {
+		return Loaded{}, err
+	}
+	// download checked the manifest it fetched; this checks the directory
+	// as loaded, so no path between the two can skip the comparison.
+	if f.want != "" && out.ManifestSHA256 != f.want {
+		return Loaded{}, failure.New(failure.ChecksumMismatch, "%s loads with manifest hash %q, the store records %s", uri, out.ManifestSHA256, f.want)
+	}
+	return out, nil
 }
 
 // loadDir loads a model directory already on disk; hashed holds the sizes

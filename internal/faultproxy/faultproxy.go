@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,10 +38,15 @@ const (
 	// Refuse closes the client's connection without forwarding: the server
 	// is down (nothing was committed).
 	Refuse
+	// Truncate passes the answer on with only the first half of its body
+	// (at least one byte short) and a Content-Length that matches what is
+	// sent: a response damaged on the way that looks complete, which only
+	// a checksum can catch.
+	Truncate
 )
 
 func (a Action) String() string {
-	return [...]string{"forward", "close", "502", "504", "refuse"}[a]
+	return [...]string{"forward", "close", "502", "504", "refuse", "truncate"}[a]
 }
 
 // Rule picks requests and what to do with their answers. Every field is
@@ -274,6 +280,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
+		return
+	case Truncate:
+		body, _ := io.ReadAll(resp.Body)
+		body = body[:len(body)/2]
+		for k, vs := range resp.Header {
+			if k == "Content-Length" || k == "Transfer-Encoding" {
+				continue
+			}
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		// Set even when the server sent none (a chunked answer): the
+		// client must see a well-formed, complete-looking response.
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
 		return
 	}
 	// The server has acted on the request; read its answer and lose it.

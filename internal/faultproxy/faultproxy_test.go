@@ -169,3 +169,41 @@ func TestUploadRate(t *testing.T) {
 		t.Fatalf("256 KiB at 1 MiB/s took %s, want about 250 ms", took)
 	}
 }
+
+// TestTruncateOnce: the answer arrives with half its body and a matching
+// Content-Length, chunked or not, and only once.
+func TestTruncateOnce(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		body := strings.Repeat("0123456789", 100)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if chunked {
+				_, _ = io.WriteString(w, body[:10])
+				w.(http.Flusher).Flush() // no Content-Length: chunked
+				_, _ = io.WriteString(w, body[10:])
+				return
+			}
+			_, _ = io.WriteString(w, body)
+		}))
+		p := start(t, srv.URL)
+		p.SetRules(Rule{Method: http.MethodGet, Action: Truncate, Count: 1})
+		get := func() (int64, string) {
+			resp, err := http.Get(p.URL + "/f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("chunked=%v: a truncated answer must read cleanly: %v", chunked, err)
+			}
+			return resp.ContentLength, string(b)
+		}
+		if n, b := get(); n != int64(len(body)/2) || b != body[:len(body)/2] {
+			t.Errorf("chunked=%v: first answer Content-Length %d, %d bytes; want %d", chunked, n, len(b), len(body)/2)
+		}
+		if _, b := get(); b != body {
+			t.Errorf("chunked=%v: second answer has %d bytes, want the whole %d", chunked, len(b), len(body))
+		}
+		srv.Close()
+	}
+}

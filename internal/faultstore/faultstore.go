@@ -6,8 +6,10 @@
 package faultstore
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -23,6 +25,34 @@ type Store struct {
 	hooks  map[string]func()
 	fired  map[string]int
 	early  map[string]int // method -> calls to fail before they reach the store
+	short  map[string]int // artifact path suffix -> reads still to cut short
+	seq    int            // varies where a read is cut, so no two cuts agree
+}
+
+// ShortRead makes the next n OpenArtifact calls of a path ending in suffix
+// return a body cut short, cleanly (no error): bytes lost on the way that
+// only a checksum can notice. Successive cuts end at different lengths.
+func (s *Store) ShortRead(suffix string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.short == nil {
+		s.short = map[string]int{}
+	}
+	s.short[suffix] += n
+}
+
+// shortened returns how many bytes to cut from a read of rel (0: none).
+func (s *Store) shortened(rel string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for suffix, n := range s.short {
+		if n > 0 && strings.HasSuffix(rel, suffix) {
+			s.short[suffix]--
+			s.seq++
+			return s.seq
+		}
+	}
+	return 0
 }
 
 // New wraps st.
@@ -134,6 +164,17 @@ func (s *Store) OpenArtifact(ctx context.Context, root, rel string) (io.ReadClos
 	if ierr := s.after("OpenArtifact", err); ierr != nil && err == nil {
 		rc.Close()
 		return nil, ierr
+	}
+	if err == nil {
+		if cut := s.shortened(rel); cut > 0 {
+			// Buffered: fault tests cut model files of a few MiB at most.
+			data, rerr := io.ReadAll(rc)
+			rc.Close()
+			if rerr != nil {
+				return nil, rerr
+			}
+			return io.NopCloser(bytes.NewReader(data[:max(len(data)-cut, 0)])), nil
+		}
 	}
 	return rc, err
 }
