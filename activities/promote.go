@@ -48,6 +48,9 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 	if mv.Tags[TagVerified] != "true" {
 		return PromoteOutput{}, failure.New(failure.VerificationFailed, "version %d of %s has not passed verification; it is not promoted", in.Version, in.ModelName)
 	}
+	if _, err := a.checkStoredVersion(ctx, in.ModelName, in.Version); err != nil {
+		return PromoteOutput{}, err
+	}
 	current, err := a.readAlias(ctx, in.ModelName, in.Alias)
 	if err != nil {
 		return PromoteOutput{}, err
