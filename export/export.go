@@ -68,19 +68,23 @@ func Version(ctx context.Context, src, dst store.Store, name string, version int
 	key := name + "/" + strconv.Itoa(version) + "/" + smv.ModelID
 	x := &exporter{src: src, dst: dst, key: key, name: name}
 
+	if smv.Tags[activities.TagManifestSHA256] == "" {
+		// Registered outside flavorflow (Python MLflow): nothing says what
+		// its bytes should be, so they cannot be checked on either side.
+		return Result{}, failure.New(failure.InvalidManifest, "version %d of %s records no manifest hash (%s); run `starter verify --model %s --version %d` first", version, name, activities.TagManifestSHA256, name, version)
+	}
 	tmp, err := os.MkdirTemp(opts.TempDir, "flavorflow-export-")
 	if err != nil {
 		return Result{}, failure.Wrap(failure.Internal, err, "temp dir")
 	}
 	defer os.RemoveAll(tmp)
-	dir, err := flavor.Download(ctx, src, modeluri.Version(name, version), filepath.Join(tmp, "src"))
+	// LoadModel by the version's URI compares the download with the hash
+	// the version records: a version changed at rest is not published.
+	srcModel, err := flavor.LoadModel(ctx, src, modeluri.Version(name, version), filepath.Join(tmp, "src"))
 	if err != nil {
 		return Result{}, err
 	}
-	srcModel, err := flavor.LoadModel(ctx, nil, dir, "")
-	if err != nil {
-		return Result{}, err
-	}
+	dir := srcModel.Dir
 
 	expID, err := store.EnsureExperiment(ctx, dst, opts.Experiment)
 	if err != nil {

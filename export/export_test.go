@@ -1,13 +1,17 @@
 package export
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/testenv"
@@ -114,4 +118,40 @@ func TestExportBadInput(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+// TestExportRefusesTamperedSource is issue 10, finding 1 for export: the
+// source version's model.json and MLmodel replaced (offset 3 -> 30) with a
+// manifest recomputed to match was published as a verified version.
+func TestExportRefusesTamperedSource(t *testing.T) {
+	ctx := context.Background()
+	local, err := localstore.Open(t.TempDir())
+	require.NoError(t, err)
+	defer local.Close()
+	seed(t, local, "tampered")
+	root, err := local.GetModelVersionDownloadURI(ctx, "tampered", 1)
+	require.NoError(t, err)
+	evil := filepath.Join(t.TempDir(), "evil")
+	_, err = flavor.SaveModel(ctx, evil, fakemodel.New(30), flavor.SaveOptions{})
+	require.NoError(t, err)
+	manifest, _, err := flavor.BuildManifest(evil)
+	require.NoError(t, err)
+	put := func(rel string, b []byte) {
+		require.NoError(t, local.PutArtifact(ctx, root, rel, store.Source{
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, Size: int64(len(b))}))
+	}
+	for _, f := range []string{flavor.DataFile, flavor.MLmodelFile} {
+		b, err := os.ReadFile(filepath.Join(evil, f))
+		require.NoError(t, err)
+		put(f, b)
+	}
+	put(flavor.ManifestFile, manifest)
+
+	dst, err := localstore.Open(t.TempDir())
+	require.NoError(t, err)
+	defer dst.Close()
+	_, err = Version(ctx, local, dst, "tampered", 1, Options{Experiment: "published", TempDir: t.TempDir()})
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+	_, err = dst.GetRegisteredModel(ctx, "tampered")
+	require.True(t, failure.Has(err, failure.NotFound), "a registered model was created on the destination: %v", err)
 }
