@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +14,11 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/faultstore"
 	"github.com/flavorflow/flavorflow/internal/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/store/localstore"
 )
 
 // storedVersion saves, logs and registers y = x + 3 (with a weights
@@ -97,4 +101,114 @@ func promoteDamaged(t *testing.T, a *Activities, st store.Store) {
 	sha, err := a.checkStoredVersion(ctx, "m", 1)
 	require.NoError(t, err)
 	require.NotEmpty(t, sha)
+}
+
+// pythonVersion registers tests/testdata/tutorial_model (the tutorial's
+// my_flavor, written by Python MLflow) as the next version of name the way
+// Python's register_model does: a logged model with the files, a version
+// without flavorflow's tags. It returns the artifact root.
+func pythonVersion(t *testing.T, st store.Store, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	expID, err := store.EnsureExperiment(ctx, st, "python")
+	require.NoError(t, err)
+	lm, err := st.CreateLoggedModel(ctx, store.CreateLoggedModelRequest{ExperimentID: expID, Name: "model"})
+	require.NoError(t, err)
+	for _, f := range []string{"MLmodel", "model.pkl"} {
+		b, err := os.ReadFile(filepath.Join("..", "tests", "testdata", "tutorial_model", f))
+		require.NoError(t, err)
+		require.NoError(t, st.PutArtifact(ctx, lm.ArtifactURI, f, store.Source{
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, Size: int64(len(b))}))
+	}
+	_, err = st.FinalizeLoggedModel(ctx, lm.ID, store.LoggedModelReady)
+	require.NoError(t, err)
+	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
+		require.NoError(t, err)
+	}
+	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: "models:/" + lm.ID, ModelID: lm.ID})
+	require.NoError(t, err)
+	return lm.ArtifactURI
+}
+
+// TestVerifyVersionMakesPythonVersionPromotable is issue 10, finding 6: a
+// version registered by Python MLflow could not be promoted (not verified)
+// nor checked (no manifest). VerifyVersion records its manifest, verifies
+// it, and promotion then checks its bytes like any other version's.
+func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
+	ctx := context.Background()
+	st, err := localstore.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	a := &Activities{Store: st, WorkDir: t.TempDir()}
+	root := pythonVersion(t, st, "py")
+
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "py", Alias: "prod", Version: 1})
+	require.Equal(t, failure.VerificationFailed, failure.CodeOf(err), "%v", err)
+
+	in := VerifyVersionInput{ModelName: "py", Version: 1, Inputs: []float64{4, 0}}
+	out, err := a.verifyVersion(ctx, in)
+	require.NoError(t, err)
+	require.True(t, out.ManifestCreated)
+	require.Equal(t, flavor.TutorialFlavor, out.Flavor)
+	require.Equal(t, []float64{7, 3}, out.Predictions)
+	mv, err := st.GetModelVersion(ctx, "py", 1)
+	require.NoError(t, err)
+	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[TagVerified])
+	require.JSONEq(t, `{"inputs":[4,0],"predictions":[7,3]}`, mv.Tags[TagVerifyPredictions])
+	lm, err := st.GetLoggedModel(ctx, mv.ModelID)
+	require.NoError(t, err)
+	require.Equal(t, out.ManifestSHA256, lm.Tags[TagManifestSHA256], "models:/m-<id> loads are checked too")
+
+	// Again: idempotent, nothing rebuilt.
+	again, err := a.verifyVersion(ctx, in)
+	require.NoError(t, err)
+	require.False(t, again.ManifestCreated)
+	require.Equal(t, out.ManifestSHA256, again.ManifestSHA256)
+
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "py", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	require.Equal(t, 1, aliasOfModel(t, st, "py", "prod"))
+
+	// Changed at rest afterwards: verify refuses (the recorded hash is
+	// never replaced) and so does promotion.
+	flipByte(t, st, root, "model.pkl")
+	_, err = a.verifyVersion(ctx, in)
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+	mv, err = st.GetModelVersion(ctx, "py", 1)
+	require.NoError(t, err)
+	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "py", Alias: "canary", Version: 1})
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+}
+
+// TestVerifyVersionResumesAfterManifestUpload: an attempt that uploaded the
+// manifest and stopped before recording its hash is finished by the next,
+// which records that manifest rather than building another.
+func TestVerifyVersionResumesAfterManifestUpload(t *testing.T) {
+	ctx := context.Background()
+	st, err := localstore.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	fs := faultstore.New(st)
+	a := &Activities{Store: fs, WorkDir: t.TempDir()}
+	pythonVersion(t, st, "py")
+	in := VerifyVersionInput{ModelName: "py", Version: 1, Inputs: []float64{1}}
+	fs.FailBeforeCommit("SetModelVersionTag", 1)
+	_, err = a.verifyVersion(ctx, in)
+	require.Equal(t, failure.ServerUnavailable, failure.CodeOf(err), "%v", err)
+	out, err := a.verifyVersion(ctx, in)
+	require.NoError(t, err)
+	require.False(t, out.ManifestCreated, "the first attempt's manifest is reused")
+	mv, err := st.GetModelVersion(ctx, "py", 1)
+	require.NoError(t, err)
+	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[TagVerified])
+}
+
+func aliasOfModel(t *testing.T, st store.Store, name, alias string) int {
+	t.Helper()
+	mv, err := st.GetModelVersionByAlias(context.Background(), name, alias)
+	require.NoError(t, err)
+	return mv.Version
 }

@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"list":           {"list pipelines by model, stage or status", listUsage, cmdList},
 	"promote":        {"move an alias forward to a verified version (through Temporal)", promoteUsage, cmdPromote},
 	"rollback":       {"move an alias back to an earlier verified version", rollbackUsage, cmdRollback},
+	"verify":         {"verify a version registered elsewhere (records its manifest) so it can be promoted", verifyUsage, cmdVerify},
 	"config":         {"print the effective settings (flags > env > envconfig profile > temporal-dev.yml)", configUsage, cmdConfig},
 	"schedule":       {"scheduled retraining: create, list, describe, pause, unpause, trigger, backfill, delete", scheduleUsage, cmdSchedule},
 	"devserver-args": {"print the temporal arguments that start the configured dev server", devServerUsage, cmdDevServerArgs},

@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string) error {
 	w := worker.New(c, cfg.Temporal.TaskQueue, wopts)
 	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.AliasChange, workflow.RegisterOptions{Name: workflows.AliasChangeName})
+	w.RegisterWorkflowWithOptions(workflows.VerifyVersion, workflow.RegisterOptions{Name: workflows.VerifyVersionName})
 	w.RegisterActivity(&activities.Activities{
 		Store:             st,
 		Experiment:        cfg.Store.Experiment,
