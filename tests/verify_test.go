@@ -1,0 +1,131 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/mlflow"
+)
+
+// registerWithPython logs the tutorial's FakeModel(3) with its own Python
+// flavor (tests/python/tutorial_flavor.py) and registers it as name on the
+// MLflow server at url, as a Python user would. It returns the version.
+func registerWithPython(t *testing.T, url, name string) string {
+	t.Helper()
+	python := testenv.Binary(t, "FLAVORFLOW_PYTHON", "python")
+	script := `
+import sys
+import mlflow
+import tutorial_flavor
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment("python-users")
+with mlflow.start_run():
+    info = tutorial_flavor.log_model(tutorial_flavor.FakeModel(3), name="model", registered_model_name=sys.argv[2])
+print(info.registered_model_version)
+`
+	return runPython(t, python, script, url, name)
+}
+
+func runPython(t *testing.T, python, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, append([]string{"-c", script}, args...)...)
+	cmd.Dir = filepath.Join(testenv.RepoRoot(), "tests", "python")
+	cmd.Env = append(cmd.Environ(), "PYTHONPATH="+cmd.Dir, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false")
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	require.NoError(t, err, "python: %s", stderr)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestVerifyPythonRegisteredVersion is issue 10, finding 6 end to end: a
+// version registered by Python MLflow on a real MLflow server could not be
+// promoted (VerificationFailed) and had no way forward. `starter verify`,
+// through the VerifyVersion workflow on the dev server, records its
+// manifest and verifies it; then `starter promote` succeeds, `starter
+// predict` loads it checked against the recorded hash, and Python still
+// loads it.
+func TestVerifyPythonRegisteredVersion(t *testing.T) {
+	t.Parallel()
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	name := "py-verify-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	require.Equal(t, "1", registerWithPython(t, ml.URL, name))
+
+	c := newCLIEnv(t)
+	c.env = append(c.env, "MLFLOW_TRACKING_URI="+ml.URL)
+	c.startWorker()
+
+	r := c.starter(nil, "promote", "--model", name, "--alias", "champion", "--version", "1")
+	require.Equal(t, 2, r.code, "an unverified version is not promoted\n%s", r)
+	require.Contains(t, r.stderr, "VerificationFailed")
+
+	var v struct {
+		Model           string    `json:"model"`
+		Version         int       `json:"version"`
+		Flavor          string    `json:"flavor"`
+		Offset          float64   `json:"offset"`
+		ManifestSHA256  string    `json:"manifest_sha256"`
+		ManifestCreated bool      `json:"manifest_created"`
+		Inputs          []float64 `json:"inputs"`
+		Predictions     []float64 `json:"predictions"`
+		TemporalURL     string    `json:"temporal_ui_url"`
+	}
+	c.okJSON(&v, "verify", "--model", name, "--version", "1")
+	require.Equal(t, "my_flavor", v.Flavor)
+	require.Equal(t, 3.0, v.Offset)
+	require.True(t, v.ManifestCreated)
+	require.Equal(t, []float64{4, 0}, v.Inputs, "pipeline.verify_inputs from temporal-dev.yml")
+	require.Equal(t, []float64{7, 3}, v.Predictions)
+	require.Contains(t, v.TemporalURL, "/workflows/verify-"+name+"-v1/")
+
+	direct, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+	require.NoError(t, err)
+	defer direct.Close()
+	mv, err := direct.GetModelVersion(context.Background(), name, 1)
+	require.NoError(t, err)
+	require.Equal(t, v.ManifestSHA256, mv.Tags[activities.TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[activities.TagVerified])
+	var rec map[string][]float64
+	require.NoError(t, json.Unmarshal([]byte(mv.Tags[activities.TagVerifyPredictions]), &rec))
+	require.Equal(t, []float64{7, 3}, rec["predictions"])
+
+	// Again: nothing rebuilt, same hash; text output.
+	r = c.ok("verify", "--model", name, "--version", "1", "--inputs", "10")
+	require.Contains(t, r.stdout, "Version 1 of "+name+" verified (flavor my_flavor, offset 3)")
+	require.Contains(t, r.stdout, "matches the recorded hash")
+	require.Contains(t, r.stdout, "predict(10) = 13")
+
+	r = c.ok("promote", "--model", name, "--alias", "champion", "--version", "1")
+	require.Contains(t, r.stdout, "now points at version 1")
+	r = c.ok("predict", "models:/"+name+"@champion", "4")
+	require.Contains(t, r.stdout, "predict(4) = 7")
+
+	// The uploaded manifest does not get in Python's way.
+	python := testenv.Binary(t, "FLAVORFLOW_PYTHON", "python")
+	got := runPython(t, python, `
+import sys
+import mlflow
+import tutorial_flavor
+mlflow.set_tracking_uri(sys.argv[1])
+print(tutorial_flavor.load_model("models:/" + sys.argv[2] + "@champion").predict(4))
+`, ml.URL, name)
+	require.Equal(t, "7", got)
+
+	r = c.starter(nil, "verify", "--model", name, "--version", "7")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "NotFound")
+}
