@@ -55,3 +55,16 @@ def test_python_tutorial_flavor_go_loads(go_bin, tracking, tmp_path):
                              f"runs:/{run.info.run_id}/model", "models:/tutorial/latest"]):
         got = ffmlflow(go_bin, "load", "-tracking-uri", tracking, "-uri", uri, "-dst", str(tmp_path / f"dl{i}"))
         assert got == {**got, "flavor": "my_flavor", "offset": 3, "predict_4": 7, "manifest_sha256": ""}, uri
+
+
+def test_python_loader_checks_version_tag(go_bin, tracking, tmp_path):
+    # Issue 10, finding 1: loading a registered version compares its
+    # manifest with the hash recorded on the version.
+    reg = ffmlflow(go_bin, "register", "-tracking-uri", tracking, "-name", "ff-go-tag", "-offset", "3", "-work", str(tmp_path))
+    client = mlflow.MlflowClient()
+    uri = f"models:/ff-go-tag/{reg['version']}"
+    client.set_model_version_tag("ff-go-tag", str(reg["version"]), "flavorflow.manifest_sha256", "0" * 64)
+    with pytest.raises(Exception, match="records"):
+        mlflow.pyfunc.load_model(uri)
+    client.set_model_version_tag("ff-go-tag", str(reg["version"]), "flavorflow.manifest_sha256", reg["manifest_sha256"])
+    assert mlflow.pyfunc.load_model(uri).predict([4]) == [7]

@@ -97,3 +97,18 @@ def test_models_serve_invocations(ffsave):
         assert out == {"predictions": [[7.0], [13.0]]}
     finally:
         stop(proc)
+
+
+def test_loader_checks_manifest(ffsave):
+    # Issue 10, finding 1: the shipped loader read model.json whatever the
+    # manifest said.
+    d = ffsave(3, "-weights-size", "1000", "-weights-seed", "2")
+    doc = json.loads((d / "model.json").read_text())
+    doc["offset"] = 30
+    (d / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(Exception, match="manifest says"):
+        mlflow.pyfunc.load_model(str(d))
+    # A plain directory without a manifest, that nothing says should have
+    # one, still loads (as in Go).
+    (d / "flavorflow-manifest.json").unlink()
+    assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [34]
