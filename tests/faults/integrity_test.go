@@ -1,0 +1,70 @@
+package faults
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/workflows"
+)
+
+// TestTruncatedDownloadIsFetchedAgain is issue 10, finding 2: a download
+// truncated once on the way (a consistent Content-Length, a short body)
+// failed the pipeline with a non-retryable ChecksumMismatch and left the
+// version unverified. The verify step fetches the damaged file again and the
+// pipeline completes. Then finding 1: one byte of the verified version's
+// weights.bin flipped at rest makes promotion (AliasChange, the worker
+// binary against MLflow) fail with ChecksumMismatch; the alias stays unset.
+func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	r.startWorker()
+	model := r.prefix + "-m"
+	r.px.SetRules(
+		faultproxy.Rule{Method: http.MethodGet, Path: regexp.MustCompile(`/weights\.bin$`), Action: faultproxy.Truncate, Count: 1},
+		faultproxy.Rule{Method: http.MethodGet, Path: regexp.MustCompile(`/flavorflow-manifest\.json$`), Action: faultproxy.Truncate, Count: 1},
+	)
+	p := r.start(r.prefix+"-0", request(model, "champion", 3, 1<<20))
+	r.wait(3*time.Minute, p)
+	if p.err != nil {
+		t.Fatalf("pipeline with truncated downloads: %v", p.err)
+	}
+	truncated := r.px.Stats().Total()
+	if truncated != 2 {
+		t.Fatalf("the proxy truncated %d downloads, want 2", truncated)
+	}
+	r.px.SetRules()
+	ctx := context.Background()
+	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
+	if err != nil || mv.Version != p.res.Version || mv.Tags[activities.TagVerified] != "true" {
+		t.Fatalf("alias after truncated downloads: %+v %v, want verified version %d", mv, err, p.res.Version)
+	}
+
+	flipped := r.flipStoredByte(p.id, "weights.bin")
+	run, err := r.tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: r.prefix + "-promote", TaskQueue: r.queue, WorkflowExecutionTimeout: 5 * time.Minute},
+		workflows.AliasChangeName, workflows.AliasChangeRequest{ModelName: model, Alias: "canary", Version: p.res.Version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perr := run.Get(ctx, nil)
+	if got := errorType(perr); got != string(failure.ChecksumMismatch) {
+		t.Fatalf("promote of a version damaged at rest: %v, want ChecksumMismatch", perr)
+	}
+	if mv, err := r.direct.GetModelVersionByAlias(ctx, model, "canary"); !failure.Has(err, failure.NotFound) {
+		t.Fatalf("alias canary moved onto damaged bytes: %+v %v", mv, err)
+	}
+	var tb table
+	tb.add("truncated download", "downloads truncated (weights.bin, manifest)", truncated)
+	tb.add("truncated download", "pipeline", "completed, verified, promoted")
+	tb.add("byte flipped at rest", "byte flipped in", strings.TrimPrefix(flipped, r.ml.ArtifactsDir+"/"))
+	tb.add("byte flipped at rest", "promote error", errorType(perr))
+	report(t, tb)
+}
