@@ -55,6 +55,9 @@ func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	perr := run.Get(ctx, nil)
+	if perr == nil {
+		t.Fatal("promote of a version damaged at rest succeeded, want ChecksumMismatch")
+	}
 	if got := errorType(perr); got != string(failure.ChecksumMismatch) {
 		t.Fatalf("promote of a version damaged at rest: %v, want ChecksumMismatch", perr)
 	}
