@@ -146,6 +146,19 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 			return location{}, err
 		}
 		loc = location{root: r, want: mv.Tags[TagManifestSHA256], wantFrom: fmt.Sprintf("version %d of %s", version, u.Name)}
+		if loc.want == "" && mv.ModelID != "" {
+			// Registered without the tag (Python's register_model of a
+			// model flavorflow logged): the logged model records the
+			// hash, and it holds for the version when the version's
+			// files are the logged model's.
+			lm, err := st.GetLoggedModel(ctx, mv.ModelID)
+			switch {
+			case err == nil && lm.ArtifactURI == r && lm.Tags[TagManifestSHA256] != "":
+				loc.want, loc.wantFrom = lm.Tags[TagManifestSHA256], fmt.Sprintf("logged model %s (the source of version %d of %s)", lm.ID, version, u.Name)
+			case err != nil && !failure.Has(err, failure.NotFound):
+				return location{}, err
+			}
+		}
 	case modeluri.KindLoggedModel:
 		lm, err := st.GetLoggedModel(ctx, u.ModelID)
 		if err != nil {

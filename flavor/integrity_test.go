@@ -299,3 +299,23 @@ func TestIntegrityOnMLflowServer(t *testing.T) {
 		checkTampered(t, r)
 	})
 }
+
+// TestVersionWithoutTagUsesLoggedModelHash: a version registered without
+// flavorflow's tag from a model flavorflow logged (Python's register_model
+// of models:/m-<id>) is checked against the logged model's recorded hash.
+func TestVersionWithoutTagUsesLoggedModelHash(t *testing.T) {
+	ctx := context.Background()
+	r, st := localRegistered(t, "via-logged")
+	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: "via-logged", Source: r.logged.ModelURI, ModelID: r.logged.ModelID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := "models:/via-logged/" + strconv.Itoa(mv.Version)
+	l, err := LoadModel(ctx, st, uri, filepath.Join(t.TempDir(), "ok"))
+	if err != nil || l.ManifestSHA256 != r.logged.ManifestSHA256 {
+		t.Fatalf("intact: %+v %v", l, err)
+	}
+	r.tamper(t, true)
+	_, err = LoadModel(ctx, st, uri, filepath.Join(t.TempDir(), "bad"))
+	wantCode(t, "tampered, version without tag", err, failure.ChecksumMismatch)
+}
