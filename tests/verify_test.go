@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,8 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
+	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/store/localstore"
 )
 
 // registerWithPython logs the tutorial's FakeModel(3) with its own Python
@@ -128,4 +136,75 @@ print(tutorial_flavor.load_model("models:/" + sys.argv[2] + "@champion").predict
 	r = c.starter(nil, "verify", "--model", name, "--version", "7")
 	require.Equal(t, 2, r.code, "%s", r)
 	require.Contains(t, r.stderr, "NotFound")
+}
+
+// TestPredictRefusesTamperedVersion is issue 10, finding 1 from the
+// outside: model.json and MLmodel edited at rest (offset 3 -> 30) and the
+// manifest deleted made `starter predict models:/NAME/1 4` print 34 and
+// exit 0, on both stores. It must be ChecksumMismatch, exit 2.
+func TestPredictRefusesTamperedVersion(t *testing.T) {
+	t.Parallel()
+	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir()}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "MLFLOW_") && !strings.HasPrefix(k, "FLAVORFLOW_") {
+			c.env = append(c.env, kv)
+		}
+	}
+	c.env = append(c.env, "FLAVORFLOW_CONFIG=")
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	remote, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+	require.NoError(t, err)
+	defer remote.Close()
+	localDir := filepath.Join(t.TempDir(), "store")
+	local, err := localstore.Open(localDir)
+	require.NoError(t, err)
+	defer local.Close()
+	name := "tampered-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	for _, tc := range []struct {
+		uri, artifacts string
+		st             store.Store
+	}{{localDir, filepath.Join(localDir, "artifacts"), local}, {ml.URL, ml.ArtifactsDir, remote}} {
+		root := registerFakeModel(t, tc.st, name, 3)
+		r := c.ok("predict", "--tracking-uri", tc.uri, "models:/"+name+"/1", "4")
+		require.Contains(t, r.stdout, "predict(4) = 7")
+
+		evil := filepath.Join(t.TempDir(), "evil")
+		_, err := flavor.SaveModel(context.Background(), evil, fakemodel.New(30), flavor.SaveOptions{})
+		require.NoError(t, err)
+		for _, f := range []string{flavor.DataFile, flavor.MLmodelFile} {
+			b, err := os.ReadFile(filepath.Join(evil, f))
+			require.NoError(t, err)
+			require.NoError(t, tc.st.PutArtifact(context.Background(), root, f, store.Source{
+				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, Size: int64(len(b))}))
+		}
+		rel := strings.TrimLeft(strings.TrimPrefix(root, "mlflow-artifacts:/"), "/")
+		require.NoError(t, os.Remove(filepath.Join(tc.artifacts, filepath.FromSlash(rel), flavor.ManifestFile)))
+
+		r = c.starter(nil, "predict", "--tracking-uri", tc.uri, "models:/"+name+"/1", "4")
+		require.Equal(t, 2, r.code, "%s: %s", tc.uri, r)
+		require.Contains(t, r.stderr, "ChecksumMismatch")
+		require.NotContains(t, r.stdout, "34")
+	}
+}
+
+// registerFakeModel saves, logs and registers FakeModel(offset) as the
+// next version of name the way a pipeline does (the version records the
+// manifest hash); it returns the logged model's artifact root.
+func registerFakeModel(t *testing.T, st store.Store, name string, offset float64) string {
+	t.Helper()
+	ctx := context.Background()
+	expID, err := store.EnsureExperiment(ctx, st, "registered-by-test")
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "model")
+	_, err = flavor.SaveModel(ctx, dir, fakemodel.New(offset), flavor.SaveOptions{})
+	require.NoError(t, err)
+	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, Name: "model"})
+	require.NoError(t, err)
+	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil {
+		require.True(t, failure.Has(err, failure.AlreadyExists), "%v", err)
+	}
+	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID,
+		Tags: store.Tags{activities.TagManifestSHA256: logged.ManifestSHA256}})
+	require.NoError(t, err)
+	return logged.ArtifactURI
 }
