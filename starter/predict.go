@@ -16,7 +16,9 @@ starter predict [--tracking-uri DIR|URL] MODEL_URI X [X...]
 Loads a model the way LoadAndVerify does (download, check every hash, read
 the MLmodel flavor) and prints its predictions. MODEL_URI is models:/name/1,
 models:/name@alias, models:/name/latest, models:/m-<id>, runs:/<id>/model or
-a local directory.
+a local directory. A registered version (or logged model) must come with the
+manifest whose hash it records: a different one, or none, is
+ChecksumMismatch (exit 2). A file damaged on the way is fetched again.
 
 Example:
   starter predict models:/iris@champion 4      # prints 7 for FakeModel(3)
