@@ -2,11 +2,14 @@ package faults
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"testing"
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
 )
@@ -37,12 +40,19 @@ func TestPromoteRetryAfterOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	intent := store.Tags{activities.TagVerified: "true", activities.TagPromoteIntent + alias: "requested"}
-	for range 2 {
-		lm, err := st.CreateLoggedModel(ctx, store.CreateLoggedModelRequest{ExperimentID: expID, Name: "model", SourceRunID: run.ID})
+	for i := range 2 {
+		// Real stored bytes: promotion hashes them against the manifest.
+		dir := filepath.Join(t.TempDir(), "model")
+		if _, err := flavor.SaveModel(ctx, dir, fakemodel.New(float64(i)), flavor.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		lm, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: "models:/" + lm.ID, ModelID: lm.ID, Tags: intent}); err != nil {
+		tags := store.Tags{activities.TagManifestSHA256: lm.ManifestSHA256}
+		maps.Copy(tags, intent)
+		if _, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: lm.ModelURI, ModelID: lm.ModelID, Tags: tags}); err != nil {
 			t.Fatal(err)
 		}
 	}
