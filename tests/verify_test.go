@@ -208,3 +208,20 @@ func registerFakeModel(t *testing.T, st store.Store, name string, offset float64
 	require.NoError(t, err)
 	return logged.ArtifactURI
 }
+
+// `starter verify` has examples in --help and refuses bad usage (exit 2)
+// before contacting anything.
+func TestVerifyUsage(t *testing.T) {
+	t.Parallel()
+	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir(), env: append(os.Environ(), "FLAVORFLOW_CONFIG=")}
+	h := c.starter(nil, "verify", "--help")
+	require.Equal(t, 0, h.code, "%s", h)
+	require.Contains(t, h.stdout+h.stderr, "Example")
+	require.Contains(t, c.ok("--help").stdout, "\n  verify ")
+	for _, args := range [][]string{{"verify", "--model", "m"}, {"verify", "--version", "1"}, {"verify", "--model", "m", "--version", "0"},
+		{"verify", "--model", "m", "--version", "1", "--inputs", "4,x"}, {"verify", "--model", "a/b", "--version", "1"}} {
+		r := c.starter(nil, args...)
+		require.Equal(t, 2, r.code, "%v\n%s", args, r)
+		require.NotEmpty(t, r.stderr)
+	}
+}
