@@ -37,10 +37,13 @@ const (
 	// Refuse closes the client's connection without forwarding: the server
 	// is down (nothing was committed).
 	Refuse
+	// Reply answers Rule.Status with Rule.Body (JSON) without forwarding:
+	// a canned server error, nothing committed.
+	Reply
 )
 
 func (a Action) String() string {
-	return [...]string{"forward", "close", "502", "504", "refuse"}[a]
+	return [...]string{"forward", "close", "502", "504", "refuse", "reply"}[a]
 }
 
 // Rule picks requests and what to do with their answers. Every field is
@@ -59,6 +62,9 @@ type Rule struct {
 	// Before, when set, runs before the request is forwarded; it may block
 	// (to hold one request while a test changes the server's state).
 	Before func(*http.Request)
+	// Status and Body are the answer of a Reply rule.
+	Status int
+	Body   string
 
 	seen, applied int
 }
@@ -237,6 +243,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rule != nil && rule.Action == Refuse {
 		closeConn(w)
+		return
+	}
+	if rule != nil && rule.Action == Reply {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rule.Status)
+		_, _ = io.WriteString(w, rule.Body)
 		return
 	}
 	out := r.Clone(context.WithoutCancel(r.Context()))
