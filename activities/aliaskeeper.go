@@ -62,8 +62,9 @@ type AliasEvent struct {
 	At        time.Time `json:"at"`  // workflow time the change was applied
 	Requester string    `json:"requester,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
-	From      int       `json:"from"`
-	To        int       `json:"to"` // the requested version
+	From      int       `json:"from"`    // where the alias pointed (0: unset)
+	To        int       `json:"to"`      // the requested version
+	Current   int       `json:"current"` // where it points after
 	Rollback  bool      `json:"rollback,omitempty"`
 	// Outcome is "changed", "unchanged", or the failure type.
 	Outcome string `json:"outcome"`

@@ -44,7 +44,7 @@ func AliasKeeper(ctx workflow.Context, in activities.AliasKeeperInput) error {
 	}
 	k := &keeper{in: in, history: in.History, outcomes: in.Outcomes}
 	if n := len(in.History); n > 0 {
-		k.seq = in.History[n-1].Seq
+		k.seq, k.current = in.History[n-1].Seq, in.History[n-1].Current
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, ModelNameKey.ValueSet(in.ModelName)); err != nil {
 		return err
@@ -81,6 +81,7 @@ type keeper struct {
 	history  []activities.AliasEvent
 	outcomes []activities.AliasOutcome
 	seq      int   // Seq of the last event
+	current  int   // where the alias pointed after the last change (0: unset or unknown)
 	handled  int   // changes handled in this run
 	next     int   // next ticket
 	queue    []int // tickets waiting or running, in arrival order
@@ -110,7 +111,10 @@ func (k *keeper) change(ctx workflow.Context, req AliasChangeRequest) (AliasChan
 	}
 	res := AliasChangeResult{ModelName: req.ModelName, Alias: req.Alias, Version: req.Version, AliasURI: modeluri.Alias(req.ModelName, req.Alias)}
 	now := workflow.Now(ctx)
-	ev := activities.AliasEvent{At: now, Requester: req.Requester, RequestID: req.RequestID, To: req.Version, Rollback: req.Rollback}
+	// A failed change returns no output; its event keeps the last known
+	// position.
+	ev := activities.AliasEvent{At: now, Requester: req.Requester, RequestID: req.RequestID,
+		From: k.current, To: req.Version, Current: k.current, Rollback: req.Rollback}
 	var err error
 	if !req.Deadline.IsZero() && !now.Before(req.Deadline) {
 		// The requester's attempt has ended; its retry is a new request.
@@ -119,8 +123,11 @@ func (k *keeper) change(ctx workflow.Context, req AliasChangeRequest) (AliasChan
 		var out activities.PromoteOutput
 		var a *activities.Activities
 		err = workflow.ExecuteActivity(applyOptions(ctx, now, req.Deadline), a.ApplyAliasChange, req).Get(ctx, &out)
-		res.Previous, res.Current, res.Changed = out.Previous, out.Current, out.Changed
-		ev.From = out.Previous
+		if err == nil {
+			res.Previous, res.Current, res.Changed = out.Previous, out.Current, out.Changed
+			ev.From, ev.Current = out.Previous, out.Current
+			k.current = out.Current
+		}
 	}
 	o := activities.AliasOutcome{RequestID: req.RequestID, Result: res}
 	switch {
