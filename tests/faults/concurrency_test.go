@@ -68,8 +68,18 @@ func TestConcurrentRegistrationsOfOneName(t *testing.T) {
 //   - every failure is AliasConflict (an older version arriving after a
 //     newer one), never another type.
 func TestConcurrentPromotions(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, rigOptions{})
+	for _, st := range []struct {
+		name  string
+		local bool
+	}{{"mlflow", false}, {"local", true}} {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			concurrentPromotions(t, newRig(t, rigOptions{localStore: st.local}), st.name)
+		})
+	}
+}
+
+func concurrentPromotions(t *testing.T, r *rig, storeName string) {
 	r.startWorker()
 	r.startWorker() // two workers: promotions really run in parallel
 	model := r.prefix + "-champ"
@@ -131,9 +141,10 @@ func TestConcurrentPromotions(t *testing.T) {
 	}
 	wall := time.Since(start).Round(time.Second)
 	a := r.auditStore(all)
-	tb := a.rows("concurrent promotions")
-	tb.add("concurrent promotions", "rounds (2-3 pipelines each)", rounds)
-	tb.add("concurrent promotions", "outcomes", fmtCounts(outcomes))
-	tb.add("concurrent promotions", "wall time of the rounds", wall)
+	scenario := "concurrent promotions (" + storeName + ")"
+	tb := a.rows(scenario)
+	tb.add(scenario, "rounds (2-3 pipelines each)", rounds)
+	tb.add(scenario, "outcomes", fmtCounts(outcomes))
+	tb.add(scenario, "wall time of the rounds", wall)
 	report(t, tb)
 }
