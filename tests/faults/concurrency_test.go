@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +68,10 @@ func TestConcurrentRegistrationsOfOneName(t *testing.T) {
 //   - no failed pipeline's version holds the alias;
 //   - every failure is AliasConflict (an older version arriving after a
 //     newer one), never another type.
+//
+// On MLflow the proxy also holds every alias set a moment, as a slow server
+// would, and counts sets that arrive while another is held: serialized
+// changes never overlap.
 func TestConcurrentPromotions(t *testing.T) {
 	for _, st := range []struct {
 		name  string
@@ -80,6 +85,20 @@ func TestConcurrentPromotions(t *testing.T) {
 }
 
 func concurrentPromotions(t *testing.T, r *rig, storeName string) {
+	var mu sync.Mutex
+	held, overlaps := 0, 0
+	r.px.SetRules(faultproxy.Rule{Method: http.MethodPost, Path: regexp.MustCompile(`/registered-models/alias$`), Before: func(*http.Request) {
+		mu.Lock()
+		if held > 0 {
+			overlaps++
+		}
+		held++
+		mu.Unlock()
+		time.Sleep(200 * time.Millisecond) // a slow server: widens the window a concurrent set would hit
+		mu.Lock()
+		held--
+		mu.Unlock()
+	}})
 	r.startWorker()
 	r.startWorker() // two workers: promotions really run in parallel
 	model := r.prefix + "-champ"
@@ -140,11 +159,20 @@ func concurrentPromotions(t *testing.T, r *rig, storeName string) {
 		}
 	}
 	wall := time.Since(start).Round(time.Second)
+	mu.Lock()
+	overlapping := overlaps
+	mu.Unlock()
+	if overlapping > 0 {
+		t.Errorf("%d alias sets reached the server while another set of the same alias was in flight; changes of one alias must be serialized", overlapping)
+	}
 	a := r.auditStore(all)
 	scenario := "concurrent promotions (" + storeName + ")"
 	tb := a.rows(scenario)
 	tb.add(scenario, "rounds (2-3 pipelines each)", rounds)
 	tb.add(scenario, "outcomes", fmtCounts(outcomes))
 	tb.add(scenario, "wall time of the rounds", wall)
+	if storeName == "mlflow" {
+		tb.add(scenario, "overlapping alias sets at the server", overlapping)
+	}
 	report(t, tb)
 }
