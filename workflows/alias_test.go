@@ -229,3 +229,18 @@ func TestAliasKeeperIDIsASCIIAndInjective(t *testing.T) {
 	require.NotEqual(t, AliasKeeperID("a-b", "c"), AliasKeeperID("a", "b-c"))
 	require.NotEqual(t, AliasKeeperID("a@b", "c"), AliasKeeperID("a", "b@c"))
 }
+
+// The pipeline's promote step names the alias's keeper, so the change is
+// serialized with every other change of that alias.
+func TestLifecyclePromotesThroughTheKeeper(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.PromoteAlias, mock.Anything, activities.PromoteInput{
+		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: "alias-iris@champion",
+	}).Return(activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil).Once()
+	happy().install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.NoError(t, env.GetWorkflowError())
+	env.AssertActivityCalled(t, "PromoteAlias", mock.Anything, activities.PromoteInput{
+		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: "alias-iris@champion",
+	})
+}
