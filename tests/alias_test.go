@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -97,4 +98,19 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 	desc, err := tp.Client.DescribeWorkflowExecution(ctx, id, "")
 	require.NoError(t, err)
 	require.NotEqual(t, desc.WorkflowExecutionInfo.Execution.RunId, desc.WorkflowExecutionInfo.FirstRunId, "the keeper continued as new")
+	if os.Getenv("FLAVORFLOW_UPDATE_GOLDEN") == "1" {
+		writeHistory(t, tp.Client, id, desc.WorkflowExecutionInfo.FirstRunId, goldenKeeperHistory)
+	}
+}
+
+const goldenKeeperHistory = "testdata/alias_keeper_history.json"
+
+// The committed history of a keeper's first run (concurrent updates, then
+// continue-as-new) must replay against today's keeper: a change that would
+// break running keepers fails here. Refresh it deliberately with
+// FLAVORFLOW_UPDATE_GOLDEN=1 go test ./tests -run TestAliasKeeperOnDevServer.
+func TestReplayAliasKeeperHistory(t *testing.T) {
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
+	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, goldenKeeperHistory))
 }
