@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -38,6 +39,10 @@ type Activities struct {
 	Logger    *slog.Logger
 	// Metrics records bytes moved (nil: not recorded).
 	Metrics *telemetry.Metrics
+	// Temporal is the client PromoteAlias reaches the alias keeper workflow
+	// with (nil: the change is applied directly, unserialized; only for
+	// in-process test environments, which have no server).
+	Temporal client.Client
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {

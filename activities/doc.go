@@ -8,7 +8,8 @@
 //	RegisterModel create or find the model version
 //	ReadAlias     read where an alias points before verification
 //	LoadAndVerify download the exact version, check every hash, compare predictions
-//	PromoteAlias  move the alias by the forward-only rule, read it back
+//	PromoteAlias  ask the alias's keeper workflow to move it (Update-with-Start)
+//	ApplyAliasChange the keeper's step: check, move by the forward-only rule, read back
 //
 // Activities exchange references (ArtifactRef{URI, SHA256, Size}) and small
 // values, never model bytes.

@@ -2,177 +2,178 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
 )
 
-// PromoteAlias moves an alias to a verified version without lost updates.
+// Alias changes and who serializes them.
 //
-// MLflow's alias set is an unconditional upsert, so the rule is ours:
-//
-//  1. Only a version tagged verified by LoadAndVerify is promoted.
-//  2. Aliases move forward only: if the alias already points at a higher
-//     version, promotion fails with AliasConflict (Rollback overrides) —
-//     unless the same workflow promoted this version before and it has
-//     since been superseded (a re-run of a finished pipeline), which
-//     succeeds unchanged; another workflow (an operator's promote) still
-//     gets AliasConflict.
-//  3. Before setting, the version is tagged with the promotion intent for the
-//     alias; after setting and reading back, the promoter looks for a higher
-//     version with the same intent. If one exists, a concurrent pipeline
-//     promoted a newer model and this one may have overwritten it: the alias
-//     is set to the highest such version and this promotion fails with
-//     AliasConflict.
-//
-// Whatever the interleaving of two promoters, the alias ends at the highest
-// verified version that asked for it; an older version never silently
-// replaces a newer one.
+// MLflow's alias set is an unconditional upsert with no compare-and-set, so
+// two promoters that read, check and set at once can lose an update (and on
+// a first-time set, the loser gets the database's unique-constraint error).
+// Every promotion and rollback of one (model, alias) therefore goes through
+// one long-lived workflow for that alias, the keeper (workflows.AliasKeeper),
+// which applies the changes one at a time in arrival order with
+// ApplyAliasChange. Inside Temporal nothing else writes the alias, so there
+// is no race to detect; the checks in applyAliasChange are the guard against
+// writers outside Temporal (someone in the MLflow UI).
+
+// PromoteAlias is the pipeline's promote step. With Keeper set and a
+// Temporal client configured it asks the keeper workflow for the change
+// (Update-with-Start) and waits for its answer; otherwise (a pipeline started
+// before the keeper existed, or an in-process test environment without a
+// client) it applies the change itself with the same checks.
 func (a *Activities) PromoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
 	stop := a.keepAlive(ctx, func() any { return "promoting" })
+	defer stop()
+	if in.Keeper != "" && a.Temporal != nil && activity.IsActivity(ctx) {
+		out, err := a.promoteThroughKeeper(ctx, in)
+		return out, toTemporal(err)
+	}
+	if in.Keeper != "" {
+		a.logger(ctx).Warn("no Temporal client: applying the alias change directly, not through its keeper workflow", "keeper", in.Keeper)
+	}
 	out, err := a.promoteAlias(ctx, in)
-	stop()
 	return out, toTemporal(err)
 }
 
+// promoteAlias applies a pipeline's promotion directly.
 func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
-	if err := store.ValidateAlias(in.Alias); err != nil {
+	wfID, _ := workflowKey(ctx)
+	return a.applyAliasChange(ctx, AliasChangeRequest{
+		ModelName: in.ModelName, Alias: in.Alias, Version: in.Version, Rollback: in.Rollback,
+		Requester: wfID, Pipeline: wfID,
+	})
+}
+
+// promoteThroughKeeper sends the promotion to the keeper. The request ID
+// (pipeline, alias, version) lets the keeper answer a retried request with
+// the first outcome; the update ID adds the attempt so that an attempt
+// retried after a retryable failure is a new update rather than Temporal's
+// cached failure of the old one. The deadline is this attempt's: a request
+// the keeper reaches after its requester gave up is skipped, so a pipeline
+// that fails never has its version promoted behind its back.
+func (a *Activities) promoteThroughKeeper(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
+	info := activity.GetInfo(ctx)
+	wfID := info.WorkflowExecution.ID
+	req := AliasChangeRequest{
+		ModelName: in.ModelName, Alias: in.Alias, Version: in.Version, Rollback: in.Rollback,
+		Requester: wfID, Pipeline: wfID,
+		RequestID: fmt.Sprintf("%s/%s/v%d", wfID, in.Alias, in.Version),
+		Deadline:  info.Deadline,
+	}
+	updateID := fmt.Sprintf("%s#%d", req.RequestID, info.Attempt)
+	res, _, err := ChangeAlias(ctx, a.Temporal, info.TaskQueue, in.Keeper, updateID, req)
+	if err != nil {
+		return PromoteOutput{}, keeperError(err)
+	}
+	a.logger(ctx).Info("alias change answered", "keeper", in.Keeper, "alias", in.Alias, "version", in.Version, "previous", res.Previous, "current", res.Current, "changed", res.Changed)
+	return PromoteOutput{Previous: res.Previous, Current: res.Current, Changed: res.Changed}, nil
+}
+
+// keeperError keeps the keeper's typed outcome (AliasConflict, NotFound...)
+// and makes anything else (the keeper unreachable, an update rejected while
+// it continues as new) a retryable Internal failure.
+func keeperError(err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return temporal.NewApplicationErrorWithOptions(app.Message(), app.Type(), temporal.ApplicationErrorOptions{
+			NonRetryable: !failure.Retryable(failure.Code(app.Type())),
+		})
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return failure.Wrap(failure.Internal, err, "ask the alias workflow")
+}
+
+// ApplyAliasChange is the keeper's one write step: read the store, check,
+// set the alias, read it back.
+func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
+	stop := a.keepAlive(ctx, func() any { return "applying" })
+	defer stop()
+	out, err := a.applyAliasChange(ctx, req)
+	return out, toTemporal(err)
+}
+
+// applyAliasChange moves the alias by these rules, all decided by what the
+// store says now (not by what the requester saw earlier):
+//
+//  1. The version must exist (NotFound) and be tagged verified by
+//     LoadAndVerify (VerificationFailed).
+//  2. Aliases move forward only by version number: if the alias is on a
+//     higher version, a promotion is AliasConflict (a rollback may move it
+//     back) — unless the requesting pipeline promoted this version before and
+//     it has since been superseded (a re-run of a finished pipeline), which
+//     succeeds unchanged.
+//  3. The alias already on the version is success without a write (a no-op,
+//     or a retry whose earlier attempt set it).
+//  4. The stored bytes are checked right before the write.
+//  5. After the write the alias is read back; another value means a writer
+//     outside Temporal moved it meanwhile: AliasConflict.
+func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
+	if err := store.ValidateAlias(req.Alias); err != nil {
 		return PromoteOutput{}, err
 	}
-	mv, err := a.Store.GetModelVersion(ctx, in.ModelName, in.Version)
+	mv, err := a.Store.GetModelVersion(ctx, req.ModelName, req.Version)
 	if err != nil {
 		return PromoteOutput{}, err
 	}
 	if mv.Tags[TagVerified] != "true" {
-		return PromoteOutput{}, failure.New(failure.VerificationFailed, "version %d of %s has not passed verification; it is not promoted", in.Version, in.ModelName)
+		return PromoteOutput{}, failure.New(failure.VerificationFailed, "version %d of %s has not passed verification; it is not promoted", req.Version, req.ModelName)
 	}
-	if _, err := a.checkStoredVersion(ctx, in.ModelName, in.Version); err != nil {
-		return PromoteOutput{}, err
-	}
-	current, err := a.readAlias(ctx, in.ModelName, in.Alias)
+	current, err := a.readAlias(ctx, req.ModelName, req.Alias)
 	if err != nil {
 		return PromoteOutput{}, err
 	}
 	out := PromoteOutput{Previous: current, Current: current}
-	if current == in.Version && in.Rollback {
-		return out, nil // a no-op rollback, or a retry after a lost answer
-	}
-	intent := TagPromoteIntent + in.Alias
-	if current > in.Version && !in.Rollback {
-		if wfID, _ := workflowKey(ctx); mv.Tags[TagPromotedBy+in.Alias] == wfID {
-			// This workflow promoted this version before (a re-run of the
-			// same pipeline, e.g. a repeated backfill) and a newer one has
-			// taken the alias since: the promotion already happened.
-			a.logger(ctx).Info("promotion superseded", "alias", in.Alias, "version", in.Version, "now", current)
+	switch {
+	case current == req.Version:
+		return out, a.markPromoted(ctx, req, mv)
+	case current > req.Version && !req.Rollback:
+		if req.Pipeline != "" && mv.Tags[TagPromotedBy+req.Alias] == req.Pipeline {
+			// This pipeline promoted this version before (a re-run, e.g. a
+			// repeated backfill) and a newer one has taken the alias since:
+			// the promotion already happened.
+			a.logger(ctx).Info("promotion superseded", "alias", req.Alias, "version", req.Version, "now", current)
 			return out, nil
 		}
-		return out, failure.New(failure.AliasConflict, "alias %s of %s points at version %d, newer than %d; aliases move forward only (use rollback)", in.Alias, in.ModelName, current, in.Version)
+		return out, failure.New(failure.AliasConflict, "alias %s of %s points at version %d, newer than %d; aliases move forward only (use rollback)", req.Alias, req.ModelName, current, req.Version)
 	}
-	if current != in.Previous {
-		a.logger(ctx).Warn("alias moved during verification", "alias", in.Alias, "was", in.Previous, "now", current)
-	}
-	if in.Rollback {
-		// Withdraw the promotion intents above the target first: they stand
-		// for promotions the operator is undoing, and left in place they
-		// would make every later promoter back off to them.
-		if err := a.withdrawIntents(ctx, in.ModelName, intent, in.Version); err != nil {
-			return out, err
-		}
-		if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
-			return out, err
-		}
-		return a.readBack(ctx, in, out)
-	}
-	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, intent, "requested"); err != nil {
+	if _, err := a.checkStoredVersion(ctx, req.ModelName, req.Version); err != nil {
 		return out, err
 	}
-	wfID, _ := workflowKey(ctx)
-	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, TagPromotedBy+in.Alias, wfID); err != nil {
+	if err := a.Store.SetAlias(ctx, req.ModelName, req.Alias, req.Version); err != nil {
 		return out, err
 	}
-	// Set, look for a newer intent, read back. The alias already on this
-	// version is a retry whose earlier attempt set it but may have stopped
-	// before the check: the check still runs. Reading back a lower version
-	// means a lower promoter overwrote ours after we set it (it will find
-	// our intent and move it back); set it again, a bounded number of times.
-	for try := 0; try < maxPromoteTries; try++ {
-		if current != in.Version {
-			if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, in.Version); err != nil {
-				return out, err
-			}
-		}
-		newest, err := a.highestIntent(ctx, in.ModelName, intent)
-		if err != nil {
-			return out, err
-		}
-		if newest > in.Version {
-			if err := a.Store.SetAlias(ctx, in.ModelName, in.Alias, newest); err != nil {
-				return out, err
-			}
-			out.Current = newest
-			return out, failure.New(failure.AliasConflict, "version %d of %s was promoted to %s concurrently and is newer than %d; the alias stays on %d", newest, in.ModelName, in.Alias, in.Version, newest)
-		}
-		if current, err = a.readAlias(ctx, in.ModelName, in.Alias); err != nil {
-			return out, err
-		}
-		if current >= in.Version {
-			break
-		}
-		a.logger(ctx).Warn("alias overwritten by an older version after it was set; setting it again", "alias", in.Alias, "now", current, "version", in.Version)
-	}
-	return a.readBack(ctx, in, out)
-}
-
-// maxPromoteTries bounds how often PromoteAlias sets the alias again after a
-// concurrent older promoter overwrote it.
-const maxPromoteTries = 5
-
-// readBack confirms the alias points where we set it.
-func (a *Activities) readBack(ctx context.Context, in PromoteInput, out PromoteOutput) (PromoteOutput, error) {
-	got, err := a.readAlias(ctx, in.ModelName, in.Alias)
+	got, err := a.readAlias(ctx, req.ModelName, req.Alias)
 	if err != nil {
 		return out, err
 	}
 	out.Current = got
-	if got != in.Version {
-		return out, failure.New(failure.AliasConflict, "alias %s of %s reads back as version %d after setting %d", in.Alias, in.ModelName, got, in.Version)
+	if got != req.Version {
+		return out, failure.New(failure.AliasConflict, "alias %s of %s reads back as version %d after setting %d: another writer moved it", req.Alias, req.ModelName, got, req.Version)
 	}
-	out.Changed = out.Previous != in.Version
-	a.logger(ctx).Info("promoted", "model", in.ModelName, "alias", in.Alias, "from", out.Previous, "to", in.Version)
-	return out, nil
+	out.Changed = true
+	a.logger(ctx).Info("alias moved", "model", req.ModelName, "alias", req.Alias, "from", current, "to", req.Version, "rollback", req.Rollback, "requester", req.Requester)
+	return out, a.markPromoted(ctx, req, mv)
 }
 
-// withdrawIntents marks the intents of versions above target withdrawn.
-func (a *Activities) withdrawIntents(ctx context.Context, name, intent string, target int) error {
-	versions, err := a.Store.SearchModelVersions(ctx, name, intent, "requested")
-	if err != nil {
-		return err
+// markPromoted records on the version which pipeline promoted it, after the
+// alias is on it, for rule 2's re-run case. Operators' changes are not
+// recorded: a promote command repeated after the alias moved on must say so.
+func (a *Activities) markPromoted(ctx context.Context, req AliasChangeRequest, mv *store.ModelVersion) error {
+	key := TagPromotedBy + req.Alias
+	if req.Pipeline == "" || req.Rollback || mv.Tags[key] == req.Pipeline {
+		return nil
 	}
-	for _, v := range versions {
-		if v.Version > target {
-			if err := a.Store.SetModelVersionTag(ctx, name, v.Version, intent, "withdrawn"); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// highestIntent returns the highest verified version tagged with intent.
-func (a *Activities) highestIntent(ctx context.Context, name, intent string) (int, error) {
-	versions, err := a.Store.SearchModelVersions(ctx, name, intent, "requested")
-	if err != nil {
-		return 0, err
-	}
-	best := 0
-	for _, v := range versions {
-		if v.Tags[TagVerified] == "true" && v.Version > best {
-			best = v.Version
-		}
-	}
-	return best, nil
+	return a.Store.SetModelVersionTag(ctx, req.ModelName, req.Version, key, req.Pipeline)
 }
 
 func activityInfo(ctx context.Context) (activity.Info, bool) {

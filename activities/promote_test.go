@@ -64,37 +64,32 @@ func TestPromoteRefusesUnverified(t *testing.T) {
 	require.Equal(t, 0, aliasOf(t, st))
 }
 
-// The interleaving a plain read-check-set loses: the newer pipeline (v2)
-// promotes and finishes; the older one (v1) read the alias before that and
-// now sets it. The intent tags let v1 see v2 and restore it.
-func TestPromoteStaleOlderPromoterDoesNotOverwrite(t *testing.T) {
-	a, st := registry(t, true, true)
+// A writer outside Temporal (the MLflow UI) moves the alias between our set
+// and our read-back: the change is AliasConflict, never reported as done.
+func TestPromoteOutsideWriterIsAliasConflict(t *testing.T) {
+	a, st := registry(t, true, true, true)
 	ctx := context.Background()
-	stale := &staleAlias{Store: st}
-	older := &Activities{Store: stale}
-	// v1's promoter reads "unset" (stale), so it passes the forward-only check.
-	stale.hideAlias = true
-	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
 	require.NoError(t, err)
-	require.Equal(t, 2, aliasOf(t, st))
-	_, err = older.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	outside := &Activities{Store: &outsideWriter{Store: st, version: 3}}
+	out, err := outside.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
 	require.Equal(t, failure.AliasConflict, failure.CodeOf(err), "%v", err)
-	require.Equal(t, 2, aliasOf(t, st), "the older version silently overwrote the newer one")
+	require.Equal(t, 3, out.Current)
+	require.Equal(t, 3, aliasOf(t, st))
 }
 
-// staleAlias answers the first alias read with "not set", as a read that
-// happened before a concurrent promotion would.
-type staleAlias struct {
+// outsideWriter sets the alias to version right after every SetAlias, as
+// someone in the MLflow UI could.
+type outsideWriter struct {
 	store.Store
-	hideAlias bool
+	version int
 }
 
-func (s *staleAlias) GetModelVersionByAlias(ctx context.Context, name, alias string) (*store.ModelVersion, error) {
-	if s.hideAlias {
-		s.hideAlias = false
-		return nil, failure.New(failure.NotFound, "alias %s not set", alias)
+func (s *outsideWriter) SetAlias(ctx context.Context, name, alias string, version int) error {
+	if err := s.Store.SetAlias(ctx, name, alias, version); err != nil {
+		return err
 	}
-	return s.Store.GetModelVersionByAlias(ctx, name, alias)
+	return s.Store.SetAlias(ctx, name, alias, s.version)
 }
 
 // Re-running a finished pipeline whose version was promoted and then
@@ -112,9 +107,9 @@ func TestPromoteRerunOfSupersededVersionIsANoOp(t *testing.T) {
 	require.Equal(t, 2, aliasOf(t, st))
 }
 
-// After a rollback, promoting the rolled-back-to version again (or a later
-// one) is not undone by the withdrawn promotion of the newer version.
-func TestRollbackWithdrawsNewerIntents(t *testing.T) {
+// After a rollback, promoting the rolled-back-to version again is a no-op
+// and a later version moves it forward again.
+func TestRollbackThenPromote(t *testing.T) {
 	a, st := registry(t, true, true, true)
 	ctx := context.Background()
 	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
@@ -124,7 +119,7 @@ func TestRollbackWithdrawsNewerIntents(t *testing.T) {
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1, Rollback: true})
 	require.NoError(t, err)
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
-	require.NoError(t, err, "the withdrawn intent of version 2 moved the alias back")
+	require.NoError(t, err)
 	require.Equal(t, 1, aliasOf(t, st))
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 3})
 	require.NoError(t, err)

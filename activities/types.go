@@ -14,7 +14,6 @@ const (
 	TagWorkflowRunID  = "flavorflow.workflow_run_id"
 	TagManifestSHA256 = flavor.TagManifestSHA256 // on the logged model (by LogModel) and on the version
 	TagVerified       = "flavorflow.verified"
-	TagPromoteIntent  = "flavorflow.promote."     // + alias: "requested"
 	TagPromotedBy     = "flavorflow.promoted_by." // + alias: the workflow that promoted the version
 	TagDataSHA256     = "flavorflow.data_sha256"
 	TagCutoff         = "flavorflow.training_cutoff"
@@ -148,6 +147,10 @@ type PromoteInput struct {
 	Previous  int    `json:"previous"` // where the alias pointed before verification
 	// Rollback allows moving the alias backwards (an operator's decision).
 	Rollback bool `json:"rollback,omitempty"`
+	// Keeper is the workflow ID of the alias's keeper workflow, which
+	// serializes its changes ("" in pipelines started before it existed:
+	// the change is applied directly).
+	Keeper string `json:"keeper,omitempty"`
 }
 
 // PromoteOutput is the outcome of PromoteAlias.

@@ -28,6 +28,7 @@ const (
 	AliasConflict      Code = "AliasConflict"
 	RegistrationFailed Code = "RegistrationFailed"
 	TargetNotEmpty     Code = "TargetNotEmpty"
+	WriteConflict      Code = "WriteConflict"
 
 	// Server and access.
 	Unauthorized      Code = "Unauthorized"
@@ -67,9 +68,10 @@ var Table = []Info{
 	{AlreadyExists, false, "A create named something that exists (normally handled inside look-up-before-create)."},
 	{ChecksumMismatch, false, "A file's sha256 or size differs from the manifest, the manifest hash differs from the one recorded on the version (or logged model), or a version that records one came without a manifest. For a download, only once two downloads agree on the same wrong bytes: the stored bytes are damaged."},
 	{VerificationFailed, false, "The loaded model's predictions differ from the trained model's on the verification inputs; the alias is not moved."},
-	{AliasConflict, false, "The alias points at a newer version than the one being promoted (aliases only move forward; use rollback)."},
+	{AliasConflict, false, "The alias points at a newer version than the one being promoted (aliases only move forward; use rollback), or a writer outside flavorflow moved it while it was being set."},
 	{RegistrationFailed, false, "The registry reported FAILED_REGISTRATION for the version."},
 	{TargetNotEmpty, false, "SaveModel was pointed at a directory that exists and is not empty."},
+	{WriteConflict, true, "The server refused a write because a concurrent write of the same row committed first (MLflow 400 with a database unique-constraint error, e.g. two first-time alias sets at once). Retried: the retry reads the store again and decides anew."},
 	{Unauthorized, false, "The server rejected the credentials (401). The message names the server, never the secret."},
 	{PermissionDenied, false, "The credentials are valid but lack permission (403)."},
 	{BadResponse, false, "The server answered something that is not the documented JSON (garbage, HTML, unknown shape)."},

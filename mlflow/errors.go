@@ -77,6 +77,8 @@ func codeFor(e *APIError) failure.Code {
 		return failure.NotFound
 	case e.Status == http.StatusBadRequest && isAliasNotFound(e.Message):
 		return failure.NotFound
+	case e.Status == http.StatusBadRequest && isConstraintRace(e.Message):
+		return failure.WriteConflict
 	case e.Status == http.StatusNotImplemented:
 		return failure.NotImplemented
 	case retryableStatus(e.Status):
@@ -94,6 +96,20 @@ func codeFor(e *APIError) failure.Code {
 func isAliasNotFound(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "alias") && strings.Contains(m, "not found")
+}
+
+// isConstraintRace matches the database's unique-constraint error that
+// MLflow passes on as a 400 (INVALID_PARAMETER_VALUE or no code) when two
+// writes of the same row race: its "look up, then insert" is not atomic, so
+// two first-time sets of one alias both insert and the second fails. The
+// request was valid; the retry finds the row and updates it. sqlite says
+// "UNIQUE constraint failed" (wrapped as sqlite3.IntegrityError), PostgreSQL
+// "duplicate key value violates unique constraint", MySQL "Duplicate entry"
+// (IntegrityError).
+func isConstraintRace(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "integrityerror") || strings.Contains(m, "unique constraint failed") ||
+		strings.Contains(m, "duplicate key value violates unique constraint")
 }
 
 // wrapAPIError turns an APIError into the failure error callers see. For 401

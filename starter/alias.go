@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -18,9 +18,10 @@ import (
 const promoteUsage = `
 starter promote --model NAME --alias ALIAS --version N
 
-Moves ALIAS to version N through Temporal (the AliasChange workflow): the
-version must exist and have passed verification, and aliases move forward
-only. A version that does not exist (NotFound), failed or skipped
+Moves ALIAS to version N through Temporal: every change of one alias goes
+through its keeper workflow (ID alias-MODEL@ALIAS), which applies them one at
+a time and keeps their history. The version must exist and have passed
+verification, and aliases move forward only. A version that does not exist (NotFound), failed or skipped
 verification (VerificationFailed) or is older than the alias (AliasConflict;
 use rollback) is exit 2 and the alias does not move.
 
@@ -89,26 +90,20 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 		return err
 	}
 	defer s.Close()
-	req := workflows.AliasChangeRequest{ModelName: *model, Alias: *alias, Version: *version, Rollback: rollback}
-	// One ID per (model, alias, version, kind): repeating the command while
-	// it runs attaches to it; afterwards it runs again (a no-op if in place).
-	id := fmt.Sprintf("%s-%s-%s-v%d", name, *model, *alias, *version)
+	req := workflows.AliasChangeRequest{ModelName: *model, Alias: *alias, Version: *version, Rollback: rollback, Requester: "starter " + name}
+	// Every command is a new change (the alias may have moved since the
+	// last one), so the update ID is unique per invocation.
+	updateID := fmt.Sprintf("%s-%s", name, rand.Text())
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	run, err := s.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                cfg.Temporal.TaskQueue,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
-		StaticSummary:            fmt.Sprintf("%s %s@%s to version %d", name, *model, *alias, *version),
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.AliasChangeName, req)
-	if err != nil {
-		return temporalError(err, "start %s on %s", workflows.AliasChangeName, s.opts.HostPort)
-	}
+	res, id, runID, err := workflows.ChangeAlias(ctx, s.cl, cfg.Temporal.TaskQueue, updateID, req)
 	out := aliasOut{WorkflowID: id, Model: *model, Alias: *alias, Version: *version, Rollback: rollback,
-		TemporalURL: s.workflowURL(id, run.GetRunID())}
-	var res workflows.AliasChangeResult
-	if err := run.Get(ctx, &res); err != nil {
+		TemporalURL: s.workflowURL(id, runID)}
+	if err != nil {
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) && ctx.Err() == nil {
+			return temporalError(err, "%s through %s on %s", name, id, s.opts.HostPort)
+		}
 		out.Error = errorOf(err)
 		if c.output == "json" {
 			_ = printJSON(e.stdout, out)

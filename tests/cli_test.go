@@ -402,8 +402,10 @@ func TestCLIPipelineCommands(t *testing.T) {
 	// promote / rollback through Temporal.
 	var al aliasJSON
 	c.okJSON(&al, "promote", "--model", "cli-model", "--alias", "champion", "--version", "2")
-	require.Equal(t, aliasJSON{WorkflowID: "promote-cli-model-champion-v2", Version: 2, Previous: 1, Changed: true, AliasURI: "models:/cli-model@champion", TemporalURL: al.TemporalURL}, al)
-	require.Contains(t, al.TemporalURL, "/workflows/promote-cli-model-champion-v2/")
+	// Every change of the alias goes through its one keeper workflow, the
+	// pipeline's promotion included.
+	require.Equal(t, aliasJSON{WorkflowID: "alias-cli-model@champion", Version: 2, Previous: 1, Changed: true, AliasURI: "models:/cli-model@champion", TemporalURL: al.TemporalURL}, al)
+	require.Contains(t, al.TemporalURL, "/workflows/alias-cli-model@champion/")
 	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "1")
 	require.Equal(t, 2, r.code, "an older version needs rollback\n%s", r)
 	require.Contains(t, r.stderr, "AliasConflict")
@@ -429,6 +431,25 @@ func TestCLIPipelineCommands(t *testing.T) {
 	mv, err := store.GetModelVersionByAlias(context.Background(), "cli-model", "champion")
 	require.NoError(t, err)
 	require.Equal(t, 1, mv.Version, "the alias did not move")
+
+	// The keeper's history says who moved the alias from where to where.
+	hv, err := c.tp.Client.QueryWorkflow(context.Background(), "alias-cli-model@champion", "", activities.AliasHistoryQuery)
+	require.NoError(t, err)
+	var hist activities.AliasHistory
+	require.NoError(t, hv.Get(&hist))
+	var events []string
+	for _, ev := range hist.Events {
+		events = append(events, fmt.Sprintf("%s %d->%d rollback=%v %s", ev.Requester, ev.From, ev.To, ev.Rollback, ev.Outcome))
+	}
+	require.Equal(t, []string{
+		"cli-run-1 0->1 rollback=false changed",
+		"starter promote 1->2 rollback=false changed",
+		"starter promote 2->1 rollback=false AliasConflict",
+		"starter rollback 2->1 rollback=true changed",
+		"starter promote 1->1 rollback=false unchanged",
+		"starter promote 1->9 rollback=false NotFound",
+		"starter promote 1->2 rollback=false VerificationFailed",
+	}, events)
 
 	// Unknown IDs are exit 2 with a message naming them.
 	for _, args := range [][]string{{"status", "no-such-wf"}, {"watch", "no-such-wf"}} {

@@ -27,6 +27,8 @@ func startWorker(t *testing.T, c client.Client, queue string, r *rig) {
 	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
+	r.acts.Temporal = c // the promote step goes through the alias's keeper workflow
 	w.RegisterActivity(r.acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

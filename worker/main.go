@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string) error {
 	wopts.Interceptors = tel.WorkerInterceptors() // telemetry: step metrics
 	w := worker.New(c, cfg.Temporal.TaskQueue, wopts)
 	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.AliasChange, workflow.RegisterOptions{Name: workflows.AliasChangeName})
+	w.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
 	w.RegisterWorkflowWithOptions(workflows.VerifyVersion, workflow.RegisterOptions{Name: workflows.VerifyVersionName})
 	w.RegisterActivity(&activities.Activities{
 		Store:             st,
@@ -108,6 +108,8 @@ func run(ctx context.Context, args []string) error {
 		StopGrace: cfg.Worker.StopTimeout * 3 / 4,
 		Logger:    logger,
 		Metrics:   tel.Metrics, // telemetry
+		// PromoteAlias reaches the alias keeper workflows with it.
+		Temporal: c,
 	})
 
 	var ready atomic.Bool

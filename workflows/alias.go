@@ -1,75 +1,52 @@
 package workflows
 
 import (
+	"context"
+
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
 )
 
-// AliasChangeName is the registered type name of AliasChange.
+// AliasChangeName is the type name of the short AliasChange workflow that
+// `starter promote` started before the alias keeper existed. Nothing starts
+// it any more; `starter status` still renders the finished ones.
 const AliasChangeName = "AliasChange"
 
-// AliasChangeRequest moves an alias of a registered model to a version.
-type AliasChangeRequest struct {
-	ModelName string `json:"model_name"`
-	Alias     string `json:"alias"`
-	Version   int    `json:"version"`
-	// Rollback lets the alias move backwards (an operator's decision).
-	Rollback bool `json:"rollback,omitempty"`
+// AliasKeeperName is the alias keeper's registered workflow type.
+const AliasKeeperName = activities.AliasKeeperName
+
+// AliasChangeRequest and AliasChangeResult are the keeper's update argument
+// and answer (defined with the activity that sends them).
+type (
+	AliasChangeRequest = activities.AliasChangeRequest
+	AliasChangeResult  = activities.AliasChangeResult
+)
+
+// AliasKeeperID is the workflow ID of the keeper of alias on model:
+// "alias-" + IDPart(model) + "@" + alias. IDPart escapes '@', and aliases
+// cannot contain it, so the ID names exactly one (model, alias) pair.
+func AliasKeeperID(model, alias string) string {
+	return "alias-" + IDPart(model) + "@" + alias
 }
 
-// AliasChangeResult is where the alias pointed before and after.
-type AliasChangeResult struct {
-	ModelName string `json:"model_name"`
-	Alias     string `json:"alias"`
-	Version   int    `json:"version"`
-	Previous  int    `json:"previous"` // 0: the alias was unset
-	Changed   bool   `json:"changed"`  // false: it already pointed there
-	AliasURI  string `json:"alias_uri"`
-}
-
-// AliasChange is `starter promote` and `starter rollback`: read where the
-// alias points (ReadAlias), then move it with PromoteAlias, which checks the
-// version exists (NotFound) and passed verification (VerificationFailed) and
-// keeps aliases forward-only unless Rollback is set (AliasConflict).
-//
-// Why a short workflow and not an Update with a validator: there is no
-// long-lived per-model workflow to send an Update to (ModelLifecycle ends
-// after promoting), and the checks that matter read the model store, which
-// an Update validator, being workflow code, must not do. A short workflow
-// gets the same things an Update would: the change is durable and retried
-// with the promote step's policy, it has a history and a UI page that say
-// who moved which alias when, and the client's workflow ID (one per model,
-// alias and version) collapses a repeated command onto the running change.
-// The request's shape is checked first, so a malformed one fails before any
-// activity.
-func AliasChange(ctx workflow.Context, req AliasChangeRequest) (AliasChangeResult, error) {
-	var a *activities.Activities
-	res := AliasChangeResult{ModelName: req.ModelName, Alias: req.Alias, Version: req.Version}
+// ChangeAlias is `starter promote` and `starter rollback`: it sends req to
+// the alias's keeper with Update-with-Start and waits for the outcome.
+// updateID must be unique per command (a repeated command is a new change:
+// the alias may have moved since). It returns the keeper's ID and run.
+func ChangeAlias(ctx context.Context, c client.Client, taskQueue, updateID string, req AliasChangeRequest) (res AliasChangeResult, keeperID, runID string, err error) {
 	if err := validateAliasChange(req); err != nil {
-		return res, err
+		return res, "", "", err
 	}
-	ctx = withStep(ctx, StagePromoting)
-	var previous activities.AliasOutput
-	if err := workflow.ExecuteActivity(ctx, a.ReadAlias, activities.AliasInput{ModelName: req.ModelName, Alias: req.Alias}).Get(ctx, &previous); err != nil {
-		return res, err
-	}
-	res.Previous = previous.Version
-	var out activities.PromoteOutput
-	if err := workflow.ExecuteActivity(ctx, a.PromoteAlias, activities.PromoteInput{
-		ModelName: req.ModelName, Alias: req.Alias, Version: req.Version, Previous: previous.Version, Rollback: req.Rollback,
-	}).Get(ctx, &out); err != nil {
-		return res, err
-	}
-	res.Changed = out.Changed
-	res.AliasURI = modeluri.Alias(req.ModelName, req.Alias)
-	return res, nil
+	keeperID = AliasKeeperID(req.ModelName, req.Alias)
+	res, runID, err = activities.ChangeAlias(ctx, c, taskQueue, keeperID, updateID, req)
+	return res, keeperID, runID, err
 }
 
+// validateAliasChange rejects a request that can never succeed.
 func validateAliasChange(req AliasChangeRequest) error {
 	err := store.ValidateModelName(req.ModelName)
 	if err == nil {

@@ -114,9 +114,13 @@ func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult
 	if err := p.enter(StagePromoting); err != nil {
 		return res, err
 	}
+	// The alias moves through its keeper workflow (AliasKeeper), which
+	// serializes every change of it. Same command as before, one more
+	// argument: histories of earlier pipelines replay unchanged.
 	var promoted activities.PromoteOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
 		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
+		Keeper: AliasKeeperID(req.ModelName, req.Alias),
 	}).Get(ctx, &promoted); err != nil {
 		return res, p.fail(err)
 	}

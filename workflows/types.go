@@ -12,7 +12,6 @@ const WorkflowName = "ModelLifecycle"
 // Query, update and memo names.
 const (
 	ProgressQuery = "progress"
-	PromoteUpdate = "promote"
 	MemoModelURI  = "model_uri"
 	MemoMLflowURL = "mlflow_url"
 )
@@ -77,12 +76,4 @@ type Progress struct {
 	ModelURI   string   `json:"model_uri,omitempty"`
 	BytesMoved int64    `json:"bytes_moved"`
 	Error      string   `json:"error,omitempty"`
-}
-
-// PromoteRequest is the argument of the promote update (promote or rollback
-// an alias to a version of this pipeline's model).
-type PromoteRequest struct {
-	Alias    string `json:"alias"`
-	Version  int    `json:"version"`
-	Rollback bool   `json:"rollback,omitempty"`
 }

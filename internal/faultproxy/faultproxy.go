@@ -43,10 +43,13 @@ const (
 	// sent: a response damaged on the way that looks complete, which only
 	// a checksum can catch.
 	Truncate
+	// Reply answers Rule.Status with Rule.Body (JSON) without forwarding:
+	// a canned server error, nothing committed.
+	Reply
 )
 
 func (a Action) String() string {
-	return [...]string{"forward", "close", "502", "504", "refuse", "truncate"}[a]
+	return [...]string{"forward", "close", "502", "504", "refuse", "truncate", "reply"}[a]
 }
 
 // Rule picks requests and what to do with their answers. Every field is
@@ -65,6 +68,9 @@ type Rule struct {
 	// Before, when set, runs before the request is forwarded; it may block
 	// (to hold one request while a test changes the server's state).
 	Before func(*http.Request)
+	// Status and Body are the answer of a Reply rule.
+	Status int
+	Body   string
 
 	seen, applied int
 }
@@ -243,6 +249,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rule != nil && rule.Action == Refuse {
 		closeConn(w)
+		return
+	}
+	if rule != nil && rule.Action == Reply {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rule.Status)
+		_, _ = io.WriteString(w, rule.Body)
 		return
 	}
 	out := r.Clone(context.WithoutCancel(r.Context()))

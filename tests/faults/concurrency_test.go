@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,19 +61,52 @@ func TestConcurrentRegistrationsOfOneName(t *testing.T) {
 }
 
 // TestConcurrentPromotions: rounds of 2-3 pipelines promote the same alias
-// at once. After each round the alias is on the highest verified version of
-// the model; every pipeline either completed or failed with AliasConflict;
-// the one that registered the highest version always completed.
+// at once (two workers, so their promote steps really run in parallel; the
+// alias's keeper workflow serializes them). After every round:
+//   - the alias is on the highest version whose pipeline passed verification
+//     (tagged verified), and that pipeline completed;
+//   - no failed pipeline's version holds the alias;
+//   - every failure is AliasConflict (an older version arriving after a
+//     newer one), never another type.
+//
+// On MLflow the proxy also holds every alias set a moment, as a slow server
+// would, and counts sets that arrive while another is held: serialized
+// changes never overlap.
 func TestConcurrentPromotions(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, rigOptions{})
+	for _, st := range []struct {
+		name  string
+		local bool
+	}{{"mlflow", false}, {"local", true}} {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			concurrentPromotions(t, newRig(t, rigOptions{localStore: st.local}), st.name)
+		})
+	}
+}
+
+func concurrentPromotions(t *testing.T, r *rig, storeName string) {
+	var mu sync.Mutex
+	held, overlaps := 0, 0
+	r.px.SetRules(faultproxy.Rule{Method: http.MethodPost, Path: regexp.MustCompile(`/registered-models/alias$`), Before: func(*http.Request) {
+		mu.Lock()
+		if held > 0 {
+			overlaps++
+		}
+		held++
+		mu.Unlock()
+		time.Sleep(200 * time.Millisecond) // a slow server: widens the window a concurrent set would hit
+		mu.Lock()
+		held--
+		mu.Unlock()
+	}})
 	r.startWorker()
 	r.startWorker() // two workers: promotions really run in parallel
 	model := r.prefix + "-champ"
-	rounds := pick(3, 20)
+	rounds := pick(3, 50)
 	var all []*pipeline
 	outcomes := map[string]int{}
 	ctx := context.Background()
+	start := time.Now()
 	for round := range rounds {
 		n := 2 + round%2
 		var ps []*pipeline
@@ -81,8 +115,7 @@ func TestConcurrentPromotions(t *testing.T) {
 		}
 		r.wait(5*time.Minute, ps...)
 		all = append(all, ps...)
-		highest := 0
-		var highestP *pipeline
+		versionOf := map[*pipeline]int{}
 		for _, p := range ps {
 			kind := "completed"
 			if p.err != nil {
@@ -91,18 +124,23 @@ func TestConcurrentPromotions(t *testing.T) {
 			outcomes[kind]++
 			if p.err != nil && kind != string(failure.AliasConflict) {
 				t.Errorf("round %d: %s failed with %v, want success or AliasConflict", round, p.id, p.err)
-				continue
 			}
 			mvs, err := r.direct.SearchModelVersions(ctx, model, activities.TagWorkflowID, p.id)
 			if err != nil || len(mvs) != 1 {
 				t.Fatalf("round %d: %s has versions %v (%v), want exactly one", round, p.id, versionNumbers(mvs), err)
 			}
-			if mvs[0].Version > highest {
-				highest, highestP = mvs[0].Version, p
-			}
+			versionOf[p] = mvs[0].Version
 		}
-		if highestP.err != nil {
-			t.Errorf("round %d: %s registered the highest version %d but failed: %v", round, highestP.id, highest, highestP.err)
+		// The highest verified version of the model, over every round.
+		mvs, err := r.direct.SearchModelVersions(ctx, model, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		highest := 0
+		for _, mv := range mvs {
+			if mv.Tags[activities.TagVerified] == "true" && mv.Version > highest {
+				highest = mv.Version
+			}
 		}
 		got, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
 		if err != nil {
@@ -111,10 +149,30 @@ func TestConcurrentPromotions(t *testing.T) {
 		if got.Version != highest {
 			t.Errorf("round %d: alias on version %d, want the highest verified version %d (a lost update)", round, got.Version, highest)
 		}
+		for _, p := range ps {
+			if p.err != nil && versionOf[p] == got.Version {
+				t.Errorf("round %d: %s failed (%v) but its version %d holds the alias", round, p.id, p.err, got.Version)
+			}
+			if versionOf[p] == highest && p.err != nil {
+				t.Errorf("round %d: %s registered the highest verified version %d but failed: %v", round, p.id, highest, p.err)
+			}
+		}
+	}
+	wall := time.Since(start).Round(time.Second)
+	mu.Lock()
+	overlapping := overlaps
+	mu.Unlock()
+	if overlapping > 0 {
+		t.Errorf("%d alias sets reached the server while another set of the same alias was in flight; changes of one alias must be serialized", overlapping)
 	}
 	a := r.auditStore(all)
-	tb := a.rows("concurrent promotions")
-	tb.add("concurrent promotions", "rounds (2-3 pipelines each)", rounds)
-	tb.add("concurrent promotions", "outcomes", fmtCounts(outcomes))
+	scenario := "concurrent promotions (" + storeName + ")"
+	tb := a.rows(scenario)
+	tb.add(scenario, "rounds (2-3 pipelines each)", rounds)
+	tb.add(scenario, "outcomes", fmtCounts(outcomes))
+	tb.add(scenario, "wall time of the rounds", wall)
+	if storeName == "mlflow" {
+		tb.add(scenario, "overlapping alias sets at the server", overlapping)
+	}
 	report(t, tb)
 }

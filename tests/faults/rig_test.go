@@ -22,6 +22,8 @@ import (
 	"github.com/flavorflow/flavorflow/internal/faultproxy"
 	"github.com/flavorflow/flavorflow/internal/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
+	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/store/localstore"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -75,7 +77,7 @@ type rig struct {
 	tpOpts     testenv.TemporalOptions
 	ml         *testenv.MLflow
 	px         *faultproxy.Proxy
-	direct     *mlflow.Client // straight to the server: the auditor's view
+	direct     store.Store // straight to the server (or the local store): the auditor's view
 	dir        string
 	queue      string
 	experiment string
@@ -90,6 +92,9 @@ type rig struct {
 type rigOptions struct {
 	temporal    testenv.TemporalOptions
 	stopTimeout time.Duration // the worker's WorkerStopTimeout (default 30 s)
+	// localStore points the workers at an embedded local store in the rig's
+	// directory instead of the MLflow server (the proxy is then unused).
+	localStore bool
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
@@ -103,15 +108,29 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(px.Close)
-	direct, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	trackingURI := px.URL
+	var direct store.Store
+	if opts.localStore {
+		trackingURI = filepath.Join(dir, "store")
+		local, err := localstore.Open(trackingURI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = local.Close() })
+		direct = local
+	} else {
+		client, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct = client
 	}
 	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
 	prefix := fmt.Sprintf("%s-%04x", name, seed&0xffff)
 	r := &rig{
 		t: t, tp: tp, tpOpts: opts.temporal, ml: ml, px: px, direct: direct,
-		dir:        t.TempDir(),
+		dir:        dir,
 		queue:      prefix,
 		experiment: "faults-" + prefix,
 		prefix:     prefix,
@@ -123,7 +142,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	}
 	r.env = append(os.Environ(),
 		"TEMPORAL_NAMESPACE=default",
-		"MLFLOW_TRACKING_URI="+px.URL,
+		"MLFLOW_TRACKING_URI="+trackingURI,
 		"FLAVORFLOW_WORK_DIR="+filepath.Join(r.dir, "work"),
 		"FLAVORFLOW_TASK_QUEUE="+r.queue,
 		"FLAVORFLOW_EXPERIMENT="+r.experiment,

@@ -1,0 +1,128 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+)
+
+// The alias keeper's contract: the workflow (workflows.AliasKeeper) and its
+// callers (PromoteAlias here, `starter promote` and `starter rollback`) meet
+// on these names and types. They live in this package because the activity
+// that calls the keeper cannot import the workflows package, which imports
+// this one.
+const (
+	// AliasKeeperName is the keeper's registered workflow type.
+	AliasKeeperName = "AliasKeeper"
+	// AliasChangeUpdate is the update that promotes or rolls back the alias.
+	AliasChangeUpdate = "change"
+	// AliasHistoryQuery returns the keeper's AliasHistory.
+	AliasHistoryQuery = "history"
+)
+
+// AliasChangeRequest moves an alias of a registered model to a version.
+type AliasChangeRequest struct {
+	ModelName string `json:"model_name"`
+	Alias     string `json:"alias"`
+	Version   int    `json:"version"`
+	// Rollback lets the alias move backwards (an operator's decision).
+	Rollback bool `json:"rollback,omitempty"`
+	// Requester says who asked, for the history: a pipeline's workflow ID
+	// or "starter promote".
+	Requester string `json:"requester,omitempty"`
+	// Pipeline is the requesting pipeline's workflow ID ("" for an
+	// operator): a re-run of a pipeline whose version was superseded
+	// succeeds unchanged.
+	Pipeline string `json:"pipeline,omitempty"`
+	// RequestID identifies a request across retries ("" none): the keeper
+	// answers a repeated ID with the first outcome.
+	RequestID string `json:"request_id,omitempty"`
+	// Deadline is when the requester stops waiting (zero: never). A request
+	// the keeper reaches later is not applied.
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// AliasChangeResult is where the alias pointed before and after.
+type AliasChangeResult struct {
+	ModelName string `json:"model_name"`
+	Alias     string `json:"alias"`
+	Version   int    `json:"version"`  // requested
+	Previous  int    `json:"previous"` // 0: the alias was unset
+	Current   int    `json:"current"`  // where it points now
+	Changed   bool   `json:"changed"`  // false: it already pointed there
+	AliasURI  string `json:"alias_uri"`
+}
+
+// AliasEvent is one change request the keeper handled.
+type AliasEvent struct {
+	Seq       int       `json:"seq"` // 1-based over the keeper's whole life
+	At        time.Time `json:"at"`  // workflow time the change was applied
+	Requester string    `json:"requester,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	From      int       `json:"from"`    // where the alias pointed (0: unset)
+	To        int       `json:"to"`      // the requested version
+	Current   int       `json:"current"` // where it points after
+	Rollback  bool      `json:"rollback,omitempty"`
+	// Outcome is "changed", "unchanged", or the failure type.
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+}
+
+// AliasOutcome is a remembered answer to a request ID.
+type AliasOutcome struct {
+	RequestID string            `json:"request_id"`
+	Result    AliasChangeResult `json:"result"`
+	ErrType   string            `json:"err_type,omitempty"`
+	ErrMsg    string            `json:"err_msg,omitempty"`
+}
+
+// AliasKeeperInput starts the keeper of one alias, or continues it as new
+// with what the previous run carried over.
+type AliasKeeperInput struct {
+	ModelName string `json:"model_name"`
+	Alias     string `json:"alias"`
+	// History is the most recent changes, oldest first.
+	History []AliasEvent `json:"history,omitempty"`
+	// Outcomes are the most recent answers by request ID, oldest first.
+	Outcomes []AliasOutcome `json:"outcomes,omitempty"`
+	// MaxChanges is how many changes one run handles before it continues
+	// as new (0: the default).
+	MaxChanges int `json:"max_changes,omitempty"`
+}
+
+// AliasHistory is the answer of the history query.
+type AliasHistory struct {
+	ModelName string       `json:"model_name"`
+	Alias     string       `json:"alias"`
+	Events    []AliasEvent `json:"events"`
+}
+
+// ChangeAlias asks the keeper workflow keeperID for req with
+// Update-with-Start (starting the keeper on taskQueue if it is not running)
+// and waits for the outcome. It returns the run that handled the update.
+func ChangeAlias(ctx context.Context, c client.Client, taskQueue, keeperID, updateID string, req AliasChangeRequest) (AliasChangeResult, string, error) {
+	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       keeperID,
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("Keeper of alias %s of %s: promotions and rollbacks, one at a time", req.Alias, req.ModelName),
+	}, AliasKeeperName, AliasKeeperInput{ModelName: req.ModelName, Alias: req.Alias})
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     updateID,
+			UpdateName:   AliasChangeUpdate,
+			Args:         []any{req},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return AliasChangeResult{}, "", err
+	}
+	var res AliasChangeResult
+	err = h.Get(ctx, &res)
+	return res, h.RunID(), err
+}
