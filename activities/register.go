@@ -25,7 +25,9 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	wfID, _ := workflowKey(ctx)
-	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, nil)
+	// The tag records that this workflow created the model, so that its
+	// compensation deletes it only then (and only while it has no versions).
+	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, store.Tags{TagCreatedBy: wfID})
 	// Created just now, cleanly: the model had no versions, so there is no
 	// earlier attempt's version to find (one request less per new model).
 	fresh := err == nil
@@ -61,6 +63,12 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	if !created {
+		if mv.Tags[TagPipelineStatus] == PipelineFailed {
+			// A re-run of a compensated pipeline takes its version up again.
+			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, PipelineRetried); err != nil {
+				return RegisterOutput{}, err
+			}
+		}
 		return a.registered(in, mv, false), nil
 	}
 	a.logger(ctx).Info("registered", "model", in.ModelName, "version", mv.Version)
