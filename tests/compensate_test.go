@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -89,6 +90,7 @@ func TestFailedPipelineLeavesNoOrphans(t *testing.T) {
 			require.Zero(t, l.runningRuns, "a run of the failed pipeline is still RUNNING")
 			require.Zero(t, l.pendingModels, "a logged model of the failed pipeline is still PENDING")
 			tc.check(t, l)
+			require.NoDirExists(t, filepath.Join(r.dir, "work", id), "the failed pipeline's work directory is removed")
 
 			r.faults.Clear()
 			res, err := r.runInTestEnv(t, id, tutorialRequest("o"))
@@ -105,6 +107,7 @@ func TestFailedPipelineLeavesNoOrphans(t *testing.T) {
 			run, err := r.local.GetRun(context.Background(), res.RunID)
 			require.NoError(t, err)
 			require.Equal(t, store.RunFinished, run.Status)
+			require.NoDirExists(t, filepath.Join(r.dir, "work", id), "the pipeline's work directory is removed")
 		})
 	}
 }
