@@ -157,6 +157,10 @@ func (a *Activities) ensureSaved(ctx context.Context, in SaveInput, wantSHA stri
 	dir := a.workDir(ctx, "model")
 	err := checkSaved(dir, wantSHA)
 	if err == nil {
+		// Reading does not change the directory's time; the janitor takes a
+		// workflow directory unchanged for its TTL for abandoned.
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now)
 		return dir, nil
 	}
 	if failure.Has(err, failure.NotFound) {

@@ -18,12 +18,16 @@ import (
 // success and after failure. Another worker may hold files of the same
 // workflow (a retry moved); its janitor (Sweep) removes them.
 func (a *Activities) CleanUp(ctx context.Context) error {
-	id, _ := workflowKey(ctx)
-	dir := filepath.Join(a.WorkDir, sanitize(id))
 	if a.WorkDir == "" {
 		return nil
 	}
-	if err := removeAll(dir); err != nil {
+	id, _ := workflowKey(ctx)
+	dir := filepath.Join(a.WorkDir, sanitize(id))
+	// Removing a large model on a slow disk may outlast the heartbeat timeout.
+	stop := a.keepAlive(ctx, func() any { return "cleaning up" })
+	err := removeAll(dir)
+	stop()
+	if err != nil {
 		return toTemporal(err)
 	}
 	a.logger(ctx).Info("removed the work directory", "dir", dir)
@@ -54,7 +58,7 @@ type Swept struct {
 // verify-N directories not modified for TempTTL. Ages are of the newest
 // entry inside, so a directory still written to is never taken. Errors on
 // one entry do not stop the sweep; the first is returned.
-func Sweep(dir string, now time.Time, opts SweepOptions) (Swept, error) {
+func Sweep(ctx context.Context, dir string, now time.Time, opts SweepOptions) (Swept, error) {
 	if opts.WorkflowTTL <= 0 {
 		opts.WorkflowTTL = 24 * time.Hour
 	}
@@ -80,6 +84,9 @@ func Sweep(dir string, now time.Time, opts SweepOptions) (Swept, error) {
 		return out, failure.Wrap(failure.Internal, err, "read %s", dir)
 	}
 	for _, wf := range workflows {
+		if err := ctx.Err(); err != nil {
+			return out, err // the worker is stopping; the next sweep goes on
+		}
 		p := filepath.Join(dir, wf.Name())
 		if !wf.IsDir() {
 			continue

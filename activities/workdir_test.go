@@ -44,7 +44,7 @@ func TestSweepRemovesLeftoversOnly(t *testing.T) {
 	// A half-written save from before saves were renamed into place.
 	touch(t, filepath.Join(live, "model", ".tmp-weights.bin-5"), old, now)
 
-	swept, err := Sweep(root, now, opts)
+	swept, err := Sweep(context.Background(), root, now, opts)
 	require.NoError(t, err)
 	require.Equal(t, 1, swept.WorkflowDirs)
 	require.Equal(t, 3, swept.Temps)
@@ -57,7 +57,7 @@ func TestSweepRemovesLeftoversOnly(t *testing.T) {
 	require.True(t, exists(filepath.Join(live, "verify-3")))
 
 	// A missing work directory is nothing to sweep.
-	_, err = Sweep(filepath.Join(root, "missing"), now, opts)
+	_, err = Sweep(context.Background(), filepath.Join(root, "missing"), now, opts)
 	require.NoError(t, err)
 }
 

@@ -24,8 +24,8 @@ func startJanitor(ctx context.Context, workDir string, every time.Duration, opts
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			swept, err := activities.Sweep(workDir, time.Now(), opts)
-			if err != nil {
+			swept, err := activities.Sweep(ctx, workDir, time.Now(), opts)
+			if err != nil && ctx.Err() == nil {
 				logger.Warn("janitor: sweep incomplete", "work_dir", workDir, "error", err)
 			}
 			if swept.WorkflowDirs+swept.Temps > 0 {

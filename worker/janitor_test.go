@@ -29,9 +29,36 @@ func TestJanitorSweepsAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stop := startJanitor(context.Background(), work, time.Hour, activities.SweepOptions{WorkflowTTL: 24 * time.Hour}, slog.New(slog.DiscardHandler))
-	stop() // returns after the first sweep
+	swept := make(chan struct{}, 1)
+	logger := slog.New(signalHandler{msg: "janitor: removed leftovers", ch: swept})
+	stop := startJanitor(context.Background(), work, time.Hour, activities.SweepOptions{WorkflowTTL: 24 * time.Hour}, logger)
+	defer stop()
+	select {
+	case <-swept:
+	case <-time.After(time.Minute):
+		t.Fatal("no sweep within a minute of the start (the interval is an hour)")
+	}
 	if _, err := os.Stat(filepath.Dir(old)); !os.IsNotExist(err) {
 		t.Errorf("the janitor left a workflow directory unchanged for 48 h (stat: %v)", err)
 	}
 }
+
+// signalHandler is a slog handler that signals ch when a record with
+// message msg is logged.
+type signalHandler struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
