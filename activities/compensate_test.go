@@ -107,3 +107,33 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, mv.Tags[TagPipelineStatus], "the promoted version of an earlier success is left alone")
 }
+
+// TestRegisterAfterAnotherPipelineDeletedTheModel: pipeline B found the
+// registered model pipeline A created; A failed and its compensation
+// deleted the model while empty before B created its version. B's attempt
+// fails retryably, and its retry registers (the model created again).
+func TestRegisterAfterAnotherPipelineDeletedTheModel(t *testing.T) {
+	ctx := context.Background()
+	w, _, st, _ := twoWorkers(t)
+	fs := faultstore.New(st)
+	w.Store = fs
+	_, err := st.CreateRegisteredModel(ctx, "shared", store.Tags{TagCreatedBy: "pipeline-a"})
+	require.NoError(t, err)
+	fs.OnCall("CreateModelVersion", func() {
+		fs.OnCall("CreateModelVersion", nil)
+		require.NoError(t, st.DeleteRegisteredModel(ctx, "shared"))
+	})
+	expID, err := store.EnsureExperiment(ctx, st, "e")
+	require.NoError(t, err)
+	lm, err := st.CreateLoggedModel(ctx, store.CreateLoggedModelRequest{ExperimentID: expID, Name: "model"})
+	require.NoError(t, err)
+	_, err = st.FinalizeLoggedModel(ctx, lm.ID, store.LoggedModelReady)
+	require.NoError(t, err)
+	in := RegisterInput{ModelName: "shared", ModelID: lm.ID, ManifestSHA256: "aa"}
+	_, err = w.registerModel(ctx, in)
+	require.Error(t, err)
+	require.True(t, failure.Retryable(failure.CodeOf(err)), "a model deleted under us is retried, not fatal: %v", err)
+	out, err := w.registerModel(ctx, in)
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Version)
+}

@@ -43,7 +43,7 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 	}
 	find := func() (*store.ModelVersion, error) { return a.findVersion(ctx, in.ModelName, wfID) }
 	create := func() (*store.ModelVersion, error) {
-		return a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+		mv, err := a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
 			Name:    in.ModelName,
 			Source:  modeluri.LoggedModel(in.ModelID),
 			RunID:   in.RunID,
@@ -53,6 +53,16 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 				TagManifestSHA256: in.ManifestSHA256,
 			},
 		})
+		if failure.Has(err, failure.NotFound) {
+			// The registered model went away after it was found or created
+			// above: another pipeline created it, failed before registering
+			// a version and its compensation deleted it while empty. A retry
+			// creates it again.
+			if _, gerr := a.Store.GetRegisteredModel(ctx, in.ModelName); failure.Has(gerr, failure.NotFound) {
+				return nil, failure.Wrap(failure.Internal, err, "registered model %s was deleted meanwhile; retrying", in.ModelName)
+			}
+		}
+		return mv, err
 	}
 	ensure := store.FindOrCreate[store.ModelVersion]
 	if fresh {
