@@ -21,8 +21,9 @@ const (
 	// TagPipelineError on a version: the error type the pipeline failed with.
 	TagPipelineError = "flavorflow.pipeline_error"
 
-	PipelineFailed  = "failed"
-	PipelineRetried = "retried"
+	PipelineFailed    = "failed"
+	PipelineCancelled = "cancelled" // the pipeline was cancelled (no error type)
+	PipelineRetried   = "retried"
 )
 
 // CompensateInput names the failed pipeline's model and why it failed.
@@ -30,6 +31,7 @@ type CompensateInput struct {
 	ModelName string `json:"model_name"`
 	ErrorType string `json:"error_type,omitempty"`
 	Error     string `json:"error,omitempty"`
+	Cancelled bool   `json:"cancelled,omitempty"`
 }
 
 // CompensateOutput is what compensation changed.
@@ -125,22 +127,27 @@ func (a *Activities) tagFailedVersions(ctx context.Context, in CompensateInput, 
 	if err != nil {
 		return err
 	}
-	errType := in.ErrorType
-	if errType == "" {
+	status, errType := PipelineFailed, in.ErrorType
+	switch {
+	case in.Cancelled:
+		status, errType = PipelineCancelled, ""
+	case errType == "":
 		errType = string(failure.Internal)
 	}
 	for _, mv := range versions {
 		if mv.Tags[TagVerified] == "true" && len(mv.Aliases) > 0 {
 			continue
 		}
-		if mv.Tags[TagPipelineStatus] == PipelineFailed && mv.Tags[TagPipelineError] == errType {
+		if mv.Tags[TagPipelineStatus] == status && mv.Tags[TagPipelineError] == errType {
 			continue
 		}
-		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineError, errType); err != nil {
-			return err
+		if errType != "" {
+			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineError, errType); err != nil {
+				return err
+			}
 		}
 		// Status last: a version tagged failed carries its error type.
-		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, PipelineFailed); err != nil {
+		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, status); err != nil {
 			return err
 		}
 		out.VersionsTagged = append(out.VersionsTagged, mv.Version)

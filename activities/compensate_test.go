@@ -106,6 +106,14 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	mv, err = st.GetModelVersion(ctx, "full", 1)
 	require.NoError(t, err)
 	require.Empty(t, mv.Tags[TagPipelineStatus], "the promoted version of an earlier success is left alone")
+
+	// A cancelled pipeline's version says so.
+	out, err = w.compensate(ctx, CompensateInput{ModelName: "full", Cancelled: true})
+	require.NoError(t, err)
+	require.Equal(t, []int{2}, out.VersionsTagged)
+	mv, err = st.GetModelVersion(ctx, "full", 2)
+	require.NoError(t, err)
+	require.Equal(t, PipelineCancelled, mv.Tags[TagPipelineStatus])
 }
 
 // TestRegisterAfterAnotherPipelineDeletedTheModel: pipeline B found the

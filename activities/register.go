@@ -73,7 +73,7 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	if !created {
-		if mv.Tags[TagPipelineStatus] == PipelineFailed {
+		if st := mv.Tags[TagPipelineStatus]; st == PipelineFailed || st == PipelineCancelled {
 			// A re-run of a compensated pipeline takes its version up again.
 			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, PipelineRetried); err != nil {
 				return RegisterOutput{}, err

@@ -129,5 +129,6 @@ func TestCancellationCompensates(t *testing.T) {
 	env.ExecuteWorkflow(WorkflowName, request())
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()), "%v", env.GetWorkflowError())
 	require.Len(t, f.compensations, 1)
+	require.True(t, f.compensations[0].Cancelled)
 	require.Equal(t, 1, f.cleanups)
 }

@@ -180,7 +180,7 @@ func (p *pipeline) finish(req LifecycleRequest, err error) {
 	if err != nil && p.logging {
 		var out activities.CompensateOutput
 		cerr := workflow.ExecuteActivity(withStep(ctx, stepCompensating), a.Compensate, activities.CompensateInput{
-			ModelName: req.ModelName, ErrorType: ErrorType(err), Error: err.Error(),
+			ModelName: req.ModelName, ErrorType: ErrorType(err), Error: err.Error(), Cancelled: temporal.IsCanceledError(err),
 		}).Get(ctx, &out)
 		if cerr != nil {
 			logger.Error("compensation failed; leftovers may remain in the store", "error", cerr)
