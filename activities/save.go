@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/store"
 )
@@ -36,7 +37,7 @@ func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, e
 	}
 	in.Created = created
 	dir := a.workDir(ctx, "model")
-	if _, sha, err := flavor.VerifyDir(dir); err == nil {
+	if _, sha, err := flavor.VerifyDir(dir); err == nil && sameSave(dir, in) {
 		size, err := dirSize(dir)
 		if err != nil {
 			return SaveOutput{}, err
@@ -119,6 +120,29 @@ func (a *Activities) createdFor(ctx context.Context, in SaveInput) (time.Time, e
 		return t, nil
 	}
 	return in.Created, nil
+}
+
+// sameSave reports whether the complete directory dir holds this save: the
+// same model and creation time. A directory left by an earlier run of the
+// same workflow ID (its clean-up ran on another worker) may hold another
+// model, or the same one saved at another time.
+func sameSave(dir string, in SaveInput) bool {
+	f, err := os.Open(filepath.Join(dir, flavor.DataFile))
+	if err != nil {
+		return false
+	}
+	m, err := fakemodel.Load(f)
+	f.Close()
+	if err != nil || !m.Equal(in.Model) {
+		return false
+	}
+	f, err = os.Open(filepath.Join(dir, flavor.MLmodelFile))
+	if err != nil {
+		return false
+	}
+	ml, err := flavor.ParseMLmodel(f)
+	f.Close()
+	return err == nil && ml.UTCTimeCreated == flavor.FormatCreated(in.Created.UTC())
 }
 
 // TmpSavePrefix names the temporary directory a save writes into before it

@@ -108,3 +108,36 @@ func TestSaveModelAppearsOnlyComplete(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "only the model directory is left: %v", entries)
 }
+
+// TestSaveModelReusesOnlyTheSameSave: a retry on the same worker reuses
+// the complete directory; a directory an earlier run of the workflow ID
+// left with another model or creation time is replaced.
+func TestSaveModelReusesOnlyTheSameSave(t *testing.T) {
+	ctx := context.Background()
+	w, _, _, save := twoWorkers(t)
+	first, err := w.saveModel(ctx, save)
+	require.NoError(t, err)
+	dir := w.workDir(ctx, "model")
+	before, err := os.Stat(dir)
+	require.NoError(t, err)
+	again, err := w.saveModel(ctx, save)
+	require.NoError(t, err)
+	require.Equal(t, first.Dir.SHA256, again.Dir.SHA256)
+	after, err := os.Stat(dir)
+	require.NoError(t, err)
+	require.True(t, os.SameFile(before, after), "a retry re-saved a complete directory")
+
+	later := save
+	later.Created = save.Created.Add(time.Hour)
+	out, err := w.saveModel(ctx, later)
+	require.NoError(t, err)
+	require.NotEqual(t, first.Dir.SHA256, out.Dir.SHA256, "another creation time is another save")
+	other := save
+	other.Model.Offset = 4
+	out2, err := w.saveModel(ctx, other)
+	require.NoError(t, err)
+	require.NotEqual(t, out.Dir.SHA256, out2.Dir.SHA256, "another model is another save")
+	ml, err := os.ReadFile(filepath.Join(dir, flavor.DataFile))
+	require.NoError(t, err)
+	require.Contains(t, string(ml), "4")
+}
