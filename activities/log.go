@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
@@ -24,7 +25,12 @@ func (a *Activities) LogModel(ctx context.Context, in LogInput) (LogOutput, erro
 }
 
 func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, error) {
-	dir, err := a.ensureSaved(ctx, in.Save)
+	// Heartbeat from the start: a re-save or a slow store before the upload
+	// must not look like a dead worker.
+	var sent atomic.Int64
+	stop := a.keepAlive(ctx, func() any { return sent.Load() })
+	defer stop()
+	dir, err := a.ensureSaved(ctx, in.Save, in.Saved.SHA256)
 	if err != nil {
 		return LogOutput{}, err
 	}
@@ -37,26 +43,23 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		return LogOutput{}, err
 	}
 	wfID, _ := workflowKey(ctx)
-	var sent atomic.Int64
-	stop := a.keepAlive(ctx, func() any { return sent.Load() })
 	upCtx, handBack, cancel := a.untilStop(ctx)
 	logged, err := flavor.LogModel(upCtx, a.Store, dir, flavor.LogOptions{
 		ExperimentID:        expID,
 		RunID:               run.ID,
 		Name:                LoggedModelName,
 		Params:              trainParams(in),
-		Tags:                store.Tags{TagWorkflowID: wfID},
+		Tags:                store.Tags{TagWorkflowID: wfID, TagSavedCreated: in.Save.Created.UTC().Format(time.RFC3339Nano)},
 		IdempotencyKey:      wfID,
 		SavedManifestSHA256: in.Saved.SHA256,
 		Parallelism:         a.UploadParallelism,
 		Progress:            func(n int64) { sent.Store(n) },
 	})
 	cancel()
-	stop()
 	err = handBack(err)
 	a.Metrics.AddBytes(ctx, telemetry.Upload, sent.Load())
 	if err != nil {
-		return LogOutput{}, err
+		return LogOutput{}, a.damagedAtRest(ctx, dir, err)
 	}
 	if err := a.Store.UpdateRun(ctx, run.ID, store.RunFinished, time.Now().UnixMilli()); err != nil {
 		return LogOutput{}, err
@@ -70,6 +73,26 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		Logged:       ArtifactRef{URI: logged.ArtifactURI, SHA256: logged.ManifestSHA256, Size: in.Saved.Size},
 		BytesSent:    logged.Bytes,
 	}, nil
+}
+
+// damagedAtRest turns a non-retryable integrity failure of the local copy
+// into a retryable one after removing the copy, so the next attempt re-saves
+// it: the cheap check in ensureSaved passed, but a file's bytes changed on
+// this worker's disk. Only on this error path is the directory hashed again.
+func (a *Activities) damagedAtRest(ctx context.Context, dir string, err error) error {
+	switch failure.CodeOf(err) {
+	case failure.ChecksumMismatch, failure.InvalidManifest, failure.InvalidPath:
+	default:
+		return err
+	}
+	if _, _, verr := flavor.VerifyDir(dir); verr == nil {
+		return err // the local copy is sound: the failure is the store's
+	}
+	if rerr := removeAll(dir); rerr != nil {
+		return err
+	}
+	a.logger(ctx).Warn("the saved model on this worker is damaged; removed it so the retry re-saves it", "dir", dir, "error", err)
+	return failure.Wrap(failure.Internal, err, "the saved model in %s is damaged; it is re-saved on retry", dir)
 }
 
 // ensureRun finds the workflow's run by tag or creates it (looking again
@@ -104,9 +127,19 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 			ExperimentID: expID, Name: tags["mlflow.runName"], StartTimeMs: time.Now().UnixMilli(), Tags: tags,
 		})
 	}
-	run, _, err := store.FindOrCreate(find, create)
+	run, created, err := store.FindOrCreate(find, create)
 	if err != nil {
 		return nil, err
+	}
+	if !created && run.Status != store.RunRunning && run.Status != store.RunFinished {
+		// A failed attempt of this workflow ID was compensated (FAILED) or
+		// killed: a re-run with the same ID revives its run, so the workflow
+		// still has exactly one.
+		if err := a.Store.UpdateRun(ctx, run.ID, store.RunRunning, 0); err != nil {
+			return nil, err
+		}
+		a.logger(ctx).Info("revived the run of an earlier failed attempt", "run_id", run.ID, "status", run.Status)
+		run.Status = store.RunRunning
 	}
 	batch := store.Batch{
 		Params: trainParams(in),

@@ -25,7 +25,9 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	wfID, _ := workflowKey(ctx)
-	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, nil)
+	// The tag records that this workflow created the model, so that its
+	// compensation deletes it only then (and only while it has no versions).
+	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, store.Tags{TagCreatedBy: wfID})
 	// Created just now, cleanly: the model had no versions, so there is no
 	// earlier attempt's version to find (one request less per new model).
 	fresh := err == nil
@@ -41,7 +43,7 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 	}
 	find := func() (*store.ModelVersion, error) { return a.findVersion(ctx, in.ModelName, wfID) }
 	create := func() (*store.ModelVersion, error) {
-		return a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
+		mv, err := a.Store.CreateModelVersion(ctx, store.CreateModelVersionRequest{
 			Name:    in.ModelName,
 			Source:  modeluri.LoggedModel(in.ModelID),
 			RunID:   in.RunID,
@@ -51,6 +53,16 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 				TagManifestSHA256: in.ManifestSHA256,
 			},
 		})
+		if failure.Has(err, failure.NotFound) {
+			// The registered model went away after it was found or created
+			// above: another pipeline created it, failed before registering
+			// a version and its compensation deleted it while empty. A retry
+			// creates it again.
+			if _, gerr := a.Store.GetRegisteredModel(ctx, in.ModelName); failure.Has(gerr, failure.NotFound) {
+				return nil, failure.Wrap(failure.Internal, err, "registered model %s was deleted meanwhile; retrying", in.ModelName)
+			}
+		}
+		return mv, err
 	}
 	ensure := store.FindOrCreate[store.ModelVersion]
 	if fresh {
@@ -61,6 +73,12 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	if !created {
+		if st := mv.Tags[TagPipelineStatus]; st == PipelineFailed || st == PipelineCancelled {
+			// A re-run of a compensated pipeline takes its version up again.
+			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, PipelineRetried); err != nil {
+				return RegisterOutput{}, err
+			}
+		}
 		return a.registered(in, mv, false), nil
 	}
 	a.logger(ctx).Info("registered", "model", in.ModelName, "version", mv.Version)

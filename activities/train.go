@@ -24,7 +24,11 @@ const MaxTrainingFile = 64 << 20
 // asked for, is seeded by the workflow ID so every attempt builds the same
 // bytes.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
+	// Reading a large data file takes a while; heartbeat so the step's short
+	// heartbeat timeout tells a dead worker from a slow one.
+	stop := a.keepAlive(ctx, func() any { return "training" })
 	out, err := a.train(ctx, in)
+	stop()
 	return out, toTemporal(err)
 }
 

@@ -75,6 +75,9 @@ type SaveInput struct {
 // manifest, Size of all files.
 type SaveOutput struct {
 	Dir ArtifactRef `json:"dir"`
+	// Created is the creation time the save wrote (SaveInput.Created, or an
+	// earlier run's of the same workflow ID); LogModel re-saves with it.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // LogInput is the input of LogModel.

@@ -66,6 +66,16 @@ type Worker struct {
 	MultipartThreshold int64 `yaml:"multipart_threshold"`
 	// HTTPPoolSize is the MLflow client's idle connections per host.
 	HTTPPoolSize int `yaml:"http_pool_size"`
+	// The janitor sweeps WorkDir every SweepEvery (0: never): workflow
+	// directories unchanged for WorkDirTTL (finished elsewhere or dead) and
+	// temporary saves and verify-N directories unchanged for TempTTL (left by
+	// killed attempts).
+	SweepEvery time.Duration `yaml:"sweep_every"`
+	WorkDirTTL time.Duration `yaml:"work_dir_ttl"`
+	TempTTL    time.Duration `yaml:"temp_ttl"`
+	// MinFreeBytes: /healthz says "degraded" when WorkDir's file system has
+	// less free space (0: never).
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
 }
 
 // Store selects the model store.
@@ -92,6 +102,7 @@ func Defaults() Config {
 			MaxConcurrentActivities: 16, MaxConcurrentWorkflowTasks: 16, StopTimeout: 30 * time.Second,
 			WorkDir: ".data/work", UploadParallelism: 4, EagerActivities: true,
 			MultipartPartSize: 10 << 20, MultipartThreshold: 500 << 20, HTTPPoolSize: 16,
+			SweepEvery: 5 * time.Minute, WorkDirTTL: 24 * time.Hour, TempTTL: 30 * time.Minute, MinFreeBytes: 2 << 30,
 		},
 		Store:    Store{TrackingURI: ".data/store", Experiment: "flavorflow"},
 		Pipeline: Pipeline{Alias: "champion", VerifyInputs: []float64{4, 0, -1.5, 1000}},
@@ -190,7 +201,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	for _, n := range []struct {
 		dst *int64
 		key string
-	}{{&c.Worker.MultipartPartSize, "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"}, {&c.Worker.MultipartThreshold, "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"}} {
+	}{{&c.Worker.MultipartPartSize, "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"}, {&c.Worker.MultipartThreshold, "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"}, {&c.Worker.MinFreeBytes, "FLAVORFLOW_MIN_FREE_BYTES"}} {
 		if v := getenv(n.key); v != "" {
 			x, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || x < 0 {
@@ -206,12 +217,22 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Worker.EagerActivities = b
 	}
-	if v := getenv("FLAVORFLOW_WORKER_STOP_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return failure.New(failure.InvalidConfig, "FLAVORFLOW_WORKER_STOP_TIMEOUT=%q is not a duration", v)
+	for _, d := range []struct {
+		dst *time.Duration
+		key string
+	}{
+		{&c.Worker.StopTimeout, "FLAVORFLOW_WORKER_STOP_TIMEOUT"},
+		{&c.Worker.SweepEvery, "FLAVORFLOW_SWEEP_EVERY"},
+		{&c.Worker.WorkDirTTL, "FLAVORFLOW_WORK_DIR_TTL"},
+		{&c.Worker.TempTTL, "FLAVORFLOW_TEMP_TTL"},
+	} {
+		if v := getenv(d.key); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x < 0 {
+				return failure.New(failure.InvalidConfig, "%s=%q is not a duration", d.key, v)
+			}
+			*d.dst = x
 		}
-		c.Worker.StopTimeout = d
 	}
 	return nil
 }

@@ -269,3 +269,10 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 func (c *Client) DeleteAlias(ctx context.Context, name, alias string) error {
 	return c.call(ctx, regRead, http.MethodDelete, "registered-models/alias", nil, map[string]any{"name": name, "alias": alias}, nil)
 }
+
+// DeleteRegisteredModel deletes the model with its versions
+// (registered-models/delete). A retry after a lost answer gets NotFound,
+// which callers take as done.
+func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
+	return c.call(ctx, regRead, http.MethodDelete, "registered-models/delete", nil, map[string]any{"name": name}, nil)
+}

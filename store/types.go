@@ -190,6 +190,10 @@ type Artifacts interface {
 type Registry interface {
 	CreateRegisteredModel(ctx context.Context, name string, tags Tags) (*RegisteredModel, error)
 	GetRegisteredModel(ctx context.Context, name string) (*RegisteredModel, error)
+	// DeleteRegisteredModel deletes the registered model with its versions
+	// and aliases, as MLflow does; NotFound when there is none. Callers that
+	// mean to delete only an empty model check for versions first.
+	DeleteRegisteredModel(ctx context.Context, name string) error
 
 	CreateModelVersion(ctx context.Context, req CreateModelVersionRequest) (*ModelVersion, error)
 	GetModelVersion(ctx context.Context, name string, version int) (*ModelVersion, error)

@@ -24,7 +24,13 @@ func TestWorkerGracefulStopAndHealth(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "ok\n", string(body))
+	var h struct {
+		Status    string `json:"status"`
+		FreeBytes uint64 `json:"free_bytes"`
+	}
+	require.NoError(t, json.Unmarshal(body, &h), "/healthz answers JSON: %s", body)
+	require.Contains(t, []string{"ok", "degraded"}, h.Status, "degraded: less than worker.min_free_bytes free")
+	require.Positive(t, h.FreeBytes, "/healthz reports WORK_DIR's free space")
 	require.Contains(t, w.logs(), `"build_id"`, "the build ID is logged")
 
 	// 256 MiB of weights: saving and logging take several seconds.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,9 +113,13 @@ func run(ctx context.Context, args []string) error {
 		Temporal: c,
 	})
 
+	stopJanitor := startJanitor(ctx, cfg.Worker.WorkDir, cfg.Worker.SweepEvery,
+		activities.SweepOptions{WorkflowTTL: cfg.Worker.WorkDirTTL, TempTTL: cfg.Worker.TempTTL}, logger)
+	defer stopJanitor()
+
 	var ready atomic.Bool
 	if cfg.Worker.HealthAddr != "" {
-		stopHealth, err := serveHealth(cfg.Worker.HealthAddr, &ready, logger)
+		stopHealth, err := serveHealth(cfg.Worker.HealthAddr, healthHandler(&ready, cfg.Worker.WorkDir, cfg.Worker.MinFreeBytes), logger)
 		if err != nil {
 			return err
 		}
@@ -143,21 +148,15 @@ func override(dst *string, v string) {
 	}
 }
 
-// serveHealth answers /healthz with 200 while the worker runs and 503 while
-// it starts or stops. It logs the bound address (the port may be 0).
-func serveHealth(addr string, ready *atomic.Bool, logger *slog.Logger) (func(), error) {
+// serveHealth serves h on /healthz. It logs the bound address (the port
+// may be 0).
+func serveHealth(addr string, h http.Handler, logger *slog.Logger) (func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("health endpoint: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	mux.Handle("/healthz", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -166,6 +165,46 @@ func serveHealth(addr string, ready *atomic.Bool, logger *slog.Logger) (func(), 
 	}()
 	logger.Info("health endpoint", "url", "http://"+ln.Addr().String()+"/healthz")
 	return func() { _ = srv.Close() }, nil
+}
+
+// health is the /healthz answer.
+type health struct {
+	// Status is "ok", "degraded" (running, but WorkDir's file system has
+	// less than MinFreeBytes free: saves may fail with ENOSPC) or
+	// "unavailable" (starting or stopping).
+	Status       string `json:"status"`
+	WorkDir      string `json:"work_dir"`
+	FreeBytes    uint64 `json:"free_bytes"`
+	TotalBytes   uint64 `json:"total_bytes"`
+	MinFreeBytes int64  `json:"min_free_bytes"`
+	Error        string `json:"error,omitempty"`
+}
+
+// healthHandler answers JSON: 200 while the worker runs ("ok" or
+// "degraded"), 503 while it starts or stops. Low disk is "degraded", not
+// 503: the worker still finishes what it can and a liveness probe should not
+// restart it for that; alert on the status instead.
+func healthHandler(ready *atomic.Bool, workDir string, minFree int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := health{Status: "ok", WorkDir: workDir, MinFreeBytes: minFree}
+		space, err := activities.FreeSpace(workDir)
+		switch {
+		case err != nil:
+			h.Status, h.Error = "degraded", err.Error()
+		default:
+			h.FreeBytes, h.TotalBytes = space.FreeBytes, space.TotalBytes
+			if minFree > 0 && space.FreeBytes < uint64(minFree) {
+				h.Status = "degraded"
+			}
+		}
+		code := http.StatusOK
+		if !ready.Load() {
+			h.Status, code = "unavailable", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(h)
+	})
 }
 
 // buildRevision is the VCS revision the binary was built from, for logs.

@@ -16,12 +16,23 @@ import (
 // ModelLifecycle trains a FakeModel, saves it in MLflow's format, logs and
 // registers it, verifies the registered version end to end and only then
 // moves the alias.
+//
+// Whatever the outcome, it then cleans up after itself (finish): on failure
+// or cancellation it compensates what it created in the store, and it
+// removes its work directory.
 func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult, error) {
-	var a *activities.Activities
 	p := &pipeline{ctx: ctx, progress: Progress{Step: StageTraining}}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p.progress, nil }); err != nil {
 		return LifecycleResult{}, err
 	}
+	res, err := p.lifecycle(ctx, req)
+	p.finish(req, err)
+	return res, err
+}
+
+// lifecycle runs the steps.
+func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult, error) {
+	var a *activities.Activities
 	if err := validate(req); err != nil {
 		return LifecycleResult{}, p.fail(err)
 	}
@@ -48,6 +59,9 @@ func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult
 	var saved activities.SaveOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageSaving), a.SaveModel, saveIn).Get(ctx, &saved); err != nil {
 		return res, p.fail(err)
+	}
+	if !saved.Created.IsZero() {
+		saveIn.Created = saved.Created // a re-run of this ID saves as the earlier run did
 	}
 
 	if err := p.enter(StageLogging); err != nil {
@@ -132,15 +146,67 @@ func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult
 	return res, nil
 }
 
-// pipeline tracks progress for the query and the Stage search attribute.
+// pipeline tracks progress for the query and the Stage search attribute,
+// and what finish has to undo and clean.
 type pipeline struct {
 	ctx      workflow.Context
 	progress Progress
+	// saving: a save was started, so a worker may hold files of this
+	// workflow. logging: the store may hold objects it created.
+	saving, logging bool
+}
+
+// Steps of finish, for activity options and summaries; not Stage values.
+const (
+	stepCompensating = "compensating"
+	stepCleaningUp   = "cleaning-up"
+)
+
+// changeCleanup guards the commands finish added (compensation, clean-up),
+// so histories of pipelines started before them still replay.
+const changeCleanup = "compensate-and-clean-up"
+
+// finish compensates a failed or cancelled pipeline's objects in the store
+// and removes its work directory. Both are best effort: they run in a
+// disconnected context (so a cancelled pipeline still does them), have their
+// own short, bounded retry policies, and a failure of either is logged and
+// never replaces the pipeline's own error.
+func (p *pipeline) finish(req LifecycleRequest, err error) {
+	if !p.saving {
+		return // nothing written yet: validation or training failed
+	}
+	if workflow.GetVersion(p.ctx, changeCleanup, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	var a *activities.Activities
+	ctx, _ := workflow.NewDisconnectedContext(p.ctx)
+	logger := workflow.GetLogger(ctx)
+	if err != nil && p.logging {
+		var out activities.CompensateOutput
+		cerr := workflow.ExecuteActivity(withStep(ctx, stepCompensating), a.Compensate, activities.CompensateInput{
+			ModelName: req.ModelName, ErrorType: ErrorType(err), Error: err.Error(), Cancelled: temporal.IsCanceledError(err),
+		}).Get(ctx, &out)
+		if cerr != nil {
+			logger.Error("compensation failed; leftovers may remain in the store", "error", cerr)
+		} else {
+			logger.Info("compensated", "runs_failed", out.RunsFailed, "logged_models_failed", out.LoggedModelsFailed,
+				"versions_tagged", out.VersionsTagged, "registered_model_deleted", out.RegisteredModelDeleted)
+		}
+	}
+	if cerr := workflow.ExecuteActivity(withStep(ctx, stepCleaningUp), a.CleanUp).Get(ctx, nil); cerr != nil {
+		logger.Warn("work directory clean-up failed; the worker's janitor removes it later", "error", cerr)
+	}
 }
 
 // enter records the previous step as done and upserts Stage (plus extra
 // search attributes).
 func (p *pipeline) enter(stage string, extra ...temporal.SearchAttributeUpdate) error {
+	switch stage {
+	case StageSaving:
+		p.saving = true
+	case StageLogging:
+		p.logging = true
+	}
 	if p.progress.Step != stage && p.progress.Step != "" {
 		p.progress.StepsDone = append(p.progress.StepsDone, p.progress.Step)
 	}

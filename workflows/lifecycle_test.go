@@ -36,6 +36,11 @@ type fakes struct {
 	register any
 	verify   any
 	upserts  []temporal.SearchAttributes
+	// compensateErr is what Compensate answers; compensations and cleanups
+	// record the calls.
+	compensateErr error
+	compensations []activities.CompensateInput
+	cleanups      int
 }
 
 func happy() *fakes {
@@ -53,7 +58,8 @@ func ret(zero, v any) []any {
 	case error:
 		return []any{zero, x}
 	case func(context.Context, activities.TrainInput) (activities.TrainOutput, error),
-		func(context.Context, activities.RegisterInput) (activities.RegisterOutput, error):
+		func(context.Context, activities.RegisterInput) (activities.RegisterOutput, error),
+		func(context.Context, activities.VerifyInput) (activities.VerifyOutput, error):
 		return []any{x}
 	}
 	return []any{v, nil}
@@ -68,6 +74,14 @@ func (f *fakes) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.ReadAlias, mock.Anything, mock.Anything).Return(activities.AliasOutput{Version: 1}, nil)
 	env.OnActivity(a.LoadAndVerify, mock.Anything, mock.Anything).Return(ret(activities.VerifyOutput{}, f.verify)...)
 	env.OnActivity(a.PromoteAlias, mock.Anything, mock.Anything).Return(activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil)
+	env.OnActivity(a.Compensate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CompensateInput) (activities.CompensateOutput, error) {
+		f.compensations = append(f.compensations, in)
+		return activities.CompensateOutput{}, f.compensateErr
+	}).Maybe()
+	env.OnActivity(a.CleanUp, mock.Anything).Return(func(context.Context) error {
+		f.cleanups++
+		return nil
+	}).Maybe()
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		f.upserts = append(f.upserts, args.Get(0).(temporal.SearchAttributes))
 	}).Return(nil)

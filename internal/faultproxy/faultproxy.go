@@ -46,10 +46,13 @@ const (
 	// Reply answers Rule.Status with Rule.Body (JSON) without forwarding:
 	// a canned server error, nothing committed.
 	Reply
+	// EmptyJSON answers 200 with the body {} after the server has acted: a
+	// broken gateway or server that answers with nothing useful.
+	EmptyJSON
 )
 
 func (a Action) String() string {
-	return [...]string{"forward", "close", "502", "504", "refuse", "truncate", "reply"}[a]
+	return [...]string{"forward", "close", "502", "504", "refuse", "truncate", "reply", "{}"}[a]
 }
 
 // Rule picks requests and what to do with their answers. Every field is
@@ -324,6 +327,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, "<html><body><h1>"+strings.ToLower(http.StatusText(code))+"</h1></body></html>\n")
+	case EmptyJSON:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "{}")
 	}
 }
 

@@ -24,9 +24,10 @@ type Store struct {
 	calls  map[string]int
 	hooks  map[string]func()
 	fired  map[string]int
-	early  map[string]int // method -> calls to fail before they reach the store
-	short  map[string]int // artifact path suffix -> reads still to cut short
-	seq    int            // varies where a read is cut, so no two cuts agree
+	early  map[string]int          // method -> calls to fail before they reach the store
+	codes  map[string]failure.Code // method -> the code early failures have (default ServerUnavailable)
+	short  map[string]int          // artifact path suffix -> reads still to cut short
+	seq    int                     // varies where a read is cut, so no two cuts agree
 }
 
 // ShortRead makes the next n OpenArtifact calls of a path ending in suffix
@@ -77,6 +78,30 @@ func (s *Store) FailBeforeCommit(method string, n int) {
 		s.early = map[string]int{}
 	}
 	s.early[method] += n
+}
+
+// FailWith makes the next n calls of method fail with code without
+// reaching the real store: a store that keeps answering with something no
+// retry fixes (a malformed reply is BadResponse). n may be large, for a
+// fault that lasts until Clear.
+func (s *Store) FailWith(method string, n int, code failure.Code) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.codes == nil {
+		s.codes = map[string]failure.Code{}
+	}
+	if s.early == nil {
+		s.early = map[string]int{}
+	}
+	s.early[method] += n
+	s.codes[method] = code
+}
+
+// Clear removes every fault still pending (the store has recovered).
+func (s *Store) Clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults, s.early, s.codes = map[string]int{}, map[string]int{}, nil
 }
 
 // Calls returns how many times method was called.
@@ -231,6 +256,10 @@ func (s *Store) before(method string) error {
 	s.mu.Lock()
 	fn := s.hooks[method]
 	fail := s.early[method] > 0
+	code, ok := s.codes[method]
+	if !ok {
+		code = failure.ServerUnavailable
+	}
 	if fail {
 		s.early[method]--
 		s.calls[method]++
@@ -241,7 +270,7 @@ func (s *Store) before(method string) error {
 	}
 	s.mu.Unlock()
 	if fail {
-		return failure.New(failure.ServerUnavailable, "injected fault: %s failed before it reached the store", method)
+		return failure.New(code, "injected fault: %s failed before it reached the store", method)
 	}
 	if fn != nil {
 		fn()

@@ -43,6 +43,28 @@ func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags sto
 	return s.GetRegisteredModel(ctx, name)
 }
 
+// DeleteRegisteredModel implements store.Registry: like MLflow it takes the
+// versions, their tags and the aliases with it.
+func (s *Store) DeleteRegisteredModel(ctx context.Context, name string) error {
+	return s.write(ctx, "delete registered model", func(tx *sql.Tx) error {
+		if err := rmMustExist(ctx, tx, name); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM model_aliases WHERE name = ?`,
+			`DELETE FROM model_version_tags WHERE name = ?`,
+			`DELETE FROM model_versions WHERE name = ?`,
+			`DELETE FROM registered_model_tags WHERE name = ?`,
+			`DELETE FROM registered_models WHERE name = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // GetRegisteredModel implements store.Registry.
 func (s *Store) GetRegisteredModel(ctx context.Context, name string) (*store.RegisteredModel, error) {
 	rm := store.RegisteredModel{Name: name, Aliases: map[string]int{}}

@@ -36,6 +36,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"ArtifactsChecksum", testArtifactsChecksum},
 		{"ArtifactsInvalidPaths", testArtifactsInvalidPaths},
 		{"RegisteredModels", testRegisteredModels},
+		{"DeleteRegisteredModel", testDeleteRegisteredModel},
 		{"InvalidModelNames", testInvalidModelNames},
 		{"ModelVersions", testModelVersions},
 		{"Aliases", testAliases},
@@ -437,6 +438,32 @@ func testRegisteredModels(t *testing.T, s store.Store) {
 	wantCode(t, err, failure.NotFound, "missing model version")
 	_, err = s.CreateModelVersion(c, store.CreateModelVersionRequest{Name: uniq("missing"), Source: "mlflow-artifacts:/0/x/artifacts/model"})
 	wantCode(t, err, failure.NotFound, "version of a missing registered model")
+}
+
+// testDeleteRegisteredModel: compensation deletes an empty registered model
+// a failed pipeline created; a re-run creates it again from version 1.
+func testDeleteRegisteredModel(t *testing.T, s store.Store) {
+	c := ctx(t)
+	name := uniq("delete-me")
+	must(s.CreateRegisteredModel(c, name, store.Tags{"flavorflow.created_by": "wf-1"}))(t)
+	noErr(t, s.DeleteRegisteredModel(c, name))
+	_, err := s.GetRegisteredModel(c, name)
+	wantCode(t, err, failure.NotFound, "deleted registered model")
+	wantCode(t, s.DeleteRegisteredModel(c, name), failure.NotFound, "deleting it again")
+	wantCode(t, s.DeleteRegisteredModel(c, uniq("missing")), failure.NotFound, "deleting a missing registered model")
+	rm := must(s.CreateRegisteredModel(c, name, nil))(t)
+	if len(rm.Tags) != 0 {
+		t.Errorf("re-created registered model kept the old tags: %v", rm.Tags)
+	}
+	f := newFixture(t, s)
+	mv := must(s.CreateModelVersion(c, store.CreateModelVersionRequest{Name: name, Source: "models:/" + f.model.ID, ModelID: f.model.ID}))(t)
+	if mv.Version != 1 {
+		t.Errorf("first version of a re-created model = %d, want 1", mv.Version)
+	}
+	noErr(t, s.SetAlias(c, name, "champion", 1))
+	noErr(t, s.DeleteRegisteredModel(c, name))
+	_, err = s.GetModelVersion(c, name, 1)
+	wantCode(t, err, failure.NotFound, "version of a deleted registered model")
 }
 
 func testInvalidModelNames(t *testing.T, s store.Store) {

@@ -3,11 +3,13 @@ package faults
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/faultproxy"
 )
 
@@ -113,3 +115,57 @@ func TestSIGKILLWorker(t *testing.T) {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// TestCrashLoopInOneStep: the worker is killed (SIGKILL) six times, each
+// time while SaveModel is writing a fresh copy of the model, and a new
+// worker replaces it. A step bounded by a count of attempts (5) failed the
+// pipeline here; bounded by time, it completes, and each kill costs about
+// the heartbeat timeout plus the retry backoff, not half a minute.
+func TestCrashLoopInOneStep(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigOptions{})
+	const kills = 6
+	id := r.prefix + "-0"
+	work := filepath.Join(r.dir, "work", id)
+	seen := map[string]bool{}
+	var p *pipeline
+	// newSave waits for a temporary save directory no earlier attempt made:
+	// an attempt of SaveModel is writing the model.
+	newSave := func() error {
+		return poll(2*time.Minute, func() (bool, error) {
+			select {
+			case <-p.done:
+				return false, fmt.Errorf("the pipeline ended: %v", p.err)
+			default:
+			}
+			dirs, _ := filepath.Glob(filepath.Join(work, activities.TmpSavePrefix+"*"))
+			for _, d := range dirs {
+				if !seen[d] {
+					seen[d] = true
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+	}
+	began := time.Now()
+	p = r.start(id, request(r.prefix+"-m", "champion", 5, 256<<20))
+	for k := range kills {
+		w := r.startWorker()
+		if err := newSave(); err != nil {
+			t.Fatalf("kill %d: no new SaveModel attempt: %v", k+1, err)
+		}
+		if _, err := w.signal(syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.startWorker()
+	r.wait(10*time.Minute, p)
+	if p.err != nil {
+		t.Fatalf("the pipeline failed after %d kills in SaveModel: %v", kills, p.err)
+	}
+	if n := r.scanLogs(fmt.Sprintf("activity=SaveModel attempt=%d", kills+1)); n == 0 {
+		t.Errorf("no SaveModel attempt %d in the worker logs: the kills did not land in one step", kills+1)
+	}
+	t.Logf("%d SIGKILLs during SaveModel; completed %s after the start", kills, time.Since(began).Round(time.Second))
+}

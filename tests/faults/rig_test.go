@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,6 +166,13 @@ type workerProc struct {
 // startWorker starts a worker process and waits until it polls.
 func (r *rig) startWorker() *workerProc {
 	r.t.Helper()
+	return r.startWorkerEnv()
+}
+
+// startWorkerEnv is startWorker with extra environment (KEY=value, winning
+// over the rig's), e.g. a worker-specific FLAVORFLOW_WORK_DIR.
+func (r *rig) startWorkerEnv(extra ...string) *workerProc {
+	r.t.Helper()
 	r.mu.Lock()
 	n := len(r.workers)
 	r.mu.Unlock()
@@ -176,7 +184,7 @@ func (r *rig) startWorker() *workerProc {
 	defer logf.Close()
 	w.cmd = exec.Command(workerBin, "--log-format", "text")
 	w.cmd.Dir = r.dir
-	w.cmd.Env = append(r.env, "TEMPORAL_ADDRESS="+r.tp.HostPort)
+	w.cmd.Env = append(append(slices.Clone(r.env), "TEMPORAL_ADDRESS="+r.tp.HostPort), extra...)
 	w.cmd.Stdout, w.cmd.Stderr = logf, logf
 	if err := w.cmd.Start(); err != nil {
 		r.t.Fatal(err)
