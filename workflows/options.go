@@ -35,7 +35,10 @@ var steps = map[string]stepOptions{
 	StageLogging:     {startToClose: 2 * time.Hour, scheduleToClose: 12 * time.Hour, heartbeat: HeartbeatTimeout},
 	StageRegistering: {startToClose: 10 * time.Minute, scheduleToClose: time.Hour, heartbeat: HeartbeatTimeout},
 	StageVerifying:   {startToClose: 2 * time.Hour, scheduleToClose: 12 * time.Hour, heartbeat: HeartbeatTimeout},
-	StagePromoting:   {startToClose: 2 * time.Minute, scheduleToClose: 30 * time.Minute, heartbeat: HeartbeatTimeout},
+	// Promoting waits its turn in the alias's keeper and re-hashes the
+	// stored version before the alias moves, so one attempt may take as
+	// long as a large download; the heartbeat still catches a dead worker.
+	StagePromoting: {startToClose: 30 * time.Minute, scheduleToClose: 2 * time.Hour, heartbeat: HeartbeatTimeout},
 	// Compensation and cleanup are best effort: they must not hold a failed
 	// pipeline open for long, so their budget is minutes.
 	stepCompensating: {startToClose: 2 * time.Minute, scheduleToClose: 10 * time.Minute, heartbeat: HeartbeatTimeout, attempts: 10},
