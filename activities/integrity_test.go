@@ -212,3 +212,29 @@ func aliasOfModel(t *testing.T, st store.Store, name, alias string) int {
 	require.NoError(t, err)
 	return mv.Version
 }
+
+// TestVerifyVersionDoesNotOverruleItsPipeline: a version whose own pipeline
+// failed verification (compensation tagged it) is not blessed by starter
+// verify, which only knows the bytes load and predict something; a version
+// whose pipeline failed for another reason (a lost alias race) may be.
+func TestVerifyVersionDoesNotOverruleItsPipeline(t *testing.T) {
+	ctx := context.Background()
+	st, err := localstore.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	a := &Activities{Store: st, WorkDir: t.TempDir()}
+	pythonVersion(t, st, "py")
+	in := VerifyVersionInput{ModelName: "py", Version: 1, Inputs: []float64{4}}
+	for _, kv := range [][2]string{{TagWorkflowID, "lifecycle-py-1"}, {TagPipelineStatus, PipelineFailed}, {TagPipelineError, string(failure.VerificationFailed)}} {
+		require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, kv[0], kv[1]))
+	}
+	_, err = a.verifyVersion(ctx, in)
+	require.Equal(t, failure.VerificationFailed, failure.CodeOf(err), "%v", err)
+	mv, err := st.GetModelVersion(ctx, "py", 1)
+	require.NoError(t, err)
+	require.Empty(t, mv.Tags[TagVerified])
+
+	require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, TagPipelineError, string(failure.AliasConflict)))
+	_, err = a.verifyVersion(ctx, in)
+	require.NoError(t, err)
+}

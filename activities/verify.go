@@ -176,6 +176,9 @@ func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (
 	if mv.Status != store.VersionReady {
 		return VerifyVersionOutput{}, failure.New(failure.VersionNotReady, "version %d of %s is %s, not READY", in.Version, in.ModelName, mv.Status)
 	}
+	if err := refusedByItsPipeline(mv); err != nil {
+		return VerifyVersionOutput{}, err
+	}
 	attempt := int32(1)
 	if info, ok := activityInfo(ctx); ok {
 		attempt = info.Attempt
@@ -307,4 +310,22 @@ func (a *Activities) recordManifest(ctx context.Context, in VerifyVersionInput, 
 		}
 	}
 	return loaded, created, nil
+}
+
+// refusedByItsPipeline keeps VerifyVersion from overruling the pipeline that
+// registered mv: that pipeline compared the version with the model it
+// trained, which VerifyVersion cannot know, and found it wrong
+// (VerificationFailed) or damaged at rest (ChecksumMismatch, after
+// re-downloads agreed). Blessing it now would promote exactly what the
+// evidence rejected; the way forward is a new pipeline run.
+func refusedByItsPipeline(mv *store.ModelVersion) error {
+	if mv.Tags[TagPipelineStatus] != PipelineFailed {
+		return nil
+	}
+	switch code := failure.Code(mv.Tags[TagPipelineError]); code {
+	case failure.VerificationFailed, failure.ChecksumMismatch:
+		return failure.New(failure.VerificationFailed, "version %d of %s was rejected by the pipeline that registered it (%s, %s); starter verify does not overrule that: run the pipeline again",
+			mv.Version, mv.Name, mv.Tags[TagWorkflowID], code)
+	}
+	return nil
 }
