@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -162,42 +161,39 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
 }
 
-// trainingData validates the data locally, so bad input fails before a
-// pipeline starts, and sends small data inline (the worker may run
-// elsewhere) and large files by absolute path.
+// trainingData validates the data locally with the worker's own checks
+// (activities.FitData: the same limits, parsing and fit), so data the worker
+// would refuse fails here with InvalidTrainingData (exit 2) before a
+// pipeline starts. Small data goes inline (the worker may run elsewhere),
+// large files by absolute path.
 func trainingData(file, pairs string, byPath bool) (activities.TrainingData, error) {
+	var d activities.TrainingData
 	switch {
 	case file != "" && pairs != "":
-		return activities.TrainingData{}, usageError{"give --data or --pairs, not both"}
+		return d, usageError{"give --data or --pairs, not both"}
 	case file == "" && pairs == "":
-		return activities.TrainingData{}, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
+		return d, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
 	case pairs != "":
 		s, err := fakemodel.ParsePairs(pairs)
 		if err != nil {
-			return activities.TrainingData{}, err
+			return d, err
 		}
-		if len(s) > activities.MaxInlinePairs {
-			return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; use --data", len(s), activities.MaxInlinePairs)
+		d.Pairs = s
+	default:
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return d, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
 		}
-		return activities.TrainingData{Pairs: s}, nil
+		d.Path = abs
 	}
-	abs, err := filepath.Abs(file)
-	if err != nil {
-		return activities.TrainingData{}, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "cannot read training data %s: %v", file, errors.Unwrap(err))
-	}
-	defer f.Close()
-	s, err := fakemodel.ReadSamples(f)
+	samples, _, _, err := activities.FitData(d, time.Time{})
 	if err != nil {
 		return activities.TrainingData{}, err
 	}
-	if len(s) <= activities.MaxInlinePairs && !byPath {
-		return activities.TrainingData{Pairs: s}, nil
+	if d.Path != "" && len(samples) <= activities.MaxInlinePairs && !byPath {
+		return activities.TrainingData{Pairs: samples}, nil
 	}
-	return activities.TrainingData{Path: abs}, nil
+	return d, nil
 }
 
 // follow waits for the result, printing each step change from the progress
