@@ -105,6 +105,9 @@ func fromInfo(s *session, info *workflowpb.WorkflowExecutionInfo) statusOut {
 	}
 	memo := info.GetMemo().GetFields()
 	_ = dc.FromPayload(memo[workflows.MemoModelURI], &o.ModelURI)
+	if o.Model == "" {
+		_ = dc.FromPayload(memo[workflows.MemoModelName], &o.Model)
+	}
 	o.TemporalURL = s.workflowURL(o.WorkflowID, o.RunID)
 	o.MLflowURL = mlflowURL(s.cfg.Store.TrackingURI, o.Model, o.Version)
 	return o
@@ -271,7 +274,7 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if *limit < 1 {
 		return usageError{"--limit must be at least 1"}
 	}
-	query := listQuery(*model, *stage, *status, *raw)
+	query, exact := listQuery(*model, *stage, *status, *raw)
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
 		return err
@@ -285,8 +288,8 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 			return temporalError(err, "list %q", query)
 		}
 		for _, info := range resp.GetExecutions() {
-			if len(out) < *limit {
-				out = append(out, fromInfo(s, info))
+			if o := fromInfo(s, info); len(out) < *limit && (!exact || o.Model == *model) {
+				out = append(out, o)
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -311,20 +314,49 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// listQuery builds the visibility query for list.
-func listQuery(model, stage, status, raw string) string {
-	q := []string{fmt.Sprintf("WorkflowType = %q", workflows.WorkflowName)}
+// listQuery builds the visibility query for list. exact says the results
+// must still be filtered by model name: a Keyword value holding '"' matches
+// no equality on the dev server's SQLite visibility (Temporal 1.32, however
+// it is quoted), so such a name is looked up by the prefix before its first
+// '"' and compared afterwards.
+func listQuery(model, stage, status, raw string) (query string, exact bool) {
+	q := []string{"WorkflowType = " + queryString(workflows.WorkflowName)}
 	if model != "" {
-		q = append(q, fmt.Sprintf("%s = %q", workflows.ModelNameKey.GetName(), model))
+		key := workflows.ModelNameKey.GetName()
+		prefix, _, quoted := strings.Cut(model, `"`)
+		switch {
+		case !quoted:
+			q = append(q, key+" = "+queryString(model))
+		case prefix != "":
+			q = append(q, key+" STARTS_WITH "+queryString(prefix))
+		}
+		exact = quoted
 	}
 	if stage != "" {
-		q = append(q, fmt.Sprintf("%s = %q", workflows.StageKey.GetName(), stage))
+		q = append(q, workflows.StageKey.GetName()+" = "+queryString(stage))
 	}
 	if status != "" {
-		q = append(q, fmt.Sprintf("ExecutionStatus = %q", status))
+		q = append(q, "ExecutionStatus = "+queryString(status))
 	}
 	if raw != "" {
 		q = append(q, "("+raw+")")
 	}
-	return strings.Join(q, " AND ")
+	return strings.Join(q, " AND "), exact
+}
+
+// queryString quotes s as a string literal of Temporal's list filter: in
+// double quotes, with backslash and double quote escaped by a backslash and
+// everything else (spaces, ', Unicode) as it is: the filter's syntax, not
+// Go's (%q writes \u and \x escapes for some runes).
+func queryString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
 }

@@ -102,7 +102,7 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	var p pipelineFlags
 	fs := newFlags(e, "run", runUsage)
 	p.register(fs)
-	id := fs.String("id", "", "workflow ID (default: lifecycle-<model>-<random>); reusing one is idempotent")
+	id := fs.String("id", "", "workflow ID, printable ASCII (default: lifecycle-<model>-<random>, non-ASCII bytes of the name as ~XX); reusing one is idempotent")
 	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
 	cfg, err := c.setup(e, fs, args, 0, 0)
@@ -111,6 +111,9 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	}
 	req, err := p.request(cfg, false)
 	if err != nil {
+		return err
+	}
+	if err := checkID("--id", *id); err != nil {
 		return err
 	}
 	model := &p.model
@@ -136,12 +139,15 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	defer cl.Close()
 	wfID := *id
 	if wfID == "" {
-		wfID = "lifecycle-" + *model + "-" + uuid.NewString()[:8]
+		// The ID is ASCII (gRPC headers carry it); the real name is in the
+		// ModelName search attribute and the memo.
+		wfID = workflows.LifecycleID(*model, uuid.NewString()[:8])
 	}
 	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       wfID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
+		Memo:                     map[string]any{workflows.MemoModelName: *model},
 		StaticSummary:            fmt.Sprintf("Train, register and verify %s", *model),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING, // the same --id attaches to the running pipeline
 	}, workflows.WorkflowName, req)
@@ -159,6 +165,20 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
+}
+
+// checkID refuses a workflow or schedule ID that Temporal cannot carry: IDs
+// travel in gRPC headers, which take printable ASCII only, and a name in
+// another script would otherwise fail later as a misleading "unreachable"
+// (exit 3). Names are never pasted into IDs (workflows.IDPart); an ID the
+// user gives must be printable ASCII already.
+func checkID(flagName, id string) error {
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return usageError{fmt.Sprintf("%s %q: IDs are printable ASCII (names in other scripts go in --model)", flagName, id)}
+		}
+	}
+	return nil
 }
 
 // trainingData validates the data locally with the worker's own checks
