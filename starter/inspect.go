@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -35,7 +34,9 @@ starter watch WORKFLOW_ID [--timeout 30m]
 
 Follows a pipeline started elsewhere (starter run --no-wait, a schedule):
 prints each step as it starts and the result when it ends. A finished
-pipeline prints its result at once. Exit codes as for run.
+pipeline prints its result at once. A lost connection to Temporal is
+retried until --timeout. Exit codes as for run (3: no result yet, the
+pipeline goes on).
 
 Example:
   starter watch lifecycle-iris-1a2b3c4d
@@ -235,28 +236,12 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	run := s.cl.GetWorkflow(ctx, id, runID)
 	out := runResult{WorkflowID: id, RunID: runID, Status: "Running", TemporalURL: s.workflowURL(id, runID)}
-	if c.output == "text" {
-		fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
-	}
+	// On stderr in both formats: stdout stays one JSON document, and a
+	// script (or a test) can tell the watch has found its pipeline.
+	fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	return finish(waitCtx, e, c.output, s.cl, run, out, *timeout)
-}
-
-// finish follows run to its end and reports it as run does.
-func finish(ctx context.Context, e *env, output string, cl client.Client, run client.WorkflowRun, out runResult, timeout time.Duration) error {
-	result, err := follow(ctx, e, cl, run, output == "text")
-	if err != nil {
-		out.Status, out.Error = "Failed", errorOf(err)
-		if ctx.Err() != nil {
-			out.Status = "Unknown"
-			out.Error = &errorOut{Type: "Timeout", Message: fmt.Sprintf("no result within %s; the pipeline goes on (starter watch %s)", timeout, out.WorkflowID)}
-		}
-		_ = emitRun(e, output, out)
-		return pipelineError{err}
-	}
-	out.Status, out.Result = "Completed", &result
-	return emitRun(e, output, out)
 }
 
 func cmdList(ctx context.Context, e *env, args []string) error {

@@ -29,6 +29,14 @@ starter run --model NAME (--data FILE | --pairs "x,y;x,y") [flags]
 
 Starts a ModelLifecycle pipeline: train a FakeModel, save it in MLflow's format,
 log and register it, verify the registered version, then move the alias.
+The data is checked first with the worker's own limits (1,000,000 samples,
+64 MiB): bad data is InvalidTrainingData, exit 2, and nothing starts. Any name
+MLflow accepts works; the workflow ID holds it ASCII-escaped (~XX).
+
+Exit codes: 0 completed, 1 the pipeline failed, 2 bad usage or input, 3 no
+result: Temporal unreachable, or still running at --timeout. The pipeline goes
+on without this command (a lost connection is retried until --timeout);
+follow it with 'starter watch ID'.
 
 Examples:
   starter run --model iris --pairs "1,4;2,5;3,6" --alias champion
@@ -43,6 +51,7 @@ type runResult struct {
 	TemporalURL string                     `json:"temporal_ui_url,omitempty"`
 	Result      *workflows.LifecycleResult `json:"result,omitempty"`
 	Error       *errorOut                  `json:"error,omitempty"`
+	Hint        string                     `json:"hint,omitempty"` // how to follow a pipeline that goes on
 }
 
 type errorOut struct {
@@ -214,57 +223,6 @@ func trainingData(file, pairs string, byPath bool) (activities.TrainingData, err
 		return activities.TrainingData{Pairs: samples}, nil
 	}
 	return d, nil
-}
-
-// follow waits for the result, printing each step change from the progress
-// query.
-func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRun, show bool) (workflows.LifecycleResult, error) {
-	type outcome struct {
-		res workflows.LifecycleResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		var r workflows.LifecycleResult
-		err := run.Get(ctx, &r)
-		done <- outcome{r, err}
-	}()
-	start := time.Now()
-	shown := map[string]bool{}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case o := <-done:
-			if show && o.err == nil {
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs\n", "done", time.Since(start).Seconds())
-			}
-			return o.res, o.err
-		case <-tick.C:
-			if !show {
-				continue
-			}
-			v, err := cl.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.ProgressQuery)
-			if err != nil {
-				continue
-			}
-			var p workflows.Progress
-			if v.Get(&p) != nil {
-				continue
-			}
-			// Steps that began and ended between two queries are listed too.
-			for _, step := range append(p.StepsDone, p.Step) {
-				if !shown[step] && step != "done" {
-					shown[step] = true
-					moved := ""
-					if step == p.Step {
-						moved = humanBytes(p.BytesMoved)
-					}
-					fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", step, time.Since(start).Seconds(), moved)
-				}
-			}
-		}
-	}
 }
 
 func emitRun(e *env, output string, r runResult) error {
