@@ -27,7 +27,11 @@ func TestCLIAnyValidModelName(t *testing.T) {
 	ctx := context.Background()
 	asciiID := regexp.MustCompile(`^[\x21-\x7e]+$`)
 
-	for _, name := range []string{"名前-モデル", `it's a "quoted" model`} {
+	// The longest name MLflow accepts, all in a script outside ASCII: its
+	// IDs (three bytes of ID per byte of name) stay under Temporal's limit.
+	longest := strings.Repeat("名", 85) + "x"
+	require.Len(t, longest, 256)
+	for _, name := range []string{"名前-モデル", `it's a "quoted" model`, longest} {
 		var run runJSON
 		c.okJSON(&run, "run", "--model", name, "--pairs", "1,4;2,5;10,13")
 		require.Equal(t, "Completed", run.Status, name)
