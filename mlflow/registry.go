@@ -177,11 +177,19 @@ func (c *Client) getVersion(ctx context.Context, name string, version int) (*sto
 // SearchModelVersions pages through model-versions/search and sorts by
 // version (the server orders by last update).
 func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
+	filter, exact := "", false
 	quoted, err := quoteFilterValue(name)
-	if err != nil {
+	switch i := strings.IndexAny(name, `'"`); {
+	case err == nil:
+		filter = "name = " + quoted
+	case i >= 0 && !strings.ContainsRune(name, '\\'):
+		// MLflow registers a name with both quote kinds but its filter
+		// grammar cannot spell it: match the part before the first quote
+		// and keep the exact name below.
+		filter, exact = "name LIKE '"+name[:i]+"%'", true
+	default:
 		return nil, failure.Wrap(failure.InvalidModelName, err, "searching versions of %q", name)
 	}
-	filter := "name = " + quoted
 	if tagKey != "" {
 		tf, err := tagFilter(tagKey, tagValue)
 		if err != nil {
@@ -207,6 +215,9 @@ func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue
 			mv, err := w.toStore()
 			if err != nil {
 				return nil, failure.Wrap(failure.BadResponse, err, "model-versions/search")
+			}
+			if exact && mv.Name != name {
+				continue
 			}
 			if err := c.fillStorageLocation(ctx, mv); err != nil {
 				return nil, err
