@@ -176,15 +176,17 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
 }
 
-// checkID refuses a workflow or schedule ID that Temporal cannot carry: IDs
-// travel in gRPC headers, which take printable ASCII only, and a name in
-// another script would otherwise fail later as a misleading "unreachable"
-// (exit 3). Names are never pasted into IDs (workflows.IDPart); an ID the
-// user gives must be printable ASCII already.
+// checkID refuses a workflow or schedule ID the pipeline cannot carry,
+// before anything starts: IDs travel in gRPC headers, which take printable
+// ASCII only (anything else failed later as a misleading "unreachable",
+// exit 3), and as a tag value in MLflow search filters, whose grammar has
+// no escapes (a backslash or quotes failed the pipeline after training).
+// Names are never pasted into IDs (workflows.IDPart); an ID the user gives
+// must be one already.
 func checkID(flagName, id string) error {
 	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
-			return usageError{fmt.Sprintf("%s %q: IDs are printable ASCII (names in other scripts go in --model)", flagName, id)}
+		if c := id[i]; c <= 0x20 || c > 0x7e || c == '\\' || c == '\'' || c == '"' {
+			return usageError{fmt.Sprintf("%s %q: an ID is printable ASCII without spaces, quotes or backslashes (the model's real name goes in --model)", flagName, id)}
 		}
 	}
 	return nil

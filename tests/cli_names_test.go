@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/flavorflow/flavorflow/internal/app"
+	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -20,9 +24,29 @@ import (
 // fail run (exit 3: the ID went into a gRPC header as non-ASCII) and always
 // failed schedule create; a name with spaces and quotes must survive the
 // visibility query. A name with leading whitespace is refused up front.
+// Both stores: the embedded one and a real MLflow server.
 func TestCLIAnyValidModelName(t *testing.T) {
 	t.Parallel()
-	c := newCLIEnv(t)
+	t.Run("local", func(t *testing.T) {
+		t.Parallel()
+		c := newCLIEnv(t)
+		testAnyValidModelName(t, c, func() store.Store { return c.openStore() })
+	})
+	t.Run("mlflow", func(t *testing.T) {
+		t.Parallel()
+		ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+		c := newCLIEnv(t)
+		c.env = append(c.env, "MLFLOW_TRACKING_URI="+ml.URL)
+		testAnyValidModelName(t, c, func() store.Store {
+			st, err := app.OpenStore(context.Background(), ml.URL, slog.New(slog.DiscardHandler))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = st.Close() })
+			return st
+		})
+	})
+}
+
+func testAnyValidModelName(t *testing.T, c *cliEnv, openStore func() store.Store) {
 	c.startWorker()
 	ctx := context.Background()
 	asciiID := regexp.MustCompile(`^[\x21-\x7e]+$`)
@@ -99,8 +123,12 @@ func TestCLIAnyValidModelName(t *testing.T) {
 	require.Equal(t, 2, r.code, "%s", r)
 	r = c.starter(nil, "schedule", "create", "--model", "名前-モデル", "--pairs", "1,4", "--every", "1h", "--id", "retrain-名前")
 	require.Equal(t, 2, r.code, "%s", r)
+	for _, id := range []string{`run\1`, `it's`, `a"b`, "a b"} {
+		r = c.starter(nil, "run", "--model", "m", "--pairs", "1,4", "--id", id)
+		require.Equal(t, 2, r.code, "--id %q\n%s", id, r)
+	}
 
-	st := c.openStore()
+	st := openStore()
 	for _, name := range []string{" lead-space", "lead-space", "trail-space ", "trail-space"} {
 		_, err := st.GetRegisteredModel(ctx, name)
 		require.Error(t, err, "%q is not registered", name)
