@@ -54,10 +54,11 @@ func isOutcome(err error) bool {
 
 // waitResult waits for run's outcome until ctx ends, asking again after a
 // lost connection. lost is called with each error that was not an outcome.
-func waitResult(ctx context.Context, run client.WorkflowRun, lost func(error)) (workflows.LifecycleResult, error) {
+// Any command that waits for a workflow can use it (T is its result type).
+func waitResult[T any](ctx context.Context, run client.WorkflowRun, lost func(error)) (T, error) {
 	backoff := 200 * time.Millisecond
 	for {
-		var r workflows.LifecycleResult
+		var r T
 		start := time.Now()
 		actx, cancel := context.WithTimeout(ctx, getAttempt)
 		err := run.Get(actx, &r)
@@ -94,7 +95,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 	done := make(chan outcome, 1)
 	lostc := make(chan error, 1)
 	go func() {
-		r, err := waitResult(ctx, run, func(err error) {
+		r, err := waitResult[workflows.LifecycleResult](ctx, run, func(err error) {
 			select {
 			case lostc <- err:
 			default:
