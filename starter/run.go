@@ -161,7 +161,10 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING, // the same --id attaches to the running pipeline
 	}, workflows.WorkflowName, req)
 	if err != nil {
-		return failure.Wrap(failure.ServerUnavailable, err, "start workflow on %s", opts.HostPort)
+		// The start may have reached the server before the connection
+		// failed: name the ID, so the pipeline can be found, not started twice.
+		return failure.Wrap(failure.ServerUnavailable, err, "start workflow %s on %s (if it started: starter watch %s; starter run --id %s attaches instead of starting another)",
+			wfID, opts.HostPort, wfID, wfID)
 	}
 	out := runResult{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "Running",
 		TemporalURL: workflowURL(cfg.Temporal.UIURL, opts.Namespace, run.GetID(), run.GetRunID())}
