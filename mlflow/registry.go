@@ -177,22 +177,16 @@ func (c *Client) getVersion(ctx context.Context, name string, version int) (*sto
 // SearchModelVersions pages through model-versions/search and sorts by
 // version (the server orders by last update).
 func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
-	filter, exact := "", false
-	quoted, err := quoteFilterValue(name)
-	switch i := strings.IndexAny(name, `'"`); {
-	case err == nil:
-		filter = "name = " + quoted
-	case i >= 0 && !strings.ContainsRune(name, '\\'):
-		// MLflow registers a name with both quote kinds but its filter
-		// grammar cannot spell it: match the part before the first quote
-		// and keep the exact name below.
-		filter, exact = "name LIKE '"+name[:i]+"%'", true
-	default:
+	// A name or tag value with both quote kinds matches by prefix (see
+	// filterCond); the exact values are compared below.
+	filter, exactName, err := filterCond("name", name)
+	if err != nil {
 		return nil, failure.Wrap(failure.InvalidModelName, err, "searching versions of %q", name)
 	}
+	exactTag := false
 	if tagKey != "" {
-		tf, err := tagFilter(tagKey, tagValue)
-		if err != nil {
+		var tf string
+		if tf, exactTag, err = tagFilter(tagKey, tagValue); err != nil {
 			return nil, err
 		}
 		filter += " AND " + tf
@@ -216,7 +210,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue
 			if err != nil {
 				return nil, failure.Wrap(failure.BadResponse, err, "model-versions/search")
 			}
-			if exact && mv.Name != name {
+			if exactName && mv.Name != name || exactTag && mv.Tags[tagKey] != tagValue {
 				continue
 			}
 			if err := c.fillStorageLocation(ctx, mv); err != nil {

@@ -31,6 +31,15 @@ func TestCLIAnyValidModelName(t *testing.T) {
 		t.Parallel()
 		c := newCLIEnv(t)
 		testAnyValidModelName(t, c, func() store.Store { return c.openStore() })
+		// export publishes each version to an MLflow server (its own: the
+		// shared one has these names from the other subtest).
+		ml := testenv.StartMLflow(t, testenv.MLflowOptions{})
+		for _, name := range validNames() {
+			r := c.ok("export", "--model", name, "--version", "1", "--to", ml.URL)
+			require.Contains(t, r.stdout, "models:/"+name+"/1")
+			require.Contains(t, c.ok("predict", "--tracking-uri", ml.URL, "models:/"+name+"@champion", "4").stdout, "predict(4) = 7")
+			require.Contains(t, c.ok("export", "--model", name, "--version", "1", "--to", ml.URL).stdout, "Already exported")
+		}
 	})
 	t.Run("mlflow", func(t *testing.T) {
 		t.Parallel()
@@ -46,16 +55,20 @@ func TestCLIAnyValidModelName(t *testing.T) {
 	})
 }
 
+// validNames are names MLflow accepts that a naive CLI gets wrong: outside
+// ASCII, with a space and both quote kinds, and the longest one (256 bytes)
+// all outside ASCII, whose IDs (three bytes of ID per byte of name) must
+// stay under Temporal's limit and its work directory under a file name's.
+func validNames() []string {
+	return []string{"名前-モデル", `it's a "quoted" model`, strings.Repeat("名", 85) + "x"}
+}
+
 func testAnyValidModelName(t *testing.T, c *cliEnv, openStore func() store.Store) {
 	c.startWorker()
 	ctx := context.Background()
 	asciiID := regexp.MustCompile(`^[\x21-\x7e]+$`)
 
-	// The longest name MLflow accepts, all in a script outside ASCII: its
-	// IDs (three bytes of ID per byte of name) stay under Temporal's limit.
-	longest := strings.Repeat("名", 85) + "x"
-	require.Len(t, longest, 256)
-	for _, name := range []string{"名前-モデル", `it's a "quoted" model`, longest} {
+	for _, name := range validNames() {
 		var run runJSON
 		c.okJSON(&run, "run", "--model", name, "--pairs", "1,4;2,5;10,13")
 		require.Equal(t, "Completed", run.Status, name)
