@@ -183,7 +183,8 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 // before anything starts: IDs travel in gRPC headers, which take printable
 // ASCII only (anything else failed later as a misleading "unreachable",
 // exit 3), and as a tag value in MLflow search filters, whose grammar has
-// no escapes (a backslash or quotes failed the pipeline after training).
+// no escapes (a backslash failed the pipeline after training; quotes and
+// spaces are kept out too, so an ID reads plainly in every filter and URL).
 // Names are never pasted into IDs (workflows.IDPart); an ID the user gives
 // must be one already.
 func checkID(flagName, id string) error {
