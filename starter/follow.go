@@ -32,7 +32,8 @@ const (
 	// queryTimeout bounds one progress query, so a query stuck on an
 	// unreachable server never delays the result.
 	queryTimeout = 5 * time.Second
-	// probeTimeout bounds the look at the pipeline after --timeout.
+	// probeTimeout bounds a look at the pipeline: is Temporal there, and
+	// after --timeout, is the pipeline still running.
 	probeTimeout = 5 * time.Second
 )
 
@@ -53,14 +54,16 @@ func isOutcome(err error) bool {
 }
 
 // waitResult waits for run's outcome until ctx ends, asking again after a
-// lost connection. lost is called with each error that was not an outcome.
-// Any command that waits for a workflow can use it (T is its result type).
-func waitResult[T any](ctx context.Context, run client.WorkflowRun, lost func(error)) (T, error) {
+// lost connection. When an attempt ends without an outcome it looks whether
+// Temporal answers (a minute of waiting on a healthy server is no news) and
+// calls lost with the error when it does not. Any command that waits for a
+// workflow can use it (T is its result type).
+func waitResult[T any](ctx context.Context, cl client.Client, run client.WorkflowRun, attempt time.Duration, lost func(error)) (T, error) {
 	backoff := 200 * time.Millisecond
 	for {
 		var r T
 		start := time.Now()
-		actx, cancel := context.WithTimeout(ctx, getAttempt)
+		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := run.Get(actx, &r)
 		cancel()
 		switch {
@@ -69,10 +72,21 @@ func waitResult[T any](ctx context.Context, run client.WorkflowRun, lost func(er
 		case ctx.Err() != nil:
 			return r, ctx.Err()
 		}
-		lost(err)
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, perr := cl.DescribeWorkflowExecution(pctx, run.GetID(), run.GetRunID())
+		cancel()
+		switch {
+		case perr == nil:
+		case isOutcome(perr):
+			return r, perr
+		case ctx.Err() != nil:
+			return r, ctx.Err()
+		default:
+			lost(perr)
+		}
 		// An attempt that failed at once (connection refused before the
 		// SDK's retries) waits before the next; a long one does not.
-		if time.Since(start) > time.Second {
+		if time.Since(start) > min(time.Second, attempt/2) {
 			backoff = 200 * time.Millisecond
 			continue
 		}
@@ -95,7 +109,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 	done := make(chan outcome, 1)
 	lostc := make(chan error, 1)
 	go func() {
-		r, err := waitResult[workflows.LifecycleResult](ctx, run, func(err error) {
+		r, err := waitResult[workflows.LifecycleResult](ctx, cl, run, getAttempt, func(err error) {
 			select {
 			case lostc <- err:
 			default:
