@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -97,8 +98,21 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 		}
 	}
 	var err error
-	if req.Data, err = trainingData(p.dataFile, p.pairs, byPath); err != nil {
+	var model fakemodel.FakeModel
+	if req.Data, model, err = trainingData(p.dataFile, p.pairs, byPath); err != nil {
 		return req, err
+	}
+	// Verification predicts on these inputs; a prediction that overflows
+	// cannot be recorded (JSON has no Inf) and would fail the pipeline after
+	// registration, step by step retried.
+	inputs := req.VerifyInputs
+	if len(inputs) == 0 {
+		inputs = workflows.DefaultVerifyInputs
+	}
+	for _, x := range inputs {
+		if y := model.Predict(x); math.IsInf(y, 0) || math.IsNaN(y) {
+			return req, failure.New(failure.InvalidTrainingData, "the fitted offset %g overflows on the verification input %g (pipeline.verify_inputs)", model.Offset, x)
+		}
 	}
 	if p.weights < 0 || p.weights > fakemodel.MaxWeightsSize {
 		return req, usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", p.weights, int64(fakemodel.MaxWeightsSize))}
@@ -200,35 +214,36 @@ func checkID(flagName, id string) error {
 // (activities.FitData: the same limits, parsing and fit), so data the worker
 // would refuse fails here with InvalidTrainingData (exit 2) before a
 // pipeline starts. Small data goes inline (the worker may run elsewhere),
-// large files by absolute path.
-func trainingData(file, pairs string, byPath bool) (activities.TrainingData, error) {
+// large files by absolute path. It returns the model the data fits.
+func trainingData(file, pairs string, byPath bool) (activities.TrainingData, fakemodel.FakeModel, error) {
 	var d activities.TrainingData
+	var none fakemodel.FakeModel
 	switch {
 	case file != "" && pairs != "":
-		return d, usageError{"give --data or --pairs, not both"}
+		return d, none, usageError{"give --data or --pairs, not both"}
 	case file == "" && pairs == "":
-		return d, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
+		return d, none, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
 	case pairs != "":
 		s, err := fakemodel.ParsePairs(pairs)
 		if err != nil {
-			return d, err
+			return d, none, err
 		}
 		d.Pairs = s
 	default:
 		abs, err := filepath.Abs(file)
 		if err != nil {
-			return d, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
+			return d, none, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
 		}
 		d.Path = abs
 	}
-	samples, _, _, err := activities.FitData(d, time.Time{})
+	samples, model, _, err := activities.FitData(d, time.Time{})
 	if err != nil {
-		return activities.TrainingData{}, err
+		return activities.TrainingData{}, none, err
 	}
 	if d.Path != "" && len(samples) <= activities.MaxInlinePairs && !byPath {
-		return activities.TrainingData{Pairs: samples}, nil
+		return activities.TrainingData{Pairs: samples}, model, nil
 	}
-	return d, nil
+	return d, model, nil
 }
 
 func emitRun(e *env, output string, r runResult) error {

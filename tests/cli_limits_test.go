@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,6 +39,11 @@ func writeRows(t *testing.T, dir, name string, rows int, row string) string {
 func TestCLIRefusesDataOverTheLimits(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
+	// A verification input whose prediction overflows with some data.
+	yml, err := os.ReadFile(c.config)
+	require.NoError(t, err)
+	require.Contains(t, string(yml), "verify_inputs: [4, 0]")
+	require.NoError(t, os.WriteFile(c.config, []byte(strings.Replace(string(yml), "verify_inputs: [4, 0]", "verify_inputs: [4, 0, 1e308]", 1)), 0o644))
 	c.startWorker()
 	// 80-byte rows: 900k of them are 72 MB.
 	wide := writeRows(t, c.dir, "wide.csv", 900_000, "1.00000000000000000000000000000000000,4.000000000000000000000000000000000000000\n")
@@ -51,6 +57,7 @@ func TestCLIRefusesDataOverTheLimits(t *testing.T) {
 		{"too many rows", []string{"run", "--model", "lim-many", "--data", many}, "more than 1000000 samples"},
 		{"offset overflow", []string{"run", "--model", "lim-overflow", "--pairs", "-1e308,1e308"}, "overflows"},
 		{"mse overflow", []string{"run", "--model", "lim-mse", "--pairs", "0,1e200;0,-1e200"}, "overflows"},
+		{"prediction overflow", []string{"run", "--model", "lim-predict", "--pairs", "0,1e308"}, "overflows on the verification input 1e+308"},
 		{"schedule, 72 MB file", []string{"schedule", "create", "--model", "lim-wide", "--data", wide, "--every", "1h"}, "over the limit of 67108864 bytes"},
 		{"schedule, overflow", []string{"schedule", "create", "--model", "lim-overflow", "--pairs", "-1e308,1e308", "--every", "1h"}, "overflows"},
 	} {
@@ -70,7 +77,7 @@ func TestCLIRefusesDataOverTheLimits(t *testing.T) {
 	r := c.ok("schedule", "list")
 	require.Contains(t, r.stdout, "No schedules.")
 	st := c.openStore()
-	for _, m := range []string{"lim-wide", "lim-many", "lim-overflow", "lim-mse"} {
+	for _, m := range []string{"lim-wide", "lim-many", "lim-overflow", "lim-mse", "lim-predict"} {
 		_, err := st.GetRegisteredModel(context.Background(), m)
 		require.Error(t, err, "%s is not registered", m)
 	}
