@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
@@ -88,8 +90,19 @@ func sanitize(id string) string {
 	if s == "" || s == "." || s == ".." {
 		s = "_" + s
 	}
+	// A file name holds 255 bytes, and an ID up to 1,000 characters (one
+	// for the longest model name, escaped by workflows.IDPart, is ~790);
+	// and replacing characters by '_' can give two IDs one directory. Such
+	// IDs keep a readable prefix and get a hash of the whole ID.
+	if s != id || len(s) > maxDirSegment {
+		sum := sha256.Sum256([]byte(id))
+		s = s[:min(len(s), maxDirSegment-17)] + "-" + hex.EncodeToString(sum[:8])
+	}
 	return s
 }
+
+// maxDirSegment bounds a work directory's name, well under NAME_MAX.
+const maxDirSegment = 128
 
 func (a *Activities) heartbeatEvery() time.Duration {
 	if a.HeartbeatEvery > 0 {

@@ -6,18 +6,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash/fnv"
-	"io"
 	"math"
-	"os"
+	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/store"
 )
-
-// MaxTrainingFile bounds a training data file (64 MiB is ~3M CSV pairs,
-// more than MaxSamples).
-const MaxTrainingFile = 64 << 20
 
 // Train fits a FakeModel to the training data observed at or before the
 // cutoff (the schedule's nominal time; all data without one). The weights payload, when
@@ -36,14 +31,7 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	if err := store.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
 	}
-	samples, err := loadSamples(in.Data)
-	if err != nil {
-		return TrainOutput{}, err
-	}
-	if samples, err = fakemodel.Until(samples, in.Cutoff); err != nil {
-		return TrainOutput{}, err
-	}
-	model, stats, err := fakemodel.Fit(samples)
+	samples, model, stats, err := FitData(in.Data, in.Cutoff)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -61,6 +49,22 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	return TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(samples)}, nil
 }
 
+// FitData loads the training data, keeps the samples up to cutoff and fits
+// them: every check Train makes on its data, with its limits and errors. The
+// starter calls it before it starts a pipeline, so data the worker would
+// refuse is InvalidTrainingData (exit 2) up front, not a failed pipeline.
+func FitData(d TrainingData, cutoff time.Time) ([]fakemodel.Sample, fakemodel.FakeModel, fakemodel.Stats, error) {
+	samples, err := loadSamples(d)
+	if err != nil {
+		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
+	}
+	if samples, err = fakemodel.Until(samples, cutoff); err != nil {
+		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
+	}
+	model, stats, err := fakemodel.Fit(samples)
+	return samples, model, stats, err
+}
+
 func loadSamples(d TrainingData) ([]fakemodel.Sample, error) {
 	if len(d.Pairs) > 0 && d.Path != "" {
 		return nil, failure.New(failure.InvalidTrainingData, "give training pairs or a data file, not both")
@@ -74,25 +78,7 @@ func loadSamples(d TrainingData) ([]fakemodel.Sample, error) {
 	case d.Path == "":
 		return nil, failure.New(failure.InvalidTrainingData, "no training data (neither pairs nor a data file)")
 	}
-	f, err := os.Open(d.Path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, failure.New(failure.InvalidTrainingData, "training data file %s does not exist", d.Path)
-		}
-		return nil, failure.Wrap(failure.InvalidTrainingData, err, "open training data")
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, failure.Wrap(failure.InvalidTrainingData, err, "stat training data")
-	}
-	if st.IsDir() {
-		return nil, failure.New(failure.InvalidTrainingData, "training data %s is a directory", d.Path)
-	}
-	if st.Size() > MaxTrainingFile {
-		return nil, failure.New(failure.InvalidTrainingData, "training data file is %d bytes, over the limit of %d", st.Size(), MaxTrainingFile)
-	}
-	return fakemodel.ReadSamples(io.LimitReader(f, MaxTrainingFile))
+	return fakemodel.ReadFile(d.Path)
 }
 
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:

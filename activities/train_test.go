@@ -1,10 +1,16 @@
 package activities
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
@@ -24,5 +30,50 @@ func TestTrainHonoursCutoff(t *testing.T) {
 	_, err := a.train(context.Background(), TrainInput{ModelName: "m", Data: data, Cutoff: day(1).Add(-time.Hour)})
 	if failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), "2025-12-31T23:00:00Z") {
 		t.Fatalf("cutoff before all data: %v", err)
+	}
+}
+
+// Train refuses data over the limits, and pairs whose fit overflows, with a
+// non-retryable InvalidTrainingData, for callers that bypass the starter:
+// a 72 MB file of 900k rows (over the bytes, under the samples), a file of
+// MaxSamples+1 rows, and x=-1e308, y=1e308.
+func TestTrainRefusesDataOverTheLimits(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rows int, row string) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		for i := 0; i < rows; i++ {
+			_, _ = w.WriteString(row)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// 80-byte rows: 900k of them are 72 MB.
+	wide := write("wide.csv", 900_000, "1.00000000000000000000000000000000000,4.000000000000000000000000000000000000000\n")
+	many := write("many.csv", fakemodel.MaxSamples+1, "1,4\n")
+	a := &Activities{}
+	for name, data := range map[string]TrainingData{
+		"72 MB file":      {Path: wide},
+		"too many rows":   {Path: many},
+		"offset overflow": {Pairs: []fakemodel.Sample{{X: -1e308, Y: 1e308}}},
+	} {
+		_, err := a.Train(context.Background(), TrainInput{ModelName: "m", Data: data})
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != string(failure.InvalidTrainingData) || !app.NonRetryable() {
+			t.Errorf("%s: err = %v, want a non-retryable InvalidTrainingData", name, err)
+		}
+		// The starter's check is the same function.
+		if _, _, _, err := FitData(data, time.Time{}); failure.CodeOf(err) != failure.InvalidTrainingData {
+			t.Errorf("%s: FitData err = %v, want InvalidTrainingData", name, err)
+		}
 	}
 }

@@ -3,8 +3,11 @@ package fakemodel
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -55,8 +58,77 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-// MaxSamples bounds training data so a wrong file cannot exhaust memory.
-const MaxSamples = 1_000_000
+// Training data limits, defined here once. ReadSamples and ReadFile check
+// both, and the starter and the worker's Train read data only through them,
+// so the starter refuses exactly what the worker would (InvalidTrainingData,
+// exit 2) before a pipeline starts.
+const (
+	// MaxSamples bounds the records so a wrong file cannot exhaust memory.
+	MaxSamples = 1_000_000
+	// MaxDataBytes bounds the bytes read (64 MiB is ~3M short CSV pairs; a
+	// file of fewer, longer rows can hit it first).
+	MaxDataBytes = 64 << 20
+)
+
+// tooLarge is the one error for data over MaxDataBytes.
+func tooLarge(size int64) error {
+	if size > 0 {
+		return failure.New(failure.InvalidTrainingData, "training data is %d bytes, over the limit of %d bytes (64 MiB)", size, MaxDataBytes)
+	}
+	return failure.New(failure.InvalidTrainingData, "training data is over the limit of %d bytes (64 MiB)", MaxDataBytes)
+}
+
+// ReadFile reads a training data file with ReadSamples, refusing a missing
+// file, a directory or one larger than MaxDataBytes before parsing it.
+func ReadFile(path string) ([]Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, failure.New(failure.InvalidTrainingData, "training data file %s does not exist", path)
+		}
+		return nil, failure.New(failure.InvalidTrainingData, "cannot read training data %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, failure.Wrap(failure.InvalidTrainingData, err, "stat training data")
+	}
+	if st.IsDir() {
+		return nil, failure.New(failure.InvalidTrainingData, "training data %s is a directory", path)
+	}
+	if st.Size() > MaxDataBytes {
+		return nil, tooLarge(st.Size())
+	}
+	return ReadSamples(f)
+}
+
+// capReader reads at most left bytes and notes (over) when the source has
+// more, so a stream without a size gets the same limit as a file.
+type capReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+var errOverLimit = errors.New("training data over the size limit")
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var b [1]byte
+		n, err := c.r.Read(b[:])
+		if n > 0 {
+			c.over = true
+			return 0, errOverLimit
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
 
 // Stats describes a fit.
 type Stats struct {
@@ -81,7 +153,17 @@ func Fit(samples []Sample) (FakeModel, Stats, error) {
 		}
 		sum += s.Y - s.X
 	}
-	offset := sum / float64(len(samples))
+	n := float64(len(samples))
+	offset := sum / n
+	if !finite(offset) {
+		// The sum overflows before the mean does ((0, 1e308) twice):
+		// average the scaled differences instead. Normal data keep the
+		// plain sum, bit for bit.
+		offset = 0
+		for _, s := range samples {
+			offset += (s.Y - s.X) / n
+		}
+	}
 	if !finite(offset) {
 		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "the fitted offset overflows (values too large)")
 	}
@@ -90,7 +172,13 @@ func Fit(samples []Sample) (FakeModel, Stats, error) {
 		d := s.Y - (s.X + offset)
 		sse += d * d
 	}
-	return FakeModel{Offset: offset}, Stats{N: len(samples), MSE: sse / float64(len(samples))}, nil
+	// An infinite error cannot be recorded (JSON has no Inf), and the
+	// worker would fail on it after the pipeline started: refuse it here.
+	mse := sse / n
+	if !finite(mse) {
+		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "the fit's mean squared error overflows (values too large)")
+	}
+	return FakeModel{Offset: offset}, Stats{N: len(samples), MSE: mse}, nil
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -133,8 +221,19 @@ func ParsePairs(s string) ([]Sample, error) {
 
 // ReadSamples reads training data: a JSON array of {"x","y"} objects (with an
 // optional "t": RFC 3339 string or unix seconds), or CSV lines "x,y" or
-// "t,x,y" with an optional header line. At most MaxSamples records.
+// "t,x,y" with an optional header line. At most MaxSamples records and
+// MaxDataBytes bytes.
 func ReadSamples(r io.Reader) ([]Sample, error) {
+	cr := &capReader{r: r, left: MaxDataBytes}
+	s, err := readSamples(cr)
+	if cr.over {
+		// Whatever the parser made of the cut, the answer is the limit.
+		return nil, tooLarge(0)
+	}
+	return s, err
+}
+
+func readSamples(r io.Reader) ([]Sample, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(1)
 	for err == nil && len(first) == 1 && (first[0] == ' ' || first[0] == '\n' || first[0] == '\r' || first[0] == '\t') {

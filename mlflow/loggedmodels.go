@@ -72,7 +72,7 @@ func (c *Client) GetLoggedModel(ctx context.Context, modelID string) (*store.Log
 
 // SearchLoggedModelsByTag pages through logged-models/search.
 func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key, value string) ([]store.LoggedModel, error) {
-	wire, err := searchByTag[wireLoggedModel](ctx, c, "logged-models/search", "models", experimentID, key, value, 100)
+	wire, exact, err := searchByTag[wireLoggedModel](ctx, c, "logged-models/search", "models", experimentID, key, value, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,9 @@ func (c *Client) SearchLoggedModelsByTag(ctx context.Context, experimentID, key,
 	sort.SliceStable(wire, func(i, j int) bool { return wire[i].Info.CreatedMs < wire[j].Info.CreatedMs })
 	models := make([]store.LoggedModel, 0, len(wire))
 	for _, m := range wire {
-		models = append(models, m.toStore())
+		if lm := m.toStore(); !exact || lm.Tags[key] == value {
+			models = append(models, lm)
+		}
 	}
 	return models, nil
 }

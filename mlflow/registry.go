@@ -177,14 +177,16 @@ func (c *Client) getVersion(ctx context.Context, name string, version int) (*sto
 // SearchModelVersions pages through model-versions/search and sorts by
 // version (the server orders by last update).
 func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue string) ([]store.ModelVersion, error) {
-	quoted, err := quoteFilterValue(name)
+	// A name or tag value with both quote kinds matches by prefix (see
+	// filterCond); the exact values are compared below.
+	filter, exactName, err := filterCond("name", name)
 	if err != nil {
 		return nil, failure.Wrap(failure.InvalidModelName, err, "searching versions of %q", name)
 	}
-	filter := "name = " + quoted
+	exactTag := false
 	if tagKey != "" {
-		tf, err := tagFilter(tagKey, tagValue)
-		if err != nil {
+		var tf string
+		if tf, exactTag, err = tagFilter(tagKey, tagValue); err != nil {
 			return nil, err
 		}
 		filter += " AND " + tf
@@ -207,6 +209,9 @@ func (c *Client) SearchModelVersions(ctx context.Context, name, tagKey, tagValue
 			mv, err := w.toStore()
 			if err != nil {
 				return nil, failure.Wrap(failure.BadResponse, err, "model-versions/search")
+			}
+			if exactName && mv.Name != name || exactTag && mv.Tags[tagKey] != tagValue {
+				continue
 			}
 			if err := c.fillStorageLocation(ctx, mv); err != nil {
 				return nil, err

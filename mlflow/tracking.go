@@ -82,13 +82,15 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*store.Run, error) {
 // SearchRunsByTag pages through runs/search with a tag filter.
 func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value string) ([]store.Run, error) {
 	// runs/search is a read even though it is a POST.
-	wire, err := searchByTag[wireRun](ctx, c, "runs/search", "runs", experimentID, key, value, 1000)
+	wire, exact, err := searchByTag[wireRun](ctx, c, "runs/search", "runs", experimentID, key, value, 1000)
 	if err != nil {
 		return nil, err
 	}
 	runs := make([]store.Run, 0, len(wire))
 	for _, r := range wire {
-		runs = append(runs, r.toStore())
+		if run := r.toStore(); !exact || run.Tags[key] == value {
+			runs = append(runs, run)
+		}
 	}
 	// Oldest first. The server sorts by start_time DESC and breaks ties by
 	// run id, so runs with equal start times cannot be put in creation order.
@@ -97,16 +99,28 @@ func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value s
 	return runs, nil
 }
 
-// tagFilter builds `tags.`key` = 'value'`.
-func tagFilter(key, value string) (string, error) {
+// tagFilter builds `tags.`key` = 'value'` (see filterCond for exact).
+func tagFilter(key, value string) (filter string, exact bool, err error) {
 	if err := store.ValidateTagKey(key); err != nil {
-		return "", err
+		return "", false, err
 	}
-	q, err := quoteFilterValue(value)
-	if err != nil {
-		return "", err
+	return filterCond("tags.`"+key+"`", value)
+}
+
+// filterCond is `field = 'v'`. MLflow accepts names (and so export keys)
+// with both quote kinds, which its filter grammar cannot spell: for those
+// it is `field LIKE 'prefix%'` on the part before the first quote, and
+// exact is true: the caller keeps only the items whose value equals v.
+func filterCond(field, v string) (cond string, exact bool, err error) {
+	q, err := quoteFilterValue(v)
+	if err == nil {
+		return field + " = " + q, false, nil
 	}
-	return "tags.`" + key + "` = " + q, nil
+	i := strings.IndexAny(v, `'"`)
+	if i < 0 || strings.ContainsRune(v, '\\') {
+		return "", false, err
+	}
+	return field + " LIKE '" + v[:i] + "%'", true, nil
 }
 
 // quoteFilterValue quotes a string for MLflow's search filter grammar,

@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -35,7 +34,9 @@ starter watch WORKFLOW_ID [--timeout 30m]
 
 Follows a pipeline started elsewhere (starter run --no-wait, a schedule):
 prints each step as it starts and the result when it ends. A finished
-pipeline prints its result at once. Exit codes as for run.
+pipeline prints its result at once. A lost connection to Temporal is
+retried until --timeout. Exit codes as for run (3: no result yet, the
+pipeline goes on).
 
 Example:
   starter watch lifecycle-iris-1a2b3c4d
@@ -105,6 +106,9 @@ func fromInfo(s *session, info *workflowpb.WorkflowExecutionInfo) statusOut {
 	}
 	memo := info.GetMemo().GetFields()
 	_ = dc.FromPayload(memo[workflows.MemoModelURI], &o.ModelURI)
+	if o.Model == "" {
+		_ = dc.FromPayload(memo[workflows.MemoModelName], &o.Model)
+	}
 	o.TemporalURL = s.workflowURL(o.WorkflowID, o.RunID)
 	o.MLflowURL = mlflowURL(s.cfg.Store.TrackingURI, o.Model, o.Version)
 	return o
@@ -232,28 +236,12 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	run := s.cl.GetWorkflow(ctx, id, runID)
 	out := runResult{WorkflowID: id, RunID: runID, Status: "Running", TemporalURL: s.workflowURL(id, runID)}
-	if c.output == "text" {
-		fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
-	}
+	// On stderr in both formats: stdout stays one JSON document, and a
+	// script (or a test) can tell the watch has found its pipeline.
+	fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
 	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	return finish(waitCtx, e, c.output, s.cl, run, out, *timeout)
-}
-
-// finish follows run to its end and reports it as run does.
-func finish(ctx context.Context, e *env, output string, cl client.Client, run client.WorkflowRun, out runResult, timeout time.Duration) error {
-	result, err := follow(ctx, e, cl, run, output == "text")
-	if err != nil {
-		out.Status, out.Error = "Failed", errorOf(err)
-		if ctx.Err() != nil {
-			out.Status = "Unknown"
-			out.Error = &errorOut{Type: "Timeout", Message: fmt.Sprintf("no result within %s; the pipeline goes on (starter watch %s)", timeout, out.WorkflowID)}
-		}
-		_ = emitRun(e, output, out)
-		return pipelineError{err}
-	}
-	out.Status, out.Result = "Completed", &result
-	return emitRun(e, output, out)
 }
 
 func cmdList(ctx context.Context, e *env, args []string) error {
@@ -271,7 +259,7 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if *limit < 1 {
 		return usageError{"--limit must be at least 1"}
 	}
-	query := listQuery(*model, *stage, *status, *raw)
+	query, exact := listQuery(*model, *stage, *status, *raw)
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
 		return err
@@ -285,8 +273,8 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 			return temporalError(err, "list %q", query)
 		}
 		for _, info := range resp.GetExecutions() {
-			if len(out) < *limit {
-				out = append(out, fromInfo(s, info))
+			if o := fromInfo(s, info); len(out) < *limit && (!exact || o.Model == *model) {
+				out = append(out, o)
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
@@ -311,20 +299,49 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// listQuery builds the visibility query for list.
-func listQuery(model, stage, status, raw string) string {
-	q := []string{fmt.Sprintf("WorkflowType = %q", workflows.WorkflowName)}
+// listQuery builds the visibility query for list. exact says the results
+// must still be filtered by model name: a Keyword value holding '"' matches
+// no equality on the dev server's SQLite visibility (Temporal 1.32, however
+// it is quoted), so such a name is looked up by the prefix before its first
+// '"' and compared afterwards.
+func listQuery(model, stage, status, raw string) (query string, exact bool) {
+	q := []string{"WorkflowType = " + queryString(workflows.WorkflowName)}
 	if model != "" {
-		q = append(q, fmt.Sprintf("%s = %q", workflows.ModelNameKey.GetName(), model))
+		key := workflows.ModelNameKey.GetName()
+		prefix, _, quoted := strings.Cut(model, `"`)
+		switch {
+		case !quoted:
+			q = append(q, key+" = "+queryString(model))
+		case prefix != "":
+			q = append(q, key+" STARTS_WITH "+queryString(prefix))
+		}
+		exact = quoted
 	}
 	if stage != "" {
-		q = append(q, fmt.Sprintf("%s = %q", workflows.StageKey.GetName(), stage))
+		q = append(q, workflows.StageKey.GetName()+" = "+queryString(stage))
 	}
 	if status != "" {
-		q = append(q, fmt.Sprintf("ExecutionStatus = %q", status))
+		q = append(q, "ExecutionStatus = "+queryString(status))
 	}
 	if raw != "" {
 		q = append(q, "("+raw+")")
 	}
-	return strings.Join(q, " AND ")
+	return strings.Join(q, " AND "), exact
+}
+
+// queryString quotes s as a string literal of Temporal's list filter: in
+// double quotes, with backslash and double quote escaped by a backslash and
+// everything else (spaces, ', Unicode) as it is: the filter's syntax, not
+// Go's (%q writes \u and \x escapes for some runes).
+func queryString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		if r == '"' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
 }

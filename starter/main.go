@@ -122,13 +122,22 @@ type pipelineError struct{ err error }
 
 func (p pipelineError) Error() string { return p.err.Error() }
 
+// pendingError marks a pipeline followed without an outcome: it goes on,
+// and the command said so and how to watch it (already reported).
+type pendingError struct{ msg string }
+
+func (p pendingError) Error() string { return p.msg }
+
 func report(e *env, err error) int {
 	if err == nil {
 		return exitOK
 	}
 	var ue usageError
 	var pe pipelineError
+	var pending pendingError
 	switch {
+	case errors.As(err, &pending):
+		return exitUnreachable
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
@@ -159,7 +168,7 @@ func printHelp(w io.Writer) {
 		fmt.Fprintf(w, "  %-15s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'starter COMMAND --help' for a command's flags and examples.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 pipeline failed, 2 bad usage or input, 3 server unreachable.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 pipeline failed, 2 bad usage or input, 3 server unreachable or no result yet (the pipeline goes on).")
 }
 
 // newFlags returns a flag set whose usage prints the command's usage text.

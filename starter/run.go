@@ -5,7 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -30,6 +30,14 @@ starter run --model NAME (--data FILE | --pairs "x,y;x,y") [flags]
 
 Starts a ModelLifecycle pipeline: train a FakeModel, save it in MLflow's format,
 log and register it, verify the registered version, then move the alias.
+The data is checked first with the worker's own limits (1,000,000 samples,
+64 MiB): bad data is InvalidTrainingData, exit 2, and nothing starts. Any name
+MLflow accepts works; the workflow ID holds it ASCII-escaped (~XX).
+
+Exit codes: 0 completed, 1 the pipeline failed, 2 bad usage or input, 3 no
+result: Temporal unreachable, or still running at --timeout. The pipeline goes
+on without this command (a lost connection is retried until --timeout);
+follow it with 'starter watch ID'.
 
 Examples:
   starter run --model iris --pairs "1,4;2,5;3,6" --alias champion
@@ -44,6 +52,7 @@ type runResult struct {
 	TemporalURL string                     `json:"temporal_ui_url,omitempty"`
 	Result      *workflows.LifecycleResult `json:"result,omitempty"`
 	Error       *errorOut                  `json:"error,omitempty"`
+	Hint        string                     `json:"hint,omitempty"` // how to follow a pipeline that goes on
 }
 
 type errorOut struct {
@@ -89,8 +98,21 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 		}
 	}
 	var err error
-	if req.Data, err = trainingData(p.dataFile, p.pairs, byPath); err != nil {
+	var model fakemodel.FakeModel
+	if req.Data, model, err = trainingData(p.dataFile, p.pairs, byPath); err != nil {
 		return req, err
+	}
+	// Verification predicts on these inputs; a prediction that overflows
+	// cannot be recorded (JSON has no Inf) and would fail the pipeline after
+	// registration, step by step retried.
+	inputs := req.VerifyInputs
+	if len(inputs) == 0 {
+		inputs = workflows.DefaultVerifyInputs
+	}
+	for _, x := range inputs {
+		if y := model.Predict(x); math.IsInf(y, 0) || math.IsNaN(y) {
+			return req, failure.New(failure.InvalidTrainingData, "the fitted offset %g overflows on the verification input %g (pipeline.verify_inputs)", model.Offset, x)
+		}
 	}
 	if p.weights < 0 || p.weights > fakemodel.MaxWeightsSize {
 		return req, usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", p.weights, int64(fakemodel.MaxWeightsSize))}
@@ -103,7 +125,7 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	var p pipelineFlags
 	fs := newFlags(e, "run", runUsage)
 	p.register(fs)
-	id := fs.String("id", "", "workflow ID (default: lifecycle-<model>-<random>); reusing one is idempotent")
+	id := fs.String("id", "", "workflow ID, printable ASCII (default: lifecycle-<model>-<random>, non-ASCII bytes of the name as ~XX); reusing one is idempotent")
 	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
 	cfg, err := c.setup(e, fs, args, 0, 0)
@@ -112,6 +134,9 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	}
 	req, err := p.request(cfg, false)
 	if err != nil {
+		return err
+	}
+	if err := checkID("--id", *id); err != nil {
 		return err
 	}
 	model := &p.model
@@ -137,17 +162,23 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	defer cl.Close()
 	wfID := *id
 	if wfID == "" {
-		wfID = "lifecycle-" + *model + "-" + uuid.NewString()[:8]
+		// The ID is ASCII (gRPC headers carry it); the real name is in the
+		// ModelName search attribute and the memo.
+		wfID = workflows.LifecycleID(*model, uuid.NewString()[:8])
 	}
 	run, err := cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       wfID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
+		Memo:                     map[string]any{workflows.MemoModelName: *model},
 		StaticSummary:            fmt.Sprintf("Train, register and verify %s", *model),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING, // the same --id attaches to the running pipeline
 	}, workflows.WorkflowName, req)
 	if err != nil {
-		return failure.Wrap(failure.ServerUnavailable, err, "start workflow on %s", opts.HostPort)
+		// The start may have reached the server before the connection
+		// failed: name the ID, so the pipeline can be found, not started twice.
+		return failure.Wrap(failure.ServerUnavailable, err, "start workflow %s on %s (if it started: starter watch %s; starter run --id %s attaches instead of starting another)",
+			wfID, opts.HostPort, wfID, wfID)
 	}
 	out := runResult{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "Running",
 		TemporalURL: workflowURL(cfg.Temporal.UIURL, opts.Namespace, run.GetID(), run.GetRunID())}
@@ -162,93 +193,57 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
 }
 
-// trainingData validates the data locally, so bad input fails before a
-// pipeline starts, and sends small data inline (the worker may run
-// elsewhere) and large files by absolute path.
-func trainingData(file, pairs string, byPath bool) (activities.TrainingData, error) {
+// checkID refuses a workflow or schedule ID the pipeline cannot carry,
+// before anything starts: IDs travel in gRPC headers, which take printable
+// ASCII only (anything else failed later as a misleading "unreachable",
+// exit 3), and as a tag value in MLflow search filters, whose grammar has
+// no escapes (a backslash failed the pipeline after training; quotes and
+// spaces are kept out too, so an ID reads plainly in every filter and URL).
+// Names are never pasted into IDs (workflows.IDPart); an ID the user gives
+// must be one already.
+func checkID(flagName, id string) error {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= 0x20 || c > 0x7e || c == '\\' || c == '\'' || c == '"' {
+			return usageError{fmt.Sprintf("%s %q: an ID is printable ASCII without spaces, quotes or backslashes (the model's real name goes in --model)", flagName, id)}
+		}
+	}
+	return nil
+}
+
+// trainingData validates the data locally with the worker's own checks
+// (activities.FitData: the same limits, parsing and fit), so data the worker
+// would refuse fails here with InvalidTrainingData (exit 2) before a
+// pipeline starts. Small data goes inline (the worker may run elsewhere),
+// large files by absolute path. It returns the model the data fits.
+func trainingData(file, pairs string, byPath bool) (activities.TrainingData, fakemodel.FakeModel, error) {
+	var d activities.TrainingData
+	var none fakemodel.FakeModel
 	switch {
 	case file != "" && pairs != "":
-		return activities.TrainingData{}, usageError{"give --data or --pairs, not both"}
+		return d, none, usageError{"give --data or --pairs, not both"}
 	case file == "" && pairs == "":
-		return activities.TrainingData{}, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
+		return d, none, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
 	case pairs != "":
 		s, err := fakemodel.ParsePairs(pairs)
 		if err != nil {
-			return activities.TrainingData{}, err
+			return d, none, err
 		}
-		if len(s) > activities.MaxInlinePairs {
-			return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; use --data", len(s), activities.MaxInlinePairs)
+		d.Pairs = s
+	default:
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return d, none, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
 		}
-		return activities.TrainingData{Pairs: s}, nil
+		d.Path = abs
 	}
-	abs, err := filepath.Abs(file)
+	samples, model, _, err := activities.FitData(d, time.Time{})
 	if err != nil {
-		return activities.TrainingData{}, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
+		return activities.TrainingData{}, none, err
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return activities.TrainingData{}, failure.New(failure.InvalidTrainingData, "cannot read training data %s: %v", file, errors.Unwrap(err))
+	if d.Path != "" && len(samples) <= activities.MaxInlinePairs && !byPath {
+		return activities.TrainingData{Pairs: samples}, model, nil
 	}
-	defer f.Close()
-	s, err := fakemodel.ReadSamples(f)
-	if err != nil {
-		return activities.TrainingData{}, err
-	}
-	if len(s) <= activities.MaxInlinePairs && !byPath {
-		return activities.TrainingData{Pairs: s}, nil
-	}
-	return activities.TrainingData{Path: abs}, nil
-}
-
-// follow waits for the result, printing each step change from the progress
-// query.
-func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRun, show bool) (workflows.LifecycleResult, error) {
-	type outcome struct {
-		res workflows.LifecycleResult
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		var r workflows.LifecycleResult
-		err := run.Get(ctx, &r)
-		done <- outcome{r, err}
-	}()
-	start := time.Now()
-	shown := map[string]bool{}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case o := <-done:
-			if show && o.err == nil {
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs\n", "done", time.Since(start).Seconds())
-			}
-			return o.res, o.err
-		case <-tick.C:
-			if !show {
-				continue
-			}
-			v, err := cl.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.ProgressQuery)
-			if err != nil {
-				continue
-			}
-			var p workflows.Progress
-			if v.Get(&p) != nil {
-				continue
-			}
-			// Steps that began and ended between two queries are listed too.
-			for _, step := range append(p.StepsDone, p.Step) {
-				if !shown[step] && step != "done" {
-					shown[step] = true
-					moved := ""
-					if step == p.Step {
-						moved = humanBytes(p.BytesMoved)
-					}
-					fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", step, time.Since(start).Seconds(), moved)
-				}
-			}
-		}
-	}
+	return d, model, nil
 }
 
 func emitRun(e *env, output string, r runResult) error {

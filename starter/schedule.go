@@ -155,7 +155,7 @@ func cmdScheduleCreate(ctx context.Context, e *env, args []string) error {
 	var p pipelineFlags
 	fs := newFlags(e, "schedule create", scheduleCreateUsage)
 	p.register(fs)
-	id := fs.String("id", "", "schedule ID (default: retrain-<model>)")
+	id := fs.String("id", "", "schedule ID (default: retrain-<model>, non-ASCII bytes of the name as ~XX)")
 	cron := fs.String("cron", "", `cron expression, e.g. "0 3 * * *" or "@daily" (UTC)`)
 	every := fs.Duration("every", 0, "interval, e.g. 24h")
 	jitter := fs.Duration("jitter", 0, "random delay of up to this much for each run")
@@ -191,7 +191,10 @@ func cmdScheduleCreate(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("--catchup-window %s: want at least 10s", *catchup)}
 	}
 	if *id == "" {
-		*id = "retrain-" + req.ModelName
+		*id = workflows.ScheduleID(req.ModelName)
+	}
+	if err := checkID("--id", *id); err != nil {
+		return err
 	}
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
@@ -204,6 +207,7 @@ func cmdScheduleCreate(ctx context.Context, e *env, args []string) error {
 		Args:                  []any{req},
 		TaskQueue:             cfg.Temporal.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(req.ModelName)),
+		Memo:                  map[string]any{workflows.MemoModelName: req.ModelName},
 		StaticSummary:         fmt.Sprintf("Scheduled retraining of %s", req.ModelName),
 	}
 	opts := client.ScheduleOptions{

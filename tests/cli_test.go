@@ -70,8 +70,15 @@ const cliUI = "http://ui.test:8233"
 
 func newCLIEnv(t *testing.T) *cliEnv {
 	t.Helper()
+	return newCLIEnvWith(t, testenv.TemporalOptions{})
+}
+
+// newCLIEnvWith is newCLIEnv on a dev server started with opts (a database
+// file and a fixed port let a test restart it).
+func newCLIEnvWith(t *testing.T, opts testenv.TemporalOptions) *cliEnv {
+	t.Helper()
 	bin := binaries(t)
-	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
+	tp := testenv.StartTemporal(t, opts)
 	dir := t.TempDir()
 	c := &cliEnv{t: t, bin: bin, dir: dir, tp: tp, config: filepath.Join(dir, "temporal-dev.yml"), store: filepath.Join(dir, "store")}
 	c.queue = fmt.Sprintf("cli-%d", time.Now().UnixNano())

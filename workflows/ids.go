@@ -35,3 +35,7 @@ func LifecycleID(model, suffix string) string {
 
 // ScheduleID is the default schedule ID for retraining a model.
 func ScheduleID(model string) string { return "retrain-" + IDPart(model) }
+
+// MemoModelName is the memo entry holding the model's real name, set when a
+// pipeline or a schedule's action starts: the ID holds only its IDPart.
+const MemoModelName = "model_name"

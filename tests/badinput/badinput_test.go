@@ -103,7 +103,8 @@ func rows() []row {
 		{"cli/data NaN", failure.InvalidTrainingData, "not finite", dataFile("1,2\nnan,3\n"), nil},
 		{"cli/data JSON lacks y", failure.InvalidTrainingData, "lacks x or y", dataFile(`[{"x":1}]`), nil},
 		{"cli/data over MaxSamples", failure.InvalidTrainingData, "more than 1000000", dataFile(strings.Repeat("1,2\n", fakemodel.MaxSamples+1)), nil},
-		{"cli/data missing file", failure.InvalidTrainingData, "cannot read", cli("run", "--model", "m", "--data", "$DIR/nope.csv"), nil},
+		{"cli/data missing file", failure.InvalidTrainingData, "does not exist", cli("run", "--model", "m", "--data", "$DIR/nope.csv"), nil},
+		{"cli/pairs fit overflows", failure.InvalidTrainingData, "overflows", cli("run", "--model", "m", "--pairs", "-1e308,1e308"), nil},
 
 		// CLI: starter predict (URIs and model directories).
 		{"uri/models:/", failure.InvalidURI, "names no model", predict("models:/"), nil},
@@ -161,7 +162,7 @@ func rows() []row {
 			p := filepath.Join(h.dir, "huge.csv")
 			f, err := os.Create(p)
 			require.NoError(t, err)
-			require.NoError(t, f.Truncate(activities.MaxTrainingFile+1)) // sparse
+			require.NoError(t, f.Truncate(fakemodel.MaxDataBytes+1)) // sparse
 			require.NoError(t, f.Close())
 			return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Data: activities.TrainingData{Path: p}})
 		}, nothingCreated("m")},
