@@ -2,11 +2,16 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The alias keeper's contract: the workflow (workflows.AliasKeeper) and its
@@ -102,8 +107,43 @@ type AliasHistory struct {
 
 // ChangeAlias asks the keeper workflow keeperID for req with
 // Update-with-Start (starting the keeper on taskQueue if it is not running)
-// and waits for the outcome. It returns the run that handled the update.
+// and waits for the outcome until ctx ends. It returns the run that handled
+// the update.
+//
+// A lost connection to Temporal is not the change's outcome: the request is
+// sent again, in attempts of at most changeAttempt, with the same updateID,
+// which the server deduplicates (the keeper already running is attached to,
+// an update already admitted is answered, not applied twice). Only an answer
+// — the keeper's success or typed failure, or a server's refusal — ends the
+// wait before ctx does.
 func ChangeAlias(ctx context.Context, c client.Client, taskQueue, keeperID, updateID string, req AliasChangeRequest) (AliasChangeResult, string, error) {
+	backoff := 200 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, changeAttempt)
+		began := time.Now()
+		res, runID, err := changeAliasOnce(actx, c, taskQueue, keeperID, updateID, req)
+		cancel()
+		if err == nil || !lostConnection(err) || ctx.Err() != nil {
+			return res, runID, err
+		}
+		if time.Since(began) < changeAttempt/2 {
+			// Refused at once (the server is down): wait before asking again.
+			select {
+			case <-ctx.Done():
+				return res, runID, err
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}
+}
+
+// changeAttempt bounds one Update-with-Start and wait. The SDK retries a
+// dropped connection only within one call; a fresh call each minute follows
+// an outage of any length.
+const changeAttempt = time.Minute
+
+func changeAliasOnce(ctx context.Context, c client.Client, taskQueue, keeperID, updateID string, req AliasChangeRequest) (AliasChangeResult, string, error) {
 	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       keeperID,
 		TaskQueue:                taskQueue,
@@ -125,4 +165,22 @@ func ChangeAlias(ctx context.Context, c client.Client, taskQueue, keeperID, upda
 	var res AliasChangeResult
 	err = h.Get(ctx, &res)
 	return res, h.RunID(), err
+}
+
+// lostConnection reports whether err from a Temporal call says only that the
+// server did not answer in time (refused, unavailable, deadline), as opposed
+// to an answer: the update's own failure or the server's refusal.
+func lostConnection(err error) bool {
+	var (
+		app *temporal.ApplicationError
+		una *serviceerror.Unavailable
+		dl  *serviceerror.DeadlineExceeded
+	)
+	switch {
+	case errors.As(err, &app):
+		return false
+	case errors.As(err, &una), errors.As(err, &dl), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	return status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded
 }

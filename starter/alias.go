@@ -108,11 +108,13 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 		if c.output == "json" {
 			_ = printJSON(e.stdout, out)
 		}
-		code := failure.Code(out.Error.Type)
 		if ctx.Err() != nil {
-			code = failure.ServerUnavailable
+			// No answer is not a refusal: the change may be queued in the
+			// keeper, and it is applied when its turn comes.
+			return failure.New(failure.ServerUnavailable, "%s %s@%s to version %d: no answer within --timeout %s (%s); the change may still be applied by %s\n  Temporal UI  %s",
+				name, *model, *alias, *version, *timeout, out.Error.Message, id, out.TemporalURL)
 		}
-		return failure.New(code, "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, *model, *alias, *version, out.Error.Message, out.TemporalURL)
+		return failure.New(failure.Code(out.Error.Type), "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, *model, *alias, *version, out.Error.Message, out.TemporalURL)
 	}
 	out.Previous, out.Changed, out.AliasURI = res.Previous, res.Changed, res.AliasURI
 	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)

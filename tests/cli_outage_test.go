@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/workflows"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
@@ -93,8 +94,18 @@ func TestCLIFollowsPipelineThroughTemporalOutage(t *testing.T) {
 	c := newCLIEnvWith(t, opts)
 	ctx := context.Background()
 
-	// No worker yet: the pipeline waits for its first step, so it is surely
-	// still running when the server goes away.
+	// Version 1 is verified (no alias) while a worker runs; then no worker,
+	// so the promotion below waits in its keeper and the pipeline waits for
+	// its first step: both are surely unfinished when the server goes away.
+	w0 := c.startWorker()
+	c.ok("run", "--model", "outage-m", "--pairs", "1,4", "--alias", "-", "--id", "outage-0")
+	w0.stop(t, time.Minute)
+	promote := c.starterBG("promote", "--model", "outage-m", "--alias", "canary", "--version", "1", "--timeout", "8m", "--output", "json")
+	keeper := workflows.AliasKeeperID("outage-m", "canary")
+	eventually(t, time.Minute, func() bool {
+		_, err := c.tp.Client.DescribeWorkflowExecution(ctx, keeper, "")
+		return err == nil
+	}, "the promotion reached its keeper")
 	run := c.starterBG("run", "--model", "outage-m", "--pairs", "1,4;2,5;10,13", "--id", "outage-1", "--timeout", "8m", "--output", "json")
 	eventually(t, time.Minute, func() bool {
 		_, err := c.tp.Client.DescribeWorkflowExecution(ctx, "outage-1", "")
@@ -138,7 +149,23 @@ func TestCLIFollowsPipelineThroughTemporalOutage(t *testing.T) {
 	var res runJSON
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), "%s", r)
 	require.Equal(t, "Completed", res.Status)
-	require.Equal(t, "models:/outage-m/1", res.Result.ModelURI)
+	require.Equal(t, "models:/outage-m/2", res.Result.ModelURI)
+
+	// The promotion sent before the outage is answered after it: the alias
+	// moved once, exit 0 — not a connection error (exit 3) or a failure.
+	r = promote.wait(t, 5*time.Minute)
+	require.Equal(t, 0, r.code, "promote follows through the outage\n%s", r)
+	var moved struct {
+		Version  int  `json:"version"`
+		Previous int  `json:"previous_version"`
+		Changed  bool `json:"changed"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &moved), "%s", r)
+	require.Equal(t, 1, moved.Version, "%s", r)
+	require.True(t, moved.Changed, "%s", r)
+	mv, err := c.openStore().GetModelVersionByAlias(ctx, "outage-m", "canary")
+	require.NoError(t, err)
+	require.Equal(t, 1, mv.Version)
 
 	r = watch.wait(t, 5*time.Minute)
 	require.Equal(t, 0, r.code, "watch follows through the outage\n%s", r)
