@@ -15,7 +15,6 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/testenv"
-	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -30,12 +29,11 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const model, alias, n = "名前-モデル", "champion", 10
-	_, err := r.local.CreateRegisteredModel(ctx, model, nil)
-	require.NoError(t, err)
-	for range n {
-		mv, err := r.local.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: model, Source: "mlflow-artifacts:/0/x"})
-		require.NoError(t, err)
-		require.NoError(t, r.local.SetModelVersionTag(ctx, model, mv.Version, activities.TagVerified, "true"))
+	// Real stored versions: a change re-hashes the version's bytes before
+	// the alias moves.
+	for v := 1; v <= n; v++ {
+		registerFakeModel(t, r.local, model, float64(v))
+		require.NoError(t, r.local.SetModelVersionTag(ctx, model, v, activities.TagVerified, "true"))
 	}
 	const queue = "alias-keeper"
 	w := worker.New(tp.Client, queue, worker.Options{})
@@ -47,7 +45,7 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 
 	// Start it with a small run length so it continues as new under load.
 	id := workflows.AliasKeeperID(model, alias)
-	_, err = tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.AliasKeeperName,
+	_, err := tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.AliasKeeperName,
 		activities.AliasKeeperInput{ModelName: model, Alias: alias, MaxChanges: 2})
 	require.NoError(t, err)
 
