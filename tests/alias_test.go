@@ -37,7 +37,7 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 	}
 	const queue = "alias-keeper"
 	w := worker.New(tp.Client, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
+	workflows.Register(w)
 	r.acts.Temporal = tp.Client
 	w.RegisterActivity(r.acts)
 	require.NoError(t, w.Start())

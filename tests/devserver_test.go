@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/testenv"
@@ -26,8 +25,7 @@ const goldenHistory = "testdata/lifecycle_history.json"
 func startWorker(t *testing.T, c client.Client, queue string, r *rig) {
 	t.Helper()
 	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
+	workflows.Register(w)
 	r.acts.Temporal = c // the promote step goes through the alias's keeper workflow
 	w.RegisterActivity(r.acts)
 	require.NoError(t, w.Start())
@@ -86,7 +84,7 @@ func TestTutorialOnDevServer(t *testing.T) {
 // Refresh it deliberately with FLAVORFLOW_UPDATE_GOLDEN=1 go test ./tests -run TestTutorialOnDevServer.
 func TestReplayGoldenHistory(t *testing.T) {
 	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	workflows.Register(replayer)
 	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, goldenHistory))
 }
 

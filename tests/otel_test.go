@@ -23,7 +23,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/app"
@@ -54,7 +53,7 @@ func newTracedPipeline(t *testing.T, tp *testenv.Temporal, tel *telemetry.Teleme
 	t.Cleanup(c.Close)
 	acts.Metrics = tel.Metrics
 	w := worker.New(c, queue, worker.Options{Interceptors: tel.WorkerInterceptors()})
-	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	workflows.Register(w)
 	w.RegisterActivity(acts)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/config"
@@ -97,9 +96,7 @@ func run(ctx context.Context, args []string) error {
 	wopts := app.WorkerOptions(cfg.Worker)
 	wopts.Interceptors = tel.WorkerInterceptors() // telemetry: step metrics
 	w := worker.New(c, cfg.Temporal.TaskQueue, wopts)
-	w.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
-	w.RegisterWorkflowWithOptions(workflows.VerifyVersion, workflow.RegisterOptions{Name: workflows.VerifyVersionName})
+	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Store:             st,
 		Experiment:        cfg.Store.Experiment,
