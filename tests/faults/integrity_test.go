@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
@@ -21,8 +20,8 @@ import (
 // failed the pipeline with a non-retryable ChecksumMismatch and left the
 // version unverified. The verify step fetches the damaged file again and the
 // pipeline completes. Then finding 1: one byte of the verified version's
-// weights.bin flipped at rest makes promotion (AliasChange, the worker
-// binary against MLflow) fail with ChecksumMismatch; the alias stays unset.
+// weights.bin flipped at rest makes promotion (through the alias keeper,
+// the worker binary against MLflow) fail with ChecksumMismatch; the alias stays unset.
 func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
@@ -49,12 +48,10 @@ func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	}
 
 	flipped := r.flipStoredByte(p.id, "weights.bin")
-	run, err := r.tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: r.prefix + "-promote", TaskQueue: r.queue, WorkflowExecutionTimeout: 5 * time.Minute},
-		workflows.AliasChangeName, workflows.AliasChangeRequest{ModelName: model, Alias: "canary", Version: p.res.Version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	perr := run.Get(ctx, nil)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	_, _, _, perr := workflows.ChangeAlias(pctx, r.tp.Client, r.queue, r.prefix+"-promote",
+		workflows.AliasChangeRequest{ModelName: model, Alias: "canary", Version: p.res.Version, Requester: "test"})
 	if perr == nil {
 		t.Fatal("promote of a version damaged at rest succeeded, want ChecksumMismatch")
 	}
