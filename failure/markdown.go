@@ -13,8 +13,9 @@ func Markdown() string {
 	b.WriteString("Every flavorflow error carries one of these type strings. It is the Temporal\n")
 	b.WriteString("`ApplicationError` type of a failed activity, the `code` in `starter --output json`,\n")
 	b.WriteString("and the prefix of the message. Non-retryable types are in every activity's\n")
-	b.WriteString("`RetryPolicy.NonRetryableErrorTypes`; retryable ones are retried with backoff, bounded\n")
-	b.WriteString("by the activity's maximum attempts.\n\n")
+	b.WriteString("`RetryPolicy.NonRetryableErrorTypes`; retryable ones are retried with backoff\n")
+	b.WriteString("(1 s doubling to 30 s) within each step's time budget (schedule-to-close, in\n")
+	b.WriteString("`workflows/options.go`), not a count of attempts.\n\n")
 	b.WriteString("| Type | Retried | Meaning |\n|---|---|---|\n")
 	for _, info := range Table {
 		retried := "no"
