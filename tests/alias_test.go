@@ -44,7 +44,7 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	// Start it with a small run length so it continues as new under load.
-	id := workflows.AliasKeeperID(model, alias)
+	id := workflows.AliasKeeperID(queue, model, alias)
 	_, err := tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.AliasKeeperName,
 		activities.AliasKeeperInput{ModelName: model, Alias: alias, MaxChanges: 2})
 	require.NoError(t, err)
@@ -111,4 +111,29 @@ func TestReplayAliasKeeperHistory(t *testing.T) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflowWithOptions(workflows.AliasKeeper, workflow.RegisterOptions{Name: workflows.AliasKeeperName})
 	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, goldenKeeperHistory))
+}
+
+// Two deployments on one namespace — say staging on one store and
+// production on another, each with its own task queue — promote the same
+// model and alias. Each alias must move in its own store: a keeper belongs
+// to one worker pool. Before, the keeper the first pipeline started answered
+// the second pipeline's promotion from the first's store ("unchanged"), and
+// the second reported a promotion that never happened in its own.
+func TestAliasKeeperPerWorkerPool(t *testing.T) {
+	t.Parallel()
+	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, queue := range []string{"staging", "production"} {
+		r := newRig(t)
+		startWorker(t, tp.Client, queue, r)
+		run, err := tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: queue + "-shared", TaskQueue: queue},
+			workflows.WorkflowName, tutorialRequest("shared"))
+		require.NoError(t, err)
+		var res workflows.LifecycleResult
+		require.NoError(t, run.Get(ctx, &res), queue)
+		mv, err := r.local.GetModelVersionByAlias(ctx, "shared", "champion")
+		require.NoError(t, err, "%s: the alias must be set in this deployment's own store", queue)
+		require.Equal(t, res.Version, mv.Version, queue)
+	}
 }

@@ -101,7 +101,7 @@ func TestCLIFollowsPipelineThroughTemporalOutage(t *testing.T) {
 	c.ok("run", "--model", "outage-m", "--pairs", "1,4", "--alias", "-", "--id", "outage-0")
 	w0.stop(t, time.Minute)
 	promote := c.starterBG("promote", "--model", "outage-m", "--alias", "canary", "--version", "1", "--timeout", "8m", "--output", "json")
-	keeper := workflows.AliasKeeperID("outage-m", "canary")
+	keeper := workflows.AliasKeeperID(c.queue, "outage-m", "canary")
 	eventually(t, time.Minute, func() bool {
 		_, err := c.tp.Client.DescribeWorkflowExecution(ctx, keeper, "")
 		return err == nil

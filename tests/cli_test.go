@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -411,8 +412,8 @@ func TestCLIPipelineCommands(t *testing.T) {
 	c.okJSON(&al, "promote", "--model", "cli-model", "--alias", "champion", "--version", "2")
 	// Every change of the alias goes through its one keeper workflow, the
 	// pipeline's promotion included.
-	require.Equal(t, aliasJSON{WorkflowID: "alias-cli-model@champion", Version: 2, Previous: 1, Changed: true, AliasURI: "models:/cli-model@champion", TemporalURL: al.TemporalURL}, al)
-	require.Contains(t, al.TemporalURL, "/workflows/alias-cli-model@champion/")
+	require.Equal(t, aliasJSON{WorkflowID: workflows.AliasKeeperID(c.queue, "cli-model", "champion"), Version: 2, Previous: 1, Changed: true, AliasURI: "models:/cli-model@champion", TemporalURL: al.TemporalURL}, al)
+	require.Contains(t, al.TemporalURL, "/workflows/"+url.PathEscape(workflows.AliasKeeperID(c.queue, "cli-model", "champion"))+"/")
 	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "1")
 	require.Equal(t, 2, r.code, "an older version needs rollback\n%s", r)
 	require.Contains(t, r.stderr, "AliasConflict")
@@ -440,7 +441,7 @@ func TestCLIPipelineCommands(t *testing.T) {
 	require.Equal(t, 1, mv.Version, "the alias did not move")
 
 	// The keeper's history says who moved the alias from where to where.
-	hv, err := c.tp.Client.QueryWorkflow(context.Background(), "alias-cli-model@champion", "", activities.AliasHistoryQuery)
+	hv, err := c.tp.Client.QueryWorkflow(context.Background(), workflows.AliasKeeperID(c.queue, "cli-model", "champion"), "", activities.AliasHistoryQuery)
 	require.NoError(t, err)
 	var hist activities.AliasHistory
 	require.NoError(t, hv.Get(&hist))

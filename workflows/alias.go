@@ -26,11 +26,16 @@ type (
 	AliasChangeResult  = activities.AliasChangeResult
 )
 
-// AliasKeeperID is the workflow ID of the keeper of alias on model:
-// "alias-" + IDPart(model) + "@" + alias. IDPart escapes '@', and aliases
-// cannot contain it, so the ID names exactly one (model, alias) pair.
-func AliasKeeperID(model, alias string) string {
-	return "alias-" + IDPart(model) + "@" + alias
+// AliasKeeperID is the workflow ID of the keeper of alias on model for the
+// workers of taskQueue: "alias-" + IDPart(model) + "@" + alias + "@" +
+// IDPart(taskQueue). The task queue is part of it because a keeper applies
+// changes with its own workers, hence their store: two deployments on one
+// namespace (staging on an embedded store, production on MLflow) each get
+// their own keeper, and one never moves the other's alias or answers for
+// it. IDPart escapes '@' and aliases cannot contain it, so the ID names
+// exactly one (queue, model, alias).
+func AliasKeeperID(taskQueue, model, alias string) string {
+	return "alias-" + IDPart(model) + "@" + alias + "@" + IDPart(taskQueue)
 }
 
 // ChangeAlias is `starter promote` and `starter rollback`: it sends req to
@@ -41,7 +46,7 @@ func ChangeAlias(ctx context.Context, c client.Client, taskQueue, updateID strin
 	if err := validateAliasChange(req); err != nil {
 		return res, "", "", err
 	}
-	keeperID = AliasKeeperID(req.ModelName, req.Alias)
+	keeperID = AliasKeeperID(taskQueue, req.ModelName, req.Alias)
 	res, runID, err = activities.ChangeAlias(ctx, c, taskQueue, keeperID, updateID, req)
 	return res, keeperID, runID, err
 }

@@ -224,10 +224,13 @@ func TestAliasKeeperSkipsExpiredAndForeignRequests(t *testing.T) {
 }
 
 func TestAliasKeeperIDIsASCIIAndInjective(t *testing.T) {
-	require.Equal(t, "alias-iris@champion", AliasKeeperID("iris", "champion"))
-	require.Equal(t, "alias-~E5~90~8D~E5~89~8D-~E3~83~A2~E3~83~87~E3~83~AB@champion", AliasKeeperID("名前-モデル", "champion"))
-	require.NotEqual(t, AliasKeeperID("a-b", "c"), AliasKeeperID("a", "b-c"))
-	require.NotEqual(t, AliasKeeperID("a@b", "c"), AliasKeeperID("a", "b@c"))
+	require.Equal(t, "alias-iris@champion@flavorflow", AliasKeeperID("flavorflow", "iris", "champion"))
+	require.Equal(t, "alias-~E5~90~8D~E5~89~8D-~E3~83~A2~E3~83~87~E3~83~AB@champion@q", AliasKeeperID("q", "名前-モデル", "champion"))
+	require.NotEqual(t, AliasKeeperID("q", "a-b", "c"), AliasKeeperID("q", "a", "b-c"))
+	require.NotEqual(t, AliasKeeperID("q", "a@b", "c"), AliasKeeperID("q", "a", "b@c"))
+	require.NotEqual(t, AliasKeeperID("q@x", "a", "c"), AliasKeeperID("q", "a", "c@x"))
+	// One keeper per worker pool: staging and production never share one.
+	require.NotEqual(t, AliasKeeperID("staging", "iris", "champion"), AliasKeeperID("production", "iris", "champion"))
 }
 
 // The pipeline's promote step names the alias's keeper, so the change is
@@ -235,12 +238,12 @@ func TestAliasKeeperIDIsASCIIAndInjective(t *testing.T) {
 func TestLifecyclePromotesThroughTheKeeper(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.PromoteAlias, mock.Anything, activities.PromoteInput{
-		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: "alias-iris@champion",
+		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: AliasKeeperID("default-test-taskqueue", "iris", "champion"),
 	}).Return(activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil).Once()
 	happy().install(env)
 	env.ExecuteWorkflow(WorkflowName, request())
 	require.NoError(t, env.GetWorkflowError())
 	env.AssertActivityCalled(t, "PromoteAlias", mock.Anything, activities.PromoteInput{
-		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: "alias-iris@champion",
+		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: AliasKeeperID("default-test-taskqueue", "iris", "champion"),
 	})
 }

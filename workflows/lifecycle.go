@@ -134,7 +134,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	var promoted activities.PromoteOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
 		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
-		Keeper: AliasKeeperID(req.ModelName, req.Alias),
+		Keeper: AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
 	}).Get(ctx, &promoted); err != nil {
 		return res, p.fail(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/internal/faultproxy"
