@@ -26,10 +26,10 @@ func ValidateModelName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return failure.New(failure.InvalidModelName, "model name is empty")
-	case strings.TrimSpace(name) != name:
-		// MLflow keeps the spaces, so " iris" and "iris" would be two models
-		// that read the same in every list: an operator's trap.
-		return failure.New(failure.InvalidModelName, "model name %q has leading or trailing whitespace", name)
+	case strings.TrimFunc(name, invisible) != name:
+		// MLflow keeps them, so " iris", "iris\u200b" and "iris" would be
+		// models that read the same in every list: an operator's trap.
+		return failure.New(failure.InvalidModelName, "model name %q has leading or trailing whitespace or an invisible character", name)
 	case len(name) > MaxModelNameLen:
 		return failure.New(failure.InvalidModelName, "model name is %d bytes, over MLflow's limit of %d", len(name), MaxModelNameLen)
 	case !utf8.ValidString(name):
@@ -40,6 +40,11 @@ func ValidateModelName(name string) error {
 		return failure.New(failure.InvalidModelName, "model name %q contains U+FFFD (invalid UTF-8 replaced on the way)", name)
 	case strings.ContainsAny(name, "/:%\\"):
 		return failure.New(failure.InvalidModelName, "model name %q contains one of / : %% \\", name)
+	case strings.Contains(name, "@"):
+		// MLflow accepts it, but models:/a@b/1 reads as alias "b/1" of
+		// model "a", so no URI could name the version (not MLflow's own
+		// loader either): refused before anything is registered.
+		return failure.New(failure.InvalidModelName, "model name %q contains '@', which models:/ URIs read as an alias", name)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return failure.New(failure.InvalidModelName, "model name %q contains a control character", name)
 	case name == "." || strings.HasPrefix(name, "..") || path.Clean(name) != name:
@@ -47,6 +52,12 @@ func ValidateModelName(name string) error {
 	}
 	return nil
 }
+
+// invisible reports characters that do not show at the ends of a name:
+// white space and format characters such as U+200B ZERO WIDTH SPACE. Inside
+// a name format characters stay allowed (U+200C/U+200D join letters in
+// several scripts).
+func invisible(r rune) bool { return unicode.IsSpace(r) || unicode.In(r, unicode.Cf) }
 
 var aliasRe = regexp.MustCompile(`^[\w\-]+$`)
 var reservedAliasRe = regexp.MustCompile(`^(?i:latest|v\d+)$`)

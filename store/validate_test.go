@@ -9,12 +9,12 @@ import (
 )
 
 func TestValidateModelName(t *testing.T) {
-	for _, ok := range []string{"m", "My Model", "fraud-detector_v2", "a.b", strings.Repeat("x", 256), "модель", "名前-モデル"} {
+	for _, ok := range []string{"m", "My Model", "fraud-detector_v2", "a.b", strings.Repeat("x", 256), "модель", "名前-モデル", "می\u200cخواهم"} {
 		if err := store.ValidateModelName(ok); err != nil {
 			t.Errorf("ValidateModelName(%q) = %v, want ok", ok, err)
 		}
 	}
-	for _, bad := range []string{"", " ", " lead-space", "trail-space ", "\u00a0nbsp", "a/b", "a:b", "a%b", `a\b`, "a\x00b", "a\nb", ".", "..", "..a", strings.Repeat("x", 257), "\xff", "a\uFFFDb"} {
+	for _, bad := range []string{"", " ", " lead-space", "trail-space ", "\u00a0nbsp", "zw\u200b", "\ufeffbom", "at@sign", "a/b", "a:b", "a%b", `a\b`, "a\x00b", "a\nb", ".", "..", "..a", strings.Repeat("x", 257), "\xff", "a\uFFFDb"} {
 		if err := store.ValidateModelName(bad); failure.CodeOf(err) != failure.InvalidModelName {
 			t.Errorf("ValidateModelName(%q) = %v, want InvalidModelName", bad, err)
 		}

@@ -117,9 +117,13 @@ func testAnyValidModelName(t *testing.T, c *cliEnv, openStore func() store.Store
 		require.Contains(t, c.ok("predict", "models:/"+name+"/2", "4").stdout, "predict(4) = 8", "the scheduled run registered version 2")
 	}
 
-	// Leading or trailing whitespace is refused before anything starts.
+	// Leading or trailing whitespace or invisible characters, and '@' (no
+	// models:/ URI can name it), are refused before anything starts.
 	for _, args := range [][]string{
 		{"run", "--model", " lead-space", "--pairs", "1,4"},
+		{"run", "--model", "zero-width\u200b", "--pairs", "1,4"},
+		{"run", "--model", "at@sign", "--pairs", "1,4"},
+		{"schedule", "create", "--model", "at@sign", "--pairs", "1,4", "--every", "1h"},
 		{"schedule", "create", "--model", " lead-space", "--pairs", "1,4", "--every", "1h"},
 		{"run", "--model", "trail-space ", "--pairs", "1,4"},
 	} {
@@ -142,7 +146,7 @@ func testAnyValidModelName(t *testing.T, c *cliEnv, openStore func() store.Store
 	}
 
 	st := openStore()
-	for _, name := range []string{" lead-space", "lead-space", "trail-space ", "trail-space"} {
+	for _, name := range []string{" lead-space", "lead-space", "trail-space ", "trail-space", "zero-width\u200b", "at@sign", "at"} {
 		_, err := st.GetRegisteredModel(ctx, name)
 		require.Error(t, err, "%q is not registered", name)
 	}
