@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -237,4 +238,33 @@ func TestVerifyVersionDoesNotOverruleItsPipeline(t *testing.T) {
 	require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, TagPipelineError, string(failure.AliasConflict)))
 	_, err = a.verifyVersion(ctx, in)
 	require.NoError(t, err)
+}
+
+// writerDuringCheck is a store on which someone outside Temporal (the
+// MLflow UI) moves the alias once, while promotion reads the stored bytes.
+type writerDuringCheck struct {
+	store.Store
+	once  sync.Once
+	write func()
+}
+
+func (o *writerDuringCheck) OpenArtifact(ctx context.Context, root, rel string) (io.ReadCloser, error) {
+	o.once.Do(o.write)
+	return o.Store.OpenArtifact(ctx, root, rel)
+}
+
+// TestPromoteDoesNotOverwriteAWriteDuringTheCheck: the alias moved by hand
+// while promotion re-hashes the version is AliasConflict and stays where the
+// outside writer put it (it was silently overwritten before: the read-back
+// only catches writes after the set).
+func TestPromoteDoesNotOverwriteAWriteDuringTheCheck(t *testing.T) {
+	a, st := registry(t, true, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	during := &Activities{Store: &writerDuringCheck{Store: st, write: func() { require.NoError(t, st.SetAlias(ctx, "m", "prod", 3)) }}}
+	out, err := during.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2, Previous: 1})
+	require.Equal(t, failure.AliasConflict, failure.CodeOf(err), "%v", err)
+	require.Equal(t, 3, out.Current)
+	require.Equal(t, 3, aliasOf(t, st), "the outside write was overwritten")
 }

@@ -114,7 +114,9 @@ func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeReques
 //     succeeds unchanged.
 //  3. The alias already on the version is success without a write (a no-op,
 //     or a retry whose earlier attempt set it).
-//  4. The stored bytes are checked right before the write.
+//  4. The stored bytes are checked right before the write, and the alias
+//     read again: moved meanwhile by a writer outside Temporal is
+//     AliasConflict, not overwritten.
 //  5. After the write the alias is read back; another value means a writer
 //     outside Temporal moved it meanwhile: AliasConflict.
 func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
@@ -148,6 +150,16 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 	}
 	if _, err := a.checkStoredVersion(ctx, req.ModelName, req.Version); err != nil {
 		return out, err
+	}
+	// The check reads the whole model, seconds for a large one; a writer
+	// outside Temporal (the MLflow UI) who moved the alias meanwhile would
+	// be overwritten without a trace by the set below. Read again: MLflow
+	// has no compare-and-set, so this narrows the window to one round trip.
+	if now, err := a.readAlias(ctx, req.ModelName, req.Alias); err != nil {
+		return out, err
+	} else if now != current {
+		out.Current = now
+		return out, failure.New(failure.AliasConflict, "alias %s of %s moved from version %d to %d while version %d was being checked: another writer moved it", req.Alias, req.ModelName, current, now, req.Version)
 	}
 	if err := a.Store.SetAlias(ctx, req.ModelName, req.Alias, req.Version); err != nil {
 		return out, err
