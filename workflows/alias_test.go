@@ -247,3 +247,17 @@ func TestLifecyclePromotesThroughTheKeeper(t *testing.T) {
 		ModelName: "iris", Alias: "champion", Version: 2, Previous: 1, Keeper: AliasKeeperID("default-test-taskqueue", "iris", "champion"),
 	})
 }
+
+// The result says where the alias was when the keeper moved it, not where
+// the pipeline's early read saw it: other changes may have come first.
+func TestLifecycleReportsTheKeepersPrevious(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(a.PromoteAlias, mock.Anything, mock.Anything).
+		Return(activities.PromoteOutput{Previous: 4, Current: 2, Changed: true}, nil).Once()
+	happy().install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.NoError(t, env.GetWorkflowError())
+	var res LifecycleResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	require.Equal(t, 4, res.PreviousAlias)
+}

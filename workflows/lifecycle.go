@@ -139,6 +139,11 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 		return res, p.fail(err)
 	}
 	res.AliasURI = modeluri.Alias(req.ModelName, req.Alias)
+	if promoted.Changed {
+		// Where the alias was when the keeper moved it; the early read
+		// may be stale by then (other changes queued before this one).
+		res.PreviousAlias = promoted.Previous
+	}
 	if err := p.enter(StagePromoted); err != nil {
 		return res, err
 	}
