@@ -40,6 +40,7 @@ const (
 	StoreBusy         Code = "StoreBusy"
 
 	// Everything else.
+	Canceled Code = "Canceled"
 	Internal Code = "Internal"
 )
 
@@ -79,6 +80,7 @@ var Table = []Info{
 	{ServerUnavailable, true, "Connection refused or reset, timeout, truncated body, 408, 429, or 5xx other than 501; or a file whose downloads keep arriving with different wrong bytes (damaged in transit, after 3 tries). Retried with backoff."},
 	{VersionNotReady, true, "The model version is still PENDING_REGISTRATION after the wait; the activity retries."},
 	{StoreBusy, true, "The local store's database was locked by another writer longer than the busy timeout."},
+	{Canceled, false, "The pipeline or alias change was cancelled (`temporal workflow cancel`, the Temporal UI); a pipeline first compensates what it created."},
 	{Internal, true, "An unexpected failure; retried in case it was transient, and reported with its cause."},
 }
 

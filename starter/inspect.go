@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/workflows"
@@ -158,6 +160,11 @@ func describe(ctx context.Context, s *session, id string) (statusOut, error) {
 // errorOf is a workflow error as its flavorflow type and message.
 func errorOf(err error) *errorOut {
 	out := &errorOut{Type: workflows.ErrorType(err), Message: rootMessage(err)}
+	var canceled *temporal.CanceledError
+	if out.Type == "" && errors.As(err, &canceled) {
+		// Not a failure of the pipeline's own: an operator stopped it.
+		return &errorOut{Type: string(failure.Canceled), Message: "cancelled (what the pipeline created was compensated)"}
+	}
 	if out.Type == "" {
 		out.Type = string(failure.CodeOf(err))
 	}
