@@ -166,6 +166,9 @@ func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, again.ManifestCreated)
 	require.Equal(t, out.ManifestSHA256, again.ManifestSHA256)
+	left, err := os.ReadDir(a.WorkDir)
+	require.NoError(t, err)
+	require.Empty(t, left, "verify leaves nothing in the work directory")
 
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "py", Alias: "prod", Version: 1})
 	require.NoError(t, err)

@@ -187,7 +187,13 @@ func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (
 	if err := removeAll(dst); err != nil {
 		return VerifyVersionOutput{}, err
 	}
-	defer func() { _ = removeAll(dst) }()
+	defer func() {
+		_ = removeAll(dst)
+		// The workflow's own directory too, when nothing else is in it: a
+		// VerifyVersion workflow has no CleanUp step, and each call would
+		// leave an empty directory behind.
+		_ = os.Remove(filepath.Dir(dst))
+	}()
 
 	uri := modeluri.Version(in.ModelName, in.Version)
 	dlCtx, handBack, cancel := a.untilStop(ctx)
