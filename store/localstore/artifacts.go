@@ -89,8 +89,9 @@ func (s *Store) hasSymlink(p string) bool {
 	return false
 }
 
-// PutArtifact implements store.Artifacts: stream into a temp file beside
-// the target, verify size and sha256, fsync, rename, fsync the directory.
+// PutArtifact implements store.Artifacts: stream into a locked temp file
+// beside the target, verify size and sha256, fsync, rename, fsync the
+// directory.
 func (s *Store) PutArtifact(ctx context.Context, root, relPath string, src store.Source) error {
 	p, err := resolve(root, relPath, false)
 	if err != nil {
@@ -103,23 +104,29 @@ func (s *Store) PutArtifact(ctx context.Context, root, relPath string, src store
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return s.fsErr(err, p, "create directory for artifact")
 	}
-	tmp := path.Join(dir, tmpPrefix+newHex())
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	// Earlier attempts killed while writing into this directory (typically
+	// the same file: a retried upload) left their temp files here; only
+	// those whose writer is dead are removed (tmpfiles.go).
+	s.sweepDir(dir)
+	f, tmp, err := s.createTemp(dir)
 	if err != nil {
 		return s.fsErr(err, p, "create artifact")
 	}
 	if err := s.fill(ctx, f, p, src); err != nil {
-		f.Close()
 		s.root.Remove(tmp)
+		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		s.root.Remove(tmp)
-		return s.fsErr(err, p, "close artifact")
-	}
+	// Rename while the file is still open: closing drops the lock that keeps
+	// sweepers away, and a sweep between close and rename would delete the
+	// finished file. fill has fsynced it, so nothing is lost by closing late.
 	if err := s.root.Rename(tmp, p); err != nil {
 		s.root.Remove(tmp)
+		f.Close()
 		return s.fsErr(err, p, "rename artifact into place")
+	}
+	if err := f.Close(); err != nil {
+		return s.fsErr(err, p, "close artifact")
 	}
 	// The rename is only durable once the directory entry is on disk.
 	d, err := s.root.Open(dir)

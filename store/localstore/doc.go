@@ -33,7 +33,10 @@
 // while streaming, fsynced, renamed over the target and the directory is
 // fsynced, so a reader sees either the old file or the complete new one,
 // never a torn one. A crash can leave a ".tmp-*" file behind; listings skip
-// such names and a later put of the same path is unaffected.
+// such names. The writer holds a flock on its temp file until the rename, so
+// a temp file whose lock can be taken belongs to a dead writer: the next put
+// into the same directory and the finalize of a logged model (over its whole
+// artifact tree) remove those, and never a live writer's (tmpfiles.go).
 //
 // All artifact file access goes through an os.Root opened on <dir>/artifacts,
 // so neither ".." nor a symlink planted in the tree can reach a file outside

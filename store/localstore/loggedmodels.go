@@ -112,12 +112,24 @@ func (s *Store) FinalizeLoggedModel(ctx context.Context, modelID string, status 
 		return nil, failure.New(failure.InvalidArgument, "a logged model is finalized as %s or %s, not %q",
 			store.LoggedModelReady, store.LoggedModelUploadFailed, status)
 	}
-	return getOne(ctx, s, "finalize logged model", false, func(tx *sql.Tx) (store.LoggedModel, error) {
+	m, err := getOne(ctx, s, "finalize logged model", false, func(tx *sql.Tx) (store.LoggedModel, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE logged_models SET status = ? WHERE id = ?`, status, modelID); err != nil {
 			return store.LoggedModel{}, err
 		}
 		return getLoggedModel(ctx, tx, modelID)
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A finalized model takes no more uploads, so temp files left in its
+	// tree by attempts killed mid-upload would stay forever (each nearly
+	// the size of the file it was to become). Remove them now. Temp files
+	// of writers still alive (a zombie attempt) are left alone: see
+	// tmpfiles.go for why deleting them would be unsafe.
+	if dir, err := resolve(m.ArtifactURI, "", true); err == nil {
+		s.sweepTree(dir)
+	}
+	return m, nil
 }
 
 // SetLoggedModelTags implements store.Tracking.
