@@ -3,6 +3,7 @@ registers, Python loads by alias; Python's tutorial flavor logs and
 registers, Go loads by version, alias and runs:/ URI."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import mlflow
 import tutorial_flavor
 from mlflow.entities import LoggedModelStatus
+from mlflow.exceptions import MlflowException
 
 
 def ffmlflow(go_bin, *args):
@@ -68,3 +70,24 @@ def test_python_loader_checks_version_tag(go_bin, tracking, tmp_path):
         mlflow.pyfunc.load_model(uri)
     client.set_model_version_tag("ff-go-tag", str(reg["version"]), "flavorflow.manifest_sha256", reg["manifest_sha256"])
     assert mlflow.pyfunc.load_model(uri).predict([4]) == [7]
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "code/extra.py"])
+def test_python_loader_refuses_file_not_in_manifest(go_bin, tracking, tmp_path, extra):
+    # Found by an outside probe: a file added to a verified version's
+    # artifacts loaded in Python while every Go load refused it. A file under
+    # code/ lands on sys.path.
+    name = "ff-go-extra-" + extra.replace("/", "-").replace(".", "-")
+    reg = ffmlflow(go_bin, "register", "-tracking-uri", tracking, "-name", name, "-offset", "3", "-work", str(tmp_path / "w"))
+    uri = f"models:/{name}/{reg['version']}"
+    assert mlflow.pyfunc.load_model(uri).predict([4]) == [7]
+    src = tmp_path / "add" / extra.rsplit("/", 1)[-1]
+    src.parent.mkdir()
+    src.write_text("raise SystemExit('extra code ran')\n" if extra.endswith(".py") else "notes\n")
+    mlflow.MlflowClient().log_model_artifact(reg["model_id"], str(src), extra.rpartition("/")[0] or None)
+    with pytest.raises(MlflowException, match=r'ChecksumMismatch: .*: file "%s" is not in the manifest' % re.escape(extra)):
+        mlflow.pyfunc.load_model(uri)
+    # Go refuses the same version with the same words.
+    out = subprocess.run([str(go_bin("ffmlflow")), "load", "-tracking-uri", tracking, "-uri", uri, "-dst", str(tmp_path / "dl")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and 'file "%s" is not in the manifest' % extra in out.stderr, out.stderr

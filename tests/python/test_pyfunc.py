@@ -1,7 +1,13 @@
 """Python's MLflow reads models written by flavorflow's Go flavor."""
 
+import importlib.util
 import json
+import os
+import pathlib
+import py_compile
+import re
 import subprocess
+import sys
 import urllib.request
 
 import numpy as np
@@ -112,3 +118,68 @@ def test_loader_checks_manifest(ffsave):
     # one, still loads (as in Go).
     (d / "flavorflow-manifest.json").unlink()
     assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [34]
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "code/extra.py", "code/sub/x.py", "code/__pycache__/extra.cpython-311.pyc",
+                                   "code/__pycache__/flavorflow_fakemodel.pyc", "__pycache__/flavorflow_fakemodel.cpython-311.pyc"])
+def test_loader_refuses_file_not_in_manifest(ffsave, extra):
+    # Found by an outside probe: the shipped loader checked the listed files
+    # only, so a file added to the directory loaded in Python while Go's
+    # VerifyDir refused it. Files under code/ land on sys.path. A .pyc in
+    # __pycache__ is allowed only as the cache Python writes for a listed
+    # source (test_loader_allows_what_python_and_mlflow_write); these are not.
+    d = ffsave(3)
+    (d / extra).parent.mkdir(parents=True, exist_ok=True)
+    (d / extra).write_bytes(b"raise SystemExit('extra code ran')\n")
+    with pytest.raises(MlflowException, match=r'^ChecksumMismatch: .*: file "%s" is not in the manifest$' % re.escape(extra)):
+        mlflow.pyfunc.load_model(str(d))
+
+
+@pytest.mark.parametrize("link", ["code/extra.py", "registered_model_meta"])
+def test_loader_refuses_symlink(ffsave, tmp_path, link):
+    # As Go's walkFiles: model directories hold plain files only, so nothing
+    # outside the directory is read or put on sys.path through a link.
+    d = ffsave(3)
+    target = tmp_path / "outside"
+    target.write_text("model_name: other\nmodel_version: 1\n")
+    (d / link).symlink_to(target)
+    with pytest.raises(MlflowException, match=r'^InvalidPath: .*: "%s" is a symlink; model directories hold plain files only$' % re.escape(link)):
+        mlflow.pyfunc.load_model(str(d))
+
+
+def test_loader_refuses_unchecked_pyc(ffsave):
+    # Python runs an unchecked hash-based .pyc without looking at its source,
+    # so it could stand in for the verified loader; Python's import never
+    # writes one.
+    d = ffsave(3)
+    src = d / "code" / "flavorflow_fakemodel.py"
+    pyc = importlib.util.cache_from_source(str(src))
+    py_compile.compile(str(src), cfile=pyc, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    rel = pathlib.Path(pyc).relative_to(d).as_posix()
+    with pytest.raises(MlflowException, match=r'file "%s" is an unchecked hash-based \.pyc' % re.escape(rel)):
+        mlflow.pyfunc.load_model(str(d))
+
+
+def test_loader_allows_what_python_and_mlflow_write(ffsave):
+    # What MLflow and Python add to a model directory while loading it is no
+    # tampering: registered_model_meta (MLflow, downloading a models:/ URI;
+    # null name and version for a logged model's models:/m-... URI) and the
+    # bytecode cache Python writes when importing code/flavorflow_fakemodel.py,
+    # found again when the same directory is loaded again.
+    d = ffsave(3)
+    (d / "registered_model_meta").write_text("model_name: null\nmodel_version: null\n")
+    src = d / "code" / "flavorflow_fakemodel.py"
+    py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src), optimization=1), doraise=True, optimize=1)
+    py_compile.compile(str(src), cfile=importlib.util.cache_from_source(str(src)).replace(sys.implementation.cache_tag, "cpython-399"),
+                       doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    # A fresh interpreter imports the loader from this directory (this one
+    # may have imported it from another model's code/ already), twice.
+    # Bytecode is written as by default, whatever this environment says.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    load = "import mlflow.pyfunc, sys; print(mlflow.pyfunc.load_model(sys.argv[1]).predict([4]))"
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", load, str(d)], capture_output=True, text=True, env=env)
+        assert out.returncode == 0 and out.stdout.strip() == "[7.0]", out.stderr
+    cache = sorted(p.name for p in (d / "code" / "__pycache__").iterdir())
+    assert "flavorflow_fakemodel.%s.pyc" % sys.implementation.cache_tag in cache, cache
+    assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [7]
