@@ -1,9 +1,6 @@
 package workflows
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // IDPart renders user text (a model name, an alias) as a segment of a
 // workflow or schedule ID. Temporal carries IDs in gRPC headers, which take
@@ -21,7 +18,12 @@ func IDPart(s string) string {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
 			b.WriteByte(c)
 		default:
-			fmt.Fprintf(&b, "~%02X", c)
+			// By hand, not fmt: workflow code calls this (the keeper's ID),
+			// and workflowcheck takes fmt for non-deterministic.
+			const hex = "0123456789ABCDEF"
+			b.WriteByte('~')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xF])
 		}
 	}
 	return b.String()
