@@ -30,9 +30,9 @@ devserver: venv build
 ui-deps:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-## test: everything, against real servers started by the tests
+## test: lint (vet, staticcheck, workflowcheck), then everything against real servers started by the tests
 test: venv ui-deps
-	$(MAKE) test-go test-python
+	$(MAKE) lint test-go test-python
 
 test-go:
 	FLAVORFLOW_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 30m ./...
