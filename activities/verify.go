@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -42,15 +41,11 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	if tag := mv.Tags[TagManifestSHA256]; tag != in.ManifestSHA256 {
 		return VerifyOutput{}, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", in.Version, tag, in.ManifestSHA256)
 	}
-	attempt := int32(1)
-	if info, ok := activityInfo(ctx); ok {
-		attempt = info.Attempt
-	}
-	dst := a.workDir(ctx, fmt.Sprintf("verify-%d", attempt))
-	if err := removeAll(dst); err != nil {
+	dst, release, err := a.downloadDir(ctx)
+	if err != nil {
 		return VerifyOutput{}, err
 	}
-	defer func() { _ = removeAll(dst) }()
+	defer release()
 
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
@@ -179,21 +174,11 @@ func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (
 	if err := refusedByItsPipeline(mv); err != nil {
 		return VerifyVersionOutput{}, err
 	}
-	attempt := int32(1)
-	if info, ok := activityInfo(ctx); ok {
-		attempt = info.Attempt
-	}
-	dst := a.workDir(ctx, fmt.Sprintf("verify-version-%d", attempt))
-	if err := removeAll(dst); err != nil {
+	dst, release, err := a.downloadDir(ctx)
+	if err != nil {
 		return VerifyVersionOutput{}, err
 	}
-	defer func() {
-		_ = removeAll(dst)
-		// The workflow's own directory too, when nothing else is in it: a
-		// VerifyVersion workflow has no CleanUp step, and each call would
-		// leave an empty directory behind.
-		_ = os.Remove(filepath.Dir(dst))
-	}()
+	defer release()
 
 	uri := modeluri.Version(in.ModelName, in.Version)
 	dlCtx, handBack, cancel := a.untilStop(ctx)

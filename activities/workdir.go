@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -191,4 +192,25 @@ func FreeSpace(dir string) (DiskSpace, error) {
 		return DiskSpace{}, failure.Wrap(failure.Internal, err, "statfs %s", dir)
 	}
 	return DiskSpace{FreeBytes: st.Bavail * uint64(st.Bsize), TotalBytes: st.Blocks * uint64(st.Bsize)}, nil
+}
+
+// downloadDir returns a fresh directory for this attempt's download,
+// verify-<attempt> in the workflow's work directory (a name the janitor
+// sweeps as scratch when a killed attempt leaves it), and release, which
+// removes it and then the workflow's directory if nothing else is left in
+// it: a workflow without a CleanUp step (VerifyVersion), or a verify that
+// ran on another worker than the save, would leave an empty one behind.
+func (a *Activities) downloadDir(ctx context.Context) (dir string, release func(), err error) {
+	attempt := int32(1)
+	if info, ok := activityInfo(ctx); ok {
+		attempt = info.Attempt
+	}
+	dir = a.workDir(ctx, fmt.Sprintf("verify-%d", attempt))
+	if err := removeAll(dir); err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		_ = removeAll(dir)
+		_ = os.Remove(filepath.Dir(dir)) // fails, harmlessly, while not empty
+	}, nil
 }
