@@ -24,24 +24,21 @@ import (
 
 // commonFlags are shared by commands that talk to Temporal.
 type commonFlags struct {
-	config    string
-	address   string
-	namespace string
-	profile   string
-	output    string
-	logLevel  string
-	tracking  string
-	tel       *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
+	config   string
+	output   string
+	logLevel string
+	settings config.Flags         // --address, --namespace, --profile, --tracking-uri: from the settings table
+	tel      *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
 }
+
+// commonSettings are the settings every command takes as flags.
+var commonSettings = []string{"temporal.address", "temporal.namespace", "temporal.profile", "store.tracking_uri"}
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "config file (default: FLAVORFLOW_CONFIG or temporal-dev.yml here or above)")
-	fs.StringVar(&c.address, "address", "", "Temporal frontend host:port (overrides TEMPORAL_ADDRESS)")
-	fs.StringVar(&c.namespace, "namespace", "", "Temporal namespace (overrides TEMPORAL_NAMESPACE)")
-	fs.StringVar(&c.profile, "profile", "", "Temporal envconfig profile (TEMPORAL_PROFILE)")
 	fs.StringVar(&c.output, "output", "text", "output format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "client log level")
-	fs.StringVar(&c.tracking, "tracking-uri", "", "model store: a directory or an MLflow server URL (overrides MLFLOW_TRACKING_URI)")
+	c.settings.AddToGo(fs, commonSettings...)
 }
 
 func (c *commonFlags) validate() error {
@@ -51,18 +48,10 @@ func (c *commonFlags) validate() error {
 	return nil
 }
 
-// load reads the configuration: flags > environment > temporal-dev.yml (the
-// envconfig profile sits between the last two for Temporal settings; see
-// app.ClientOptions).
+// load reads the configuration with the one loader: flags > environment >
+// envconfig profile > temporal-dev.yml.
 func (c *commonFlags) load(e *env) (config.Config, error) {
-	cfg, err := config.Load(config.Find(c.config, e.getenv), e.getenv)
-	if err != nil {
-		return cfg, err
-	}
-	if c.tracking != "" {
-		cfg.Store.TrackingURI = c.tracking
-	}
-	return cfg, nil
+	return config.LoadWith(config.Options{Path: c.config, Getenv: e.getenv, Environ: e.environ, Flags: c.settings.Values()})
 }
 
 // setup parses the command line (no positional arguments beyond maxArgs),
@@ -167,7 +156,7 @@ func temporalError(err error, format string, args ...any) error {
 // clientOptions applies the precedence flags > env > envconfig profile >
 // temporal-dev.yml to the Temporal client options.
 func (c *commonFlags) clientOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
-	return app.ClientOptions(cfg, app.ClientOverrides{Address: c.address, Namespace: c.namespace, Profile: c.profile}, logger)
+	return app.ClientOptions(cfg, logger)
 }
 
 func (c *commonFlags) dial(ctx context.Context, e *env, cfg config.Config) (client.Client, client.Options, error) {

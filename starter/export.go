@@ -58,12 +58,12 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		*experiment = cfg.Store.Experiment
 	}
 	logger := quietLogger(e.stderr)
-	src, err := app.OpenStore(ctx, *from, logger)
+	src, err := app.OpenStore(ctx, *from, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := app.OpenStore(ctx, *to, logger)
+	dst, err := app.OpenStore(ctx, *to, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}

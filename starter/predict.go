@@ -49,7 +49,7 @@ func cmdPredict(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, quietLogger(e.stderr))
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, quietLogger(e.stderr), app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}

@@ -8,16 +8,19 @@ import (
 	"github.com/flavorflow/flavorflow/config"
 )
 
-func TestTuningFlags(t *testing.T) {
+// The worker's flags come from the settings table and override the file
+// and the environment; those not given keep their lower layer.
+func TestWorkerFlags(t *testing.T) {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	tf := RegisterTuningFlags(fs)
-	if err := fs.Parse([]string{"-max-concurrent-activities", "32", "-eager-activities=false", "-multipart-part-size", "67108864", "-http-pool-size", "8"}); err != nil {
+	var f config.Flags
+	f.AddToGo(fs, WorkerFlags...)
+	if err := fs.Parse([]string{"-max-concurrent-activities", "32", "-eager-activities=false", "--multipart-part-size", "67108864", "-http-pool-size", "8"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Defaults()
-	cfg.Worker.UploadParallelism = 6 // not given as a flag: kept
-	if err := tf.Apply(&cfg); err != nil {
+	env := map[string]string{"FLAVORFLOW_UPLOAD_PARALLELISM": "6", "FLAVORFLOW_MAX_CONCURRENT_ACTIVITIES": "2"}
+	cfg, err := config.LoadWith(config.Options{Path: "-", Getenv: func(k string) string { return env[k] }, Flags: f.Values()})
+	if err != nil {
 		t.Fatal(err)
 	}
 	w := cfg.Worker
@@ -31,7 +34,10 @@ func TestTuningFlags(t *testing.T) {
 	if err := fs.Parse([]string{"-multipart-part-size", "1024"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tf.Apply(&cfg); err == nil {
+	if _, err := config.LoadWith(config.Options{Path: "-", Flags: f.Values()}); err == nil {
 		t.Fatal("a 1 KiB part size was accepted")
+	}
+	if err := fs.Parse([]string{"-upload-parallelism", "many"}); err == nil {
+		t.Fatal("a flag value that is not a number was accepted")
 	}
 }
