@@ -1,10 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/workflows"
@@ -46,10 +47,17 @@ type settingOut struct {
 	Flag   string `json:"flag,omitempty"`
 }
 
-func cmdConfig(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "config", configUsage)
-	cfg, err := c.setup(e, fs, args, 0, 0)
+func configCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(configUsage, "print the effective settings and where each came from (flags > env > envconfig profile > temporal-dev.yml)",
+		func(*cobra.Command, []string) error { return showConfig(e, c) })
+	// The name the issue tracker and older notes use.
+	cmd.Aliases = []string{"show-config"}
+	cmd.Args = args(0, 0, "")
+	return cmd
+}
+
+func showConfig(e *env, c *commonFlags) error {
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
