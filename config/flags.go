@@ -26,6 +26,9 @@ type flagValue struct {
 }
 
 func (v *flagValue) String() string {
+	if v == nil || v.f == nil {
+		return "" // the flag package's zero value, for its help
+	}
 	if t, ok := v.f.given[v.s.Key]; ok {
 		return t
 	}

@@ -27,6 +27,9 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flags were printed
+		}
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}

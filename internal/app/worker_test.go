@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/flavorflow/flavorflow/config"
@@ -39,5 +40,13 @@ func TestWorkerFlags(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"-upload-parallelism", "many"}); err == nil {
 		t.Fatal("a flag value that is not a number was accepted")
+	}
+	// The help lists every flag (the flag package asks a zero Value for its
+	// default, which must not panic).
+	var help strings.Builder
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+	if strings.Contains(help.String(), "panic") || !strings.Contains(help.String(), "FLAVORFLOW_MAX_CONCURRENT_ACTIVITIES") {
+		t.Errorf("worker -h:\n%s", help.String())
 	}
 }
