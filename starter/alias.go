@@ -80,7 +80,6 @@ type aliasFlags struct {
 }
 
 func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, name string, rollback bool, f aliasFlags) error {
-	model, alias, version, timeout := &f.model, &f.alias, &f.version, &f.timeout
 	if err := requireFlags(cmd, "model", "alias", "version"); err != nil {
 		return err
 	}
@@ -88,28 +87,28 @@ func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
+	if err := store.ValidateModelName(f.model); err != nil {
 		return err
 	}
-	if err := store.ValidateAlias(*alias); err != nil {
+	if err := store.ValidateAlias(f.alias); err != nil {
 		return err
 	}
-	if *version < 1 {
-		return usageError{fmt.Sprintf("--version %d: versions start at 1", *version)}
+	if f.version < 1 {
+		return usageError{fmt.Sprintf("--version %d: versions start at 1", f.version)}
 	}
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	req := workflows.AliasChangeRequest{ModelName: *model, Alias: *alias, Version: *version, Rollback: rollback, Requester: "starter " + name}
+	req := workflows.AliasChangeRequest{ModelName: f.model, Alias: f.alias, Version: f.version, Rollback: rollback, Requester: "starter " + name}
 	// Every command is a new change (the alias may have moved since the
 	// last one), so the update ID is unique per invocation.
 	updateID := fmt.Sprintf("%s-%s", name, rand.Text())
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	res, id, runID, err := workflows.ChangeAlias(ctx, s.cl, cfg.Temporal.TaskQueue, updateID, req)
-	out := aliasOut{WorkflowID: id, Model: *model, Alias: *alias, Version: *version, Rollback: rollback,
+	out := aliasOut{WorkflowID: id, Model: f.model, Alias: f.alias, Version: f.version, Rollback: rollback,
 		TemporalURL: s.workflowURL(id, runID)}
 	if err != nil {
 		var app *temporal.ApplicationError
@@ -124,23 +123,23 @@ func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command
 			// No answer is not a refusal: the change may be queued in the
 			// keeper, and it is applied when its turn comes.
 			return failure.New(failure.ServerUnavailable, "%s %s@%s to version %d: no answer within --timeout %s (%s); the change may still be applied by %s\n  Temporal UI  %s",
-				name, *model, *alias, *version, *timeout, out.Error.Message, id, out.TemporalURL)
+				name, f.model, f.alias, f.version, f.timeout, out.Error.Message, id, out.TemporalURL)
 		}
-		return failure.New(failure.Code(out.Error.Type), "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, *model, *alias, *version, out.Error.Message, out.TemporalURL)
+		return failure.New(failure.Code(out.Error.Type), "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, f.model, f.alias, f.version, out.Error.Message, out.TemporalURL)
 	}
 	out.Previous, out.Changed, out.AliasURI = res.Previous, res.Changed, res.AliasURI
-	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)
+	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, f.model, f.version)
 	if c.output == "json" {
 		return printJSON(e.stdout, out)
 	}
 	w := e.stdout
 	switch {
 	case !res.Changed:
-		fmt.Fprintf(w, "Alias %s of %s already points at version %d\n", *alias, *model, *version)
+		fmt.Fprintf(w, "Alias %s of %s already points at version %d\n", f.alias, f.model, f.version)
 	case res.Previous == 0:
-		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was unset)\n", *alias, *model, *version)
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was unset)\n", f.alias, f.model, f.version)
 	default:
-		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was version %d)\n", *alias, *model, *version, res.Previous)
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was version %d)\n", f.alias, f.model, f.version, res.Previous)
 	}
 	fmt.Fprintf(w, "  alias URI    %s\n", res.AliasURI)
 	if out.MLflowURL != "" {

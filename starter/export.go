@@ -47,41 +47,40 @@ type exportFlags struct {
 }
 
 func exportVersion(ctx context.Context, e *env, c *commonFlags, f exportFlags) error {
-	model, version, to, from, aliases, experiment := &f.model, &f.version, &f.to, &f.from, &f.aliases, &f.experiment
 	switch {
-	case *model == "":
+	case f.model == "":
 		return usageError{"--model is required"}
-	case *version < 1:
+	case f.version < 1:
 		return usageError{"--version must be a positive version number"}
-	case *to == "" || config.IsLocalStore(*to):
+	case f.to == "" || config.IsLocalStore(f.to):
 		return usageError{"--to must be an http(s):// MLflow server URL"}
 	}
 	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
-	if *from == "" {
-		*from = cfg.Store.TrackingURI
+	if f.from == "" {
+		f.from = cfg.Store.TrackingURI
 	}
-	if *experiment == "" {
-		*experiment = cfg.Store.Experiment
+	if f.experiment == "" {
+		f.experiment = cfg.Store.Experiment
 	}
 	logger := quietLogger(e.stderr)
-	src, err := app.OpenStore(ctx, *from, logger, app.WithMLflow(cfg.MLflow))
+	src, err := app.OpenStore(ctx, f.from, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := app.OpenStore(ctx, *to, logger, app.WithMLflow(cfg.MLflow))
+	dst, err := app.OpenStore(ctx, f.to, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-	opts := export.Options{Experiment: *experiment}
-	if *aliases != "" {
-		opts.Aliases = strings.Split(*aliases, ",")
+	opts := export.Options{Experiment: f.experiment}
+	if f.aliases != "" {
+		opts.Aliases = strings.Split(f.aliases, ",")
 	}
-	res, err := export.Version(ctx, src, dst, *model, *version, opts)
+	res, err := export.Version(ctx, src, dst, f.model, f.version, opts)
 	if err != nil {
 		return err
 	}
@@ -92,7 +91,7 @@ func exportVersion(ctx context.Context, e *env, c *commonFlags, f exportFlags) e
 	if !res.Created {
 		verb = "Already exported"
 	}
-	fmt.Fprintf(e.stdout, "%s %s version %d from %s to %s\n", verb, *model, *version, src.Describe(), dst.Describe())
+	fmt.Fprintf(e.stdout, "%s %s version %d from %s to %s\n", verb, f.model, f.version, src.Describe(), dst.Describe())
 	fmt.Fprintf(e.stdout, "  model URI    %s\n  logged model %s (run %s)\n  manifest     sha256:%s\n",
 		res.ModelURI, res.LoggedModelURI, res.RunID, res.ManifestSHA256)
 	if len(res.Aliases) > 0 {

@@ -285,15 +285,14 @@ type listFlags struct {
 }
 
 func list(ctx context.Context, e *env, c *commonFlags, f listFlags) error {
-	model, stage, status, raw, limit := &f.model, &f.stage, &f.status, &f.raw, &f.limit
 	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
-	if *limit < 1 {
+	if f.limit < 1 {
 		return usageError{"--limit must be at least 1"}
 	}
-	query, exact := listQuery(*model, *stage, *status, *raw)
+	query, exact := listQuery(f.model, f.stage, f.status, f.raw)
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
 		return err
@@ -301,13 +300,13 @@ func list(ctx context.Context, e *env, c *commonFlags, f listFlags) error {
 	defer s.Close()
 	out := []statusOut{}
 	var token []byte
-	for len(out) < *limit {
-		resp, err := s.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(*limit), NextPageToken: token})
+	for len(out) < f.limit {
+		resp, err := s.cl.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(f.limit), NextPageToken: token})
 		if err != nil {
 			return temporalError(err, "list %q", query)
 		}
 		for _, info := range resp.GetExecutions() {
-			if o := fromInfo(s, info); len(out) < *limit && (!exact || o.Model == *model) {
+			if o := fromInfo(s, info); len(out) < f.limit && (!exact || o.Model == f.model) {
 				out = append(out, o)
 			}
 		}

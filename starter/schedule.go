@@ -199,8 +199,6 @@ type scheduleFlags struct {
 
 func scheduleCreate(ctx context.Context, e *env, c *commonFlags, f scheduleFlags) error {
 	p := &f.p
-	id, cron, every, jitter, overlap, catchup := &f.id, &f.cron, &f.every, &f.jitter, &f.overlap, &f.catchup
-	pauseOnFailure, paused, note := &f.pauseOnFailure, &f.paused, &f.note
 	cfg, err := c.load(e)
 	if err != nil {
 		return err
@@ -209,28 +207,28 @@ func scheduleCreate(ctx context.Context, e *env, c *commonFlags, f scheduleFlags
 	if err != nil {
 		return err
 	}
-	policy, err := overlapPolicy(*overlap)
+	policy, err := overlapPolicy(f.overlap)
 	if err != nil {
 		return err
 	}
-	spec := client.ScheduleSpec{Jitter: *jitter, TimeZoneName: "UTC"}
+	spec := client.ScheduleSpec{Jitter: f.jitter, TimeZoneName: "UTC"}
 	switch {
-	case (*cron == "") == (*every == 0):
+	case (f.cron == "") == (f.every == 0):
 		return usageError{"give exactly one of --cron EXPR or --every DURATION"}
-	case *cron != "":
-		spec.CronExpressions = []string{*cron}
-	case *every < time.Second:
-		return usageError{fmt.Sprintf("--every %s: want at least 1s", *every)}
+	case f.cron != "":
+		spec.CronExpressions = []string{f.cron}
+	case f.every < time.Second:
+		return usageError{fmt.Sprintf("--every %s: want at least 1s", f.every)}
 	default:
-		spec.Intervals = []client.ScheduleIntervalSpec{{Every: *every}}
+		spec.Intervals = []client.ScheduleIntervalSpec{{Every: f.every}}
 	}
-	if *catchup < 10*time.Second {
-		return usageError{fmt.Sprintf("--catchup-window %s: want at least 10s", *catchup)}
+	if f.catchup < 10*time.Second {
+		return usageError{fmt.Sprintf("--catchup-window %s: want at least 10s", f.catchup)}
 	}
-	if *id == "" {
-		*id = workflows.ScheduleID(req.ModelName)
+	if f.id == "" {
+		f.id = workflows.ScheduleID(req.ModelName)
 	}
-	if err := checkID("--id", *id); err != nil {
+	if err := checkID("--id", f.id); err != nil {
 		return err
 	}
 	s, err := c.connect(ctx, e, cfg)
@@ -239,7 +237,7 @@ func scheduleCreate(ctx context.Context, e *env, c *commonFlags, f scheduleFlags
 	}
 	defer s.Close()
 	action := &client.ScheduleWorkflowAction{
-		ID:                    *id, // the server appends -<nominal time>
+		ID:                    f.id, // the server appends -<nominal time>
 		Workflow:              workflows.WorkflowName,
 		Args:                  []any{req},
 		TaskQueue:             cfg.Temporal.TaskQueue,
@@ -248,27 +246,27 @@ func scheduleCreate(ctx context.Context, e *env, c *commonFlags, f scheduleFlags
 		StaticSummary:         fmt.Sprintf("Scheduled retraining of %s", req.ModelName),
 	}
 	opts := client.ScheduleOptions{
-		ID: *id, Spec: spec, Action: action, Overlap: policy, CatchupWindow: *catchup,
-		PauseOnFailure: *pauseOnFailure, Paused: *paused, Note: *note,
+		ID: f.id, Spec: spec, Action: action, Overlap: policy, CatchupWindow: f.catchup,
+		PauseOnFailure: f.pauseOnFailure, Paused: f.paused, Note: f.note,
 	}
 	sc := s.cl.ScheduleClient()
 	_, err = sc.Create(ctx, opts)
 	verb := "Created"
 	if err != nil && isAlreadyRunning(err) {
 		verb = "Updated"
-		err = sc.GetHandle(ctx, *id).Update(ctx, client.ScheduleUpdateOptions{
+		err = sc.GetHandle(ctx, f.id).Update(ctx, client.ScheduleUpdateOptions{
 			DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
 				sch := in.Description.Schedule
 				sch.Spec, sch.Action = &spec, action
-				sch.Policy = &client.SchedulePolicies{Overlap: policy, CatchupWindow: *catchup, PauseOnFailure: *pauseOnFailure}
+				sch.Policy = &client.SchedulePolicies{Overlap: policy, CatchupWindow: f.catchup, PauseOnFailure: f.pauseOnFailure}
 				return &client.ScheduleUpdate{Schedule: &sch}, nil
 			},
 		})
 	}
 	if err != nil {
-		return temporalError(err, "create schedule %s", *id)
+		return temporalError(err, "create schedule %s", f.id)
 	}
-	return describeSchedule(ctx, e, c, s, *id, verb)
+	return describeSchedule(ctx, e, c, s, f.id, verb)
 }
 
 func isAlreadyRunning(err error) bool {

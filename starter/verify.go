@@ -79,7 +79,6 @@ type verifyFlags struct {
 }
 
 func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f verifyFlags) error {
-	model, version, inputsFlag, timeout := &f.model, &f.version, &f.inputs, &f.timeout
 	if err := requireFlags(cmd, "model", "version"); err != nil {
 		return err
 	}
@@ -87,13 +86,13 @@ func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f v
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
+	if err := store.ValidateModelName(f.model); err != nil {
 		return err
 	}
-	if *version < 1 {
-		return usageError{fmt.Sprintf("--version %d: versions start at 1", *version)}
+	if f.version < 1 {
+		return usageError{fmt.Sprintf("--version %d: versions start at 1", f.version)}
 	}
-	inputs, err := parseInputs(*inputsFlag)
+	inputs, err := parseInputs(f.inputs)
 	if err != nil {
 		return err
 	}
@@ -105,23 +104,23 @@ func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f v
 		return err
 	}
 	defer s.Close()
-	req := workflows.VerifyVersionRequest{ModelName: *model, Version: *version, Inputs: inputs}
+	req := workflows.VerifyVersionRequest{ModelName: f.model, Version: f.version, Inputs: inputs}
 	// One ID per version: repeating the command while it runs attaches to
 	// it; afterwards it runs again (and finds the manifest recorded).
-	id := fmt.Sprintf("verify-%s-v%d", workflows.IDPart(*model), *version)
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	id := fmt.Sprintf("verify-%s-v%d", workflows.IDPart(f.model), f.version)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	run, err := s.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                cfg.Temporal.TaskQueue,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
-		StaticSummary:            fmt.Sprintf("verify %s version %d", *model, *version),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(f.model)),
+		StaticSummary:            fmt.Sprintf("verify %s version %d", f.model, f.version),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, workflows.VerifyVersionName, req)
 	if err != nil {
 		return temporalError(err, "start %s on %s", workflows.VerifyVersionName, s.opts.HostPort)
 	}
-	out := verifyOut{WorkflowID: id, Model: *model, Version: *version, Inputs: inputs, TemporalURL: s.workflowURL(id, run.GetRunID())}
+	out := verifyOut{WorkflowID: id, Model: f.model, Version: f.version, Inputs: inputs, TemporalURL: s.workflowURL(id, run.GetRunID())}
 	var res workflows.VerifyVersionResult
 	if err := run.Get(ctx, &res); err != nil {
 		out.Error = errorOf(err)
@@ -132,17 +131,17 @@ func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f v
 		if ctx.Err() != nil {
 			code = failure.ServerUnavailable
 		}
-		return failure.New(code, "verify %s version %d: %s\n  Temporal UI  %s", *model, *version, out.Error.Message, out.TemporalURL)
+		return failure.New(code, "verify %s version %d: %s\n  Temporal UI  %s", f.model, f.version, out.Error.Message, out.TemporalURL)
 	}
 	out.ModelURI, out.Flavor, out.Offset = res.ModelURI, res.Flavor, res.Offset
 	out.ManifestSHA256, out.ManifestCreated = res.ManifestSHA256, res.ManifestCreated
 	out.Inputs, out.Predictions = res.Inputs, res.Predictions
-	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)
+	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, f.model, f.version)
 	if c.output == "json" {
 		return printJSON(e.stdout, out)
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "Version %d of %s verified (flavor %s, offset %g)\n", *version, *model, res.Flavor, res.Offset)
+	fmt.Fprintf(w, "Version %d of %s verified (flavor %s, offset %g)\n", f.version, f.model, res.Flavor, res.Offset)
 	if res.ManifestCreated {
 		fmt.Fprintf(w, "  manifest     sha256:%s (built and recorded now)\n", res.ManifestSHA256)
 	} else {
