@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -256,7 +257,7 @@ func (c *Config) applyProfile(getenv func(string) string, environ func() []strin
 	lookup := envLookup{getenv: getenv, environ: environ}
 	file := getenv("TEMPORAL_CONFIG_FILE")
 	if file == "" {
-		file = envconfig.DefaultConfigFilePath()
+		file = defaultProfileFile(getenv)
 	}
 	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
 		ConfigFilePath: file, ConfigFileProfile: c.Temporal.Profile, DisableEnv: true, EnvLookup: lookup})
@@ -282,6 +283,32 @@ func (c *Config) applyProfile(getenv func(string) string, environ func() []strin
 	}
 	c.profile = prof
 	return nil
+}
+
+// defaultProfileFile is envconfig.DefaultConfigFilePath through getenv
+// (os.UserConfigDir reads the process environment itself).
+func defaultProfileFile(getenv func(string) string) string {
+	var dir string
+	switch runtime.GOOS {
+	case "windows":
+		dir = getenv("AppData")
+	case "darwin", "ios":
+		if h := getenv("HOME"); h != "" {
+			dir = filepath.Join(h, "Library", "Application Support")
+		}
+	default:
+		dir = getenv("XDG_CONFIG_HOME")
+		if dir == "" || !filepath.IsAbs(dir) {
+			dir = ""
+			if h := getenv("HOME"); h != "" {
+				dir = filepath.Join(h, ".config")
+			}
+		}
+	}
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "temporalio", "temporal.toml")
 }
 
 // ClientProfile is the Temporal client profile to dial with: the envconfig

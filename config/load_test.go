@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -241,5 +242,27 @@ func TestVerifyInputsDefaultToThePipelines(t *testing.T) {
 	cfg, err = LoadWith(Options{Path: write(t, t.TempDir(), "v.yml", "pipeline:\n  verify_inputs: [4, 0.5]\n")})
 	if err != nil || !reflect.DeepEqual(cfg.Pipeline.VerifyInputs, []float64{4, 0.5}) {
 		t.Errorf("verify_inputs from the file: %v, %v", cfg.Pipeline.VerifyInputs, err)
+	}
+}
+
+// The default temporal.toml is found through the injected environment, as
+// os.UserConfigDir finds it in the process's.
+func TestDefaultProfileFileFromGetenv(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		t.Skip("the XDG layout")
+	}
+	home := t.TempDir()
+	dir := filepath.Join(home, ".config", "temporalio")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "temporal.toml", "[profile.default]\naddress = \"home-profile:7233\"\n")
+	vars := map[string]string{"HOME": home}
+	cfg, err := LoadWith(Options{Path: "-", Getenv: func(k string) string { return vars[k] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Temporal.Address != "home-profile:7233" {
+		t.Errorf("address %q from %s; want the profile in $HOME/.config/temporalio", cfg.Temporal.Address, cfg.SourceOf("temporal.address"))
 	}
 }

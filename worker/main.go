@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 	logger = logger.With("build_id", buildID, "task_queue", cfg.Temporal.TaskQueue)
 
 	// telemetry (issue 7): OTLP / stdout export by env, no-op otherwise.
-	tel, err := telemetry.Setup(ctx, "flavorflow-worker", telemetry.Options{Logger: logger})
+	tel, err := telemetry.Setup(ctx, "flavorflow-worker", telemetry.Options{Getenv: os.Getenv, Logger: logger})
 	if err != nil {
 		return err
 	}
