@@ -18,12 +18,21 @@ import (
 // command line exits 3, unreachable) and no temporal.toml.
 func cliRun(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return cliRunEnv(t, nil, args...)
+}
+
+// cliRunEnv is cliRun with more environment variables.
+func cliRunEnv(t *testing.T, more map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	dir := t.TempDir()
 	yml := filepath.Join(dir, "temporal-dev.yml")
 	if err := os.WriteFile(yml, []byte("temporal:\n  address: 127.0.0.1:1\nstore:\n  tracking_uri: store\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{"FLAVORFLOW_CONFIG": yml, "TEMPORAL_CONFIG_FILE": filepath.Join(dir, "absent.toml")}
+	for k, v := range more {
+		vars[k] = v
+	}
 	var out, errb bytes.Buffer
 	code = dispatch(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}, args)
 	return out.String(), errb.String(), code
@@ -114,5 +123,46 @@ func TestPredictNegativeInputs(t *testing.T) {
 		if !strings.Contains(stdout, "1.5") || !strings.Contains(stdout, "7") {
 			t.Errorf("%v: %s", args, stdout)
 		}
+	}
+}
+
+// A bad setting is exit 2 naming the setting and where its value came from
+// (a value out of range said neither which variable nor which file).
+func TestBadSettingNamesItsSource(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want []string
+	}{
+		{map[string]string{"FLAVORFLOW_UPLOAD_PARALLELISM": "0"}, []string{"config"}, []string{"worker.upload_parallelism", "env FLAVORFLOW_UPLOAD_PARALLELISM"}},
+		{map[string]string{"FLAVORFLOW_TASK_QUEUE": " "}, []string{"status", "wf-1"}, []string{"temporal.task_queue", "env FLAVORFLOW_TASK_QUEUE"}},
+		{map[string]string{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "11"}, []string{"config"}, []string{"mlflow.max_retries", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"}},
+	} {
+		_, stderr, code := cliRunEnv(t, tc.env, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%v %v: exit %d, want 2\n%s", tc.env, tc.args, code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v %v: %q does not say %q", tc.env, tc.args, stderr, w)
+			}
+		}
+	}
+}
+
+// starter config says where each setting came from.
+func TestShowConfigSources(t *testing.T) {
+	stdout, _, code := cliRunEnv(t, map[string]string{"TEMPORAL_NAMESPACE": "env-ns"}, "config", "--json", "--address", "flag:7233")
+	var doc configOut
+	if err := json.Unmarshal([]byte(stdout), &doc); code != exitOK || err != nil {
+		t.Fatalf("config --json: exit %d, %v\n%s", code, err, stdout)
+	}
+	from := map[string]string{}
+	for _, s := range doc.Settings {
+		from[s.Key] = s.Source
+	}
+	if from["temporal.address"] != "flag --address" || from["temporal.namespace"] != "env TEMPORAL_NAMESPACE" ||
+		!strings.HasPrefix(from["store.tracking_uri"], "file ") || from["temporal.task_queue"] != "default" {
+		t.Errorf("sources: %v", from)
 	}
 }
