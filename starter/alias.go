@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -54,50 +54,61 @@ type aliasOut struct {
 	Error       *errorOut `json:"error,omitempty"`
 }
 
-func cmdPromote(ctx context.Context, e *env, args []string) error {
-	return aliasChange(ctx, e, "promote", promoteUsage, false, args)
+// aliasCmd is promote (rollback false) or rollback.
+func aliasCmd(e *env, c *commonFlags, name, usage string, rollback bool) *cobra.Command {
+	short := "move an alias forward to a verified version (through Temporal)"
+	if rollback {
+		short = "move an alias back to an earlier verified version"
+	}
+	var f aliasFlags
+	cmd := command(usage, short, func(cmd *cobra.Command, _ []string) error {
+		return aliasChange(cmd.Context(), e, c, cmd, name, rollback, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.StringVar(&f.alias, "alias", "", "alias to move (required)")
+	fs.IntVar(&f.version, "version", 0, "version to point the alias at (required)")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait")
+	return cmd
 }
 
-func cmdRollback(ctx context.Context, e *env, args []string) error {
-	return aliasChange(ctx, e, "rollback", rollbackUsage, true, args)
+type aliasFlags struct {
+	model, alias string
+	version      int
+	timeout      time.Duration
 }
 
-func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, name, usage)
-	model := fs.String("model", "", "registered model name (required)")
-	alias := fs.String("alias", "", "alias to move (required)")
-	version := fs.Int("version", 0, "version to point the alias at (required)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait")
-	cfg, err := c.setup(e, fs, args, 0, 0)
+func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, name string, rollback bool, f aliasFlags) error {
+	if err := requireFlags(cmd, "model", "alias", "version"); err != nil {
+		return err
+	}
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model", "alias", "version"); err != nil {
+	if err := store.ValidateModelName(f.model); err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
+	if err := store.ValidateAlias(f.alias); err != nil {
 		return err
 	}
-	if err := store.ValidateAlias(*alias); err != nil {
-		return err
-	}
-	if *version < 1 {
-		return usageError{fmt.Sprintf("--version %d: versions start at 1", *version)}
+	if f.version < 1 {
+		return usageError{fmt.Sprintf("--version %d: versions start at 1", f.version)}
 	}
 	s, err := c.connect(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	req := workflows.AliasChangeRequest{ModelName: *model, Alias: *alias, Version: *version, Rollback: rollback, Requester: "starter " + name}
+	req := workflows.AliasChangeRequest{ModelName: f.model, Alias: f.alias, Version: f.version, Rollback: rollback, Requester: "starter " + name}
 	// Every command is a new change (the alias may have moved since the
 	// last one), so the update ID is unique per invocation.
 	updateID := fmt.Sprintf("%s-%s", name, rand.Text())
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	res, id, runID, err := workflows.ChangeAlias(ctx, s.cl, cfg.Temporal.TaskQueue, updateID, req)
-	out := aliasOut{WorkflowID: id, Model: *model, Alias: *alias, Version: *version, Rollback: rollback,
+	out := aliasOut{WorkflowID: id, Model: f.model, Alias: f.alias, Version: f.version, Rollback: rollback,
 		TemporalURL: s.workflowURL(id, runID)}
 	if err != nil {
 		var app *temporal.ApplicationError
@@ -112,23 +123,23 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 			// No answer is not a refusal: the change may be queued in the
 			// keeper, and it is applied when its turn comes.
 			return failure.New(failure.ServerUnavailable, "%s %s@%s to version %d: no answer within --timeout %s (%s); the change may still be applied by %s\n  Temporal UI  %s",
-				name, *model, *alias, *version, *timeout, out.Error.Message, id, out.TemporalURL)
+				name, f.model, f.alias, f.version, f.timeout, out.Error.Message, id, out.TemporalURL)
 		}
-		return failure.New(failure.Code(out.Error.Type), "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, *model, *alias, *version, out.Error.Message, out.TemporalURL)
+		return failure.New(failure.Code(out.Error.Type), "%s %s@%s to version %d: %s\n  Temporal UI  %s", name, f.model, f.alias, f.version, out.Error.Message, out.TemporalURL)
 	}
 	out.Previous, out.Changed, out.AliasURI = res.Previous, res.Changed, res.AliasURI
-	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)
+	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, f.model, f.version)
 	if c.output == "json" {
 		return printJSON(e.stdout, out)
 	}
 	w := e.stdout
 	switch {
 	case !res.Changed:
-		fmt.Fprintf(w, "Alias %s of %s already points at version %d\n", *alias, *model, *version)
+		fmt.Fprintf(w, "Alias %s of %s already points at version %d\n", f.alias, f.model, f.version)
 	case res.Previous == 0:
-		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was unset)\n", *alias, *model, *version)
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was unset)\n", f.alias, f.model, f.version)
 	default:
-		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was version %d)\n", *alias, *model, *version, res.Previous)
+		fmt.Fprintf(w, "Alias %s of %s now points at version %d (was version %d)\n", f.alias, f.model, f.version, res.Previous)
 	}
 	fmt.Fprintf(w, "  alias URI    %s\n", res.AliasURI)
 	if out.MLflowURL != "" {
@@ -139,12 +150,10 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 }
 
 // requireFlags is a usage error naming the first required flag not given.
-func requireFlags(fs *flag.FlagSet, names ...string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+func requireFlags(cmd *cobra.Command, names ...string) error {
 	for _, n := range names {
-		if !set[n] {
-			return usageError{fmt.Sprintf("--%s is required (see starter %s --help)", n, fs.Name())}
+		if !cmd.Flags().Changed(n) {
+			return usageError{fmt.Sprintf("--%s is required (see %s --help)", n, cmd.CommandPath())}
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/export"
 	"github.com/flavorflow/flavorflow/internal/app"
@@ -23,56 +25,62 @@ Examples:
   starter export --model iris --version 3 --to https://mlflow.example --alias champion --output json
 `
 
-func cmdExport(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "export", exportUsage)
-	c.register(fs)
-	model := fs.String("model", "", "registered model name (required)")
-	version := fs.Int("version", 0, "version to export (required)")
-	to := fs.String("to", "", "destination MLflow server URL (required)")
-	from := fs.String("from", "", "source store (default: store.tracking_uri, the embedded store)")
-	aliases := fs.String("alias", "", "comma-separated aliases to set on the destination (default: the source version's aliases)")
-	experiment := fs.String("experiment", "", "destination experiment (default: store.experiment)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
+func exportCmd(e *env, c *commonFlags) *cobra.Command {
+	var f exportFlags
+	cmd := command(exportUsage, "copy a model version from the embedded store to an MLflow server", func(cmd *cobra.Command, _ []string) error {
+		return exportVersion(cmd.Context(), e, c, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.IntVar(&f.version, "version", 0, "version to export (required)")
+	fs.StringVar(&f.to, "to", "", "destination MLflow server URL (required)")
+	fs.StringVar(&f.from, "from", "", "source store (default: store.tracking_uri, the embedded store)")
+	fs.StringVar(&f.aliases, "alias", "", "comma-separated aliases to set on the destination (default: the source version's aliases)")
+	fs.StringVar(&f.experiment, "experiment", "", "destination experiment (default: store.experiment)")
+	return cmd
+}
+
+type exportFlags struct {
+	model, to, from, aliases, experiment string
+	version                              int
+}
+
+func exportVersion(ctx context.Context, e *env, c *commonFlags, f exportFlags) error {
 	switch {
-	case *model == "":
+	case f.model == "":
 		return usageError{"--model is required"}
-	case *version < 1:
+	case f.version < 1:
 		return usageError{"--version must be a positive version number"}
-	case *to == "" || config.IsLocalStore(*to):
+	case f.to == "" || config.IsLocalStore(f.to):
 		return usageError{"--to must be an http(s):// MLflow server URL"}
 	}
 	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
-	if *from == "" {
-		*from = cfg.Store.TrackingURI
+	if f.from == "" {
+		f.from = cfg.Store.TrackingURI
 	}
-	if *experiment == "" {
-		*experiment = cfg.Store.Experiment
+	if f.experiment == "" {
+		f.experiment = cfg.Store.Experiment
 	}
 	logger := quietLogger(e.stderr)
-	src, err := app.OpenStore(ctx, *from, logger)
+	src, err := app.OpenStore(ctx, f.from, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := app.OpenStore(ctx, *to, logger)
+	dst, err := app.OpenStore(ctx, f.to, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer dst.Close()
-	opts := export.Options{Experiment: *experiment}
-	if *aliases != "" {
-		opts.Aliases = strings.Split(*aliases, ",")
+	opts := export.Options{Experiment: f.experiment}
+	if f.aliases != "" {
+		opts.Aliases = strings.Split(f.aliases, ",")
 	}
-	res, err := export.Version(ctx, src, dst, *model, *version, opts)
+	res, err := export.Version(ctx, src, dst, f.model, f.version, opts)
 	if err != nil {
 		return err
 	}
@@ -83,7 +91,7 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 	if !res.Created {
 		verb = "Already exported"
 	}
-	fmt.Fprintf(e.stdout, "%s %s version %d from %s to %s\n", verb, *model, *version, src.Describe(), dst.Describe())
+	fmt.Fprintf(e.stdout, "%s %s version %d from %s to %s\n", verb, f.model, f.version, src.Describe(), dst.Describe())
 	fmt.Fprintf(e.stdout, "  model URI    %s\n  logged model %s (run %s)\n  manifest     sha256:%s\n",
 		res.ModelURI, res.LoggedModelURI, res.RunID, res.ManifestSHA256)
 	if len(res.Aliases) > 0 {

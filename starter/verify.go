@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -57,27 +58,41 @@ type verifyOut struct {
 	Error           *errorOut `json:"error,omitempty"`
 }
 
-func cmdVerify(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "verify", verifyUsage)
-	model := fs.String("model", "", "registered model name (required)")
-	version := fs.Int("version", 0, "version to verify (required)")
-	inputsFlag := fs.String("inputs", "", "comma-separated verification inputs (default: pipeline.verify_inputs)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait")
-	cfg, err := c.setup(e, fs, args, 0, 0)
+func verifyCmd(e *env, c *commonFlags) *cobra.Command {
+	var f verifyFlags
+	cmd := command(verifyUsage, "verify a version registered elsewhere (records its manifest) so it can be promoted", func(cmd *cobra.Command, _ []string) error {
+		return verify(cmd.Context(), e, c, cmd, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.IntVar(&f.version, "version", 0, "version to verify (required)")
+	fs.StringVar(&f.inputs, "inputs", "", "comma-separated verification inputs (default: pipeline.verify_inputs)")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "how long to wait")
+	return cmd
+}
+
+type verifyFlags struct {
+	model, inputs string
+	version       int
+	timeout       time.Duration
+}
+
+func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f verifyFlags) error {
+	if err := requireFlags(cmd, "model", "version"); err != nil {
+		return err
+	}
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model", "version"); err != nil {
+	if err := store.ValidateModelName(f.model); err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
-		return err
+	if f.version < 1 {
+		return usageError{fmt.Sprintf("--version %d: versions start at 1", f.version)}
 	}
-	if *version < 1 {
-		return usageError{fmt.Sprintf("--version %d: versions start at 1", *version)}
-	}
-	inputs, err := parseInputs(*inputsFlag)
+	inputs, err := parseInputs(f.inputs)
 	if err != nil {
 		return err
 	}
@@ -89,23 +104,23 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	req := workflows.VerifyVersionRequest{ModelName: *model, Version: *version, Inputs: inputs}
+	req := workflows.VerifyVersionRequest{ModelName: f.model, Version: f.version, Inputs: inputs}
 	// One ID per version: repeating the command while it runs attaches to
 	// it; afterwards it runs again (and finds the manifest recorded).
-	id := fmt.Sprintf("verify-%s-v%d", workflows.IDPart(*model), *version)
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	id := fmt.Sprintf("verify-%s-v%d", workflows.IDPart(f.model), f.version)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	run, err := s.cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                cfg.Temporal.TaskQueue,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(*model)),
-		StaticSummary:            fmt.Sprintf("verify %s version %d", *model, *version),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.ModelNameKey.ValueSet(f.model)),
+		StaticSummary:            fmt.Sprintf("verify %s version %d", f.model, f.version),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, workflows.VerifyVersionName, req)
 	if err != nil {
 		return temporalError(err, "start %s on %s", workflows.VerifyVersionName, s.opts.HostPort)
 	}
-	out := verifyOut{WorkflowID: id, Model: *model, Version: *version, Inputs: inputs, TemporalURL: s.workflowURL(id, run.GetRunID())}
+	out := verifyOut{WorkflowID: id, Model: f.model, Version: f.version, Inputs: inputs, TemporalURL: s.workflowURL(id, run.GetRunID())}
 	var res workflows.VerifyVersionResult
 	if err := run.Get(ctx, &res); err != nil {
 		out.Error = errorOf(err)
@@ -116,17 +131,17 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		if ctx.Err() != nil {
 			code = failure.ServerUnavailable
 		}
-		return failure.New(code, "verify %s version %d: %s\n  Temporal UI  %s", *model, *version, out.Error.Message, out.TemporalURL)
+		return failure.New(code, "verify %s version %d: %s\n  Temporal UI  %s", f.model, f.version, out.Error.Message, out.TemporalURL)
 	}
 	out.ModelURI, out.Flavor, out.Offset = res.ModelURI, res.Flavor, res.Offset
 	out.ManifestSHA256, out.ManifestCreated = res.ManifestSHA256, res.ManifestCreated
 	out.Inputs, out.Predictions = res.Inputs, res.Predictions
-	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, *model, *version)
+	out.MLflowURL = mlflowURL(cfg.Store.TrackingURI, f.model, f.version)
 	if c.output == "json" {
 		return printJSON(e.stdout, out)
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "Version %d of %s verified (flavor %s, offset %g)\n", *version, *model, res.Flavor, res.Offset)
+	fmt.Fprintf(w, "Version %d of %s verified (flavor %s, offset %g)\n", f.version, f.model, res.Flavor, res.Offset)
 	if res.ManifestCreated {
 		fmt.Fprintf(w, "  manifest     sha256:%s (built and recorded now)\n", res.ManifestSHA256)
 	} else {
