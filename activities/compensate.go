@@ -52,10 +52,7 @@ type CompensateOutput struct {
 // what is left; objects of other workflows are never touched. A re-run of
 // the same workflow ID revives or replaces what this marks failed.
 func (a *Activities) Compensate(ctx context.Context, in CompensateInput) (CompensateOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "compensating" })
-	out, err := a.compensate(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "compensating", a.compensate, in)
 }
 
 func (a *Activities) compensate(ctx context.Context, in CompensateInput) (CompensateOutput, error) {

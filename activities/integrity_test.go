@@ -55,9 +55,9 @@ func flipByte(t *testing.T, st store.Store, root, rel string) {
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }, Size: int64(len(b))}))
 }
 
-// TestPromoteChecksStoredBytes is issue 10, finding 1: a verified version
-// whose weights.bin had one byte flipped at rest was promoted on the
-// strength of its verified tag.
+// TestPromoteChecksStoredBytes: a verified version whose weights.bin had one
+// byte flipped at rest must not be promoted on the strength of its verified
+// tag; promotion re-hashes the stored bytes.
 func TestPromoteChecksStoredBytes(t *testing.T) {
 	a, st := registry(t, true, true)
 	promoteDamaged(t, a, st)
@@ -131,9 +131,9 @@ func pythonVersion(t *testing.T, st store.Store, name string) string {
 	return lm.ArtifactURI
 }
 
-// TestVerifyVersionMakesPythonVersionPromotable is issue 10, finding 6: a
-// version registered by Python MLflow could not be promoted (not verified)
-// nor checked (no manifest). VerifyVersion records its manifest, verifies
+// TestVerifyVersionMakesPythonVersionPromotable: a version registered by
+// Python MLflow is neither verified nor manifested, so it could be neither
+// promoted nor checked. VerifyVersion records its manifest, verifies
 // it, and promotion then checks its bytes like any other version's.
 func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
 	ctx := context.Background()

@@ -20,8 +20,7 @@ const LoggedModelName = "model"
 // workflow ID) and the logged model, and streams the saved directory up,
 // resuming where an earlier attempt stopped.
 func (a *Activities) LogModel(ctx context.Context, in LogInput) (LogOutput, error) {
-	out, err := a.logModel(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.logModel, in)
 }
 
 func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, error) {

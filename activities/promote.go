@@ -30,17 +30,17 @@ import (
 // before the keeper existed, or an in-process test environment without a
 // client) it applies the change itself with the same checks.
 func (a *Activities) PromoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "promoting" })
-	defer stop()
+	return run(ctx, a, "promoting", a.promote, in)
+}
+
+func (a *Activities) promote(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
 	if in.Keeper != "" && a.Temporal != nil && activity.IsActivity(ctx) {
-		out, err := a.promoteThroughKeeper(ctx, in)
-		return out, toTemporal(err)
+		return a.promoteThroughKeeper(ctx, in)
 	}
 	if in.Keeper != "" {
 		a.logger(ctx).Warn("no Temporal client: applying the alias change directly, not through its keeper workflow", "keeper", in.Keeper)
 	}
-	out, err := a.promoteAlias(ctx, in)
-	return out, toTemporal(err)
+	return a.promoteAlias(ctx, in)
 }
 
 // promoteAlias applies a pipeline's promotion directly.
@@ -96,10 +96,7 @@ func keeperError(err error) error {
 // ApplyAliasChange is the keeper's one write step: read the store, check,
 // set the alias, read it back.
 func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "applying" })
-	defer stop()
-	out, err := a.applyAliasChange(ctx, req)
-	return out, toTemporal(err)
+	return run(ctx, a, "applying", a.applyAliasChange, req)
 }
 
 // applyAliasChange moves the alias by these rules, all decided by what the

@@ -14,10 +14,7 @@ import (
 // MLflow has no idempotency key on model-versions/create, so this is the
 // only thing standing between a retry and a duplicate version.
 func (a *Activities) RegisterModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "registering" })
-	out, err := a.registerModel(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "registering", a.registerModel, in)
 }
 
 func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {

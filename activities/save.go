@@ -26,8 +26,7 @@ var modelUUIDNamespace = uuid.MustParse("6f1d3a52-7c1e-4d59-9a36-0b8f5e7f2a10")
 // workflow's work directory. A directory left by an earlier attempt is
 // reused when its manifest verifies, and rewritten otherwise.
 func (a *Activities) SaveModel(ctx context.Context, in SaveInput) (SaveOutput, error) {
-	out, err := a.saveModel(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.saveModel, in)
 }
 
 func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, error) {

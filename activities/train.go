@@ -21,10 +21,7 @@ import (
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	// Reading a large data file takes a while; heartbeat so the step's short
 	// heartbeat timeout tells a dead worker from a slow one.
-	stop := a.keepAlive(ctx, func() any { return "training" })
-	out, err := a.train(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "training", a.train, in)
 }
 
 func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {

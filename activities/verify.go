@@ -26,8 +26,7 @@ import (
 // compares its predictions with the trained model's. Only then does it tag
 // the version verified, which PromoteAlias requires.
 func (a *Activities) LoadAndVerify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
-	out, err := a.loadAndVerify(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.loadAndVerify, in)
 }
 
 func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
@@ -79,8 +78,10 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 
 // ReadAlias returns the version an alias points at, 0 when it is not set.
 func (a *Activities) ReadAlias(ctx context.Context, in AliasInput) (AliasOutput, error) {
-	v, err := a.readAlias(ctx, in.ModelName, in.Alias)
-	return AliasOutput{Version: v}, toTemporal(err)
+	return run(ctx, a, "", func(ctx context.Context, in AliasInput) (AliasOutput, error) {
+		v, err := a.readAlias(ctx, in.ModelName, in.Alias)
+		return AliasOutput{Version: v}, err
+	}, in)
 }
 
 func (a *Activities) readAlias(ctx context.Context, name, alias string) (int, error) {
@@ -141,10 +142,7 @@ type VerifyVersionOutput struct {
 // recording its hash leaves a directory that verifies against it, and the
 // next attempt records that manifest's hash instead of building another.
 func (a *Activities) VerifyVersion(ctx context.Context, in VerifyVersionInput) (VerifyVersionOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "verifying version" })
-	out, err := a.verifyVersion(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "verifying version", a.verifyVersion, in)
 }
 
 func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (VerifyVersionOutput, error) {
