@@ -120,9 +120,10 @@ func TestExportBadInput(t *testing.T) {
 	}
 }
 
-// TestExportRefusesTamperedSource is issue 10, finding 1 for export: the
-// source version's model.json and MLmodel replaced (offset 3 -> 30) with a
-// manifest recomputed to match was published as a verified version.
+// TestExportRefusesTamperedSource: a source version whose model.json and
+// MLmodel were replaced at rest (offset 3 -> 30), with a manifest recomputed
+// to match, must not be published as a verified version; the hash recorded
+// on the version is the authority.
 func TestExportRefusesTamperedSource(t *testing.T) {
 	ctx := context.Background()
 	local, err := localstore.Open(t.TempDir())

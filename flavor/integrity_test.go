@@ -162,9 +162,9 @@ func checkTampered(t *testing.T, r registered) {
 	wantCode(t, "CheckStored", err, failure.ChecksumMismatch)
 }
 
-// TestTamperedVersionIsRefused is finding 1 of issue 10 on the local store:
-// model.json and MLmodel edited (offset 3 -> 30) with the manifest deleted
-// or recomputed loaded as y = x + 30.
+// TestTamperedVersionIsRefused, on the local store: model.json and MLmodel
+// edited (offset 3 -> 30) with the manifest deleted or recomputed must not
+// load as y = x + 30.
 func TestTamperedVersionIsRefused(t *testing.T) {
 	for _, recompute := range []bool{false, true} {
 		r, _ := localRegistered(t, "tampered")
@@ -213,9 +213,8 @@ func TestUntaggedVersionLoadsWithoutManifest(t *testing.T) {
 	wantCode(t, "CheckStored untagged", err, failure.InvalidManifest)
 }
 
-// TestTransitDamageIsRefetched is finding 2 of issue 10 on the local store:
-// a read cut short once (cleanly, no error) was a non-retryable
-// ChecksumMismatch. Damage on the way is fetched again; bytes that keep
+// TestTransitDamageIsRefetched, on the local store: a read cut short once
+// (cleanly, no error) must not be a non-retryable ChecksumMismatch. Damage on the way is fetched again; bytes that keep
 // arriving different are ServerUnavailable (retryable); bytes damaged at
 // rest stay ChecksumMismatch once two reads agree.
 func TestTransitDamageIsRefetched(t *testing.T) {

@@ -60,9 +60,9 @@ func runPython(t *testing.T, python, script string, args ...string) string {
 	return lines[len(lines)-1]
 }
 
-// TestVerifyPythonRegisteredVersion is issue 10, finding 6 end to end: a
-// version registered by Python MLflow on a real MLflow server could not be
-// promoted (VerificationFailed) and had no way forward. `starter verify`,
+// TestVerifyPythonRegisteredVersion, end to end: a version registered by
+// Python MLflow on a real MLflow server cannot be promoted
+// (VerificationFailed) until it is verified. `starter verify`,
 // through the VerifyVersion workflow on the dev server, records its
 // manifest and verifies it; then `starter promote` succeeds, `starter
 // predict` loads it checked against the recorded hash, and Python still
@@ -138,10 +138,10 @@ print(tutorial_flavor.load_model("models:/" + sys.argv[2] + "@champion").predict
 	require.Contains(t, r.stderr, "NotFound")
 }
 
-// TestPredictRefusesTamperedVersion is issue 10, finding 1 from the
-// outside: model.json and MLmodel edited at rest (offset 3 -> 30) and the
-// manifest deleted made `starter predict models:/NAME/1 4` print 34 and
-// exit 0, on both stores. It must be ChecksumMismatch, exit 2.
+// TestPredictRefusesTamperedVersion, from the outside: with model.json and
+// MLmodel edited at rest (offset 3 -> 30) and the manifest deleted,
+// `starter predict models:/NAME/1 4` must not print 34 and exit 0 but fail
+// with ChecksumMismatch, exit 2, on both stores.
 func TestPredictRefusesTamperedVersion(t *testing.T) {
 	t.Parallel()
 	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir()}

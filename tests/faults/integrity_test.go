@@ -14,13 +14,13 @@ import (
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
-// TestTruncatedDownloadIsFetchedAgain is issue 10, finding 2: a download
-// truncated once on the way (a consistent Content-Length, a short body)
-// failed the pipeline with a non-retryable ChecksumMismatch and left the
-// version unverified. The verify step fetches the damaged file again and the
-// pipeline completes. Then finding 1: one byte of the verified version's
-// weights.bin flipped at rest makes promotion (through the alias keeper,
-// the worker binary against MLflow) fail with ChecksumMismatch; the alias stays unset.
+// TestTruncatedDownloadIsFetchedAgain: a download truncated once on the way
+// (a consistent Content-Length, a short body) must not fail the pipeline
+// with a non-retryable ChecksumMismatch; the verify step fetches the damaged
+// file again and the pipeline completes. Then damage at rest: one byte of
+// the verified version's weights.bin flipped makes promotion (through the
+// alias keeper, the worker binary against MLflow) fail with
+// ChecksumMismatch; the alias stays unset.
 func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
