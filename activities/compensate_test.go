@@ -8,7 +8,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/store"
 )
 

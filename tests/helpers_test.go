@@ -12,7 +12,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
 	"github.com/flavorflow/flavorflow/workflows"
