@@ -26,8 +26,8 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/app"
-	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/internal/testrig/telemetrytest"
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/workflows"
