@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Alias changes and who serializes them.
@@ -117,14 +118,14 @@ func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeReques
 //  5. After the write the alias is read back; another value means a writer
 //     outside Temporal moved it meanwhile: AliasConflict.
 func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
-	if err := store.ValidateAlias(req.Alias); err != nil {
+	if err := vocab.ValidateAlias(req.Alias); err != nil {
 		return PromoteOutput{}, err
 	}
 	mv, err := a.Store.GetModelVersion(ctx, req.ModelName, req.Version)
 	if err != nil {
 		return PromoteOutput{}, err
 	}
-	if mv.Tags[TagVerified] != "true" {
+	if mv.Tags[vocab.TagVerified] != "true" {
 		return PromoteOutput{}, failure.New(failure.VerificationFailed, "version %d of %s has not passed verification; it is not promoted", req.Version, req.ModelName)
 	}
 	current, err := a.readAlias(ctx, req.ModelName, req.Alias)
@@ -136,7 +137,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 	case current == req.Version:
 		return out, a.markPromoted(ctx, req, mv)
 	case current > req.Version && !req.Rollback:
-		if req.Pipeline != "" && mv.Tags[TagPromotedBy+req.Alias] == req.Pipeline {
+		if req.Pipeline != "" && mv.Tags[vocab.TagPromotedBy+req.Alias] == req.Pipeline {
 			// This pipeline promoted this version before (a re-run, e.g. a
 			// repeated backfill) and a newer one has taken the alias since:
 			// the promotion already happened.
@@ -178,7 +179,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 // alias is on it, for rule 2's re-run case. Operators' changes are not
 // recorded: a promote command repeated after the alias moved on must say so.
 func (a *Activities) markPromoted(ctx context.Context, req AliasChangeRequest, mv *store.ModelVersion) error {
-	key := TagPromotedBy + req.Alias
+	key := vocab.TagPromotedBy + req.Alias
 	if req.Pipeline == "" || req.Rollback || mv.Tags[key] == req.Pipeline {
 		return nil
 	}

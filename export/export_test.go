@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
@@ -18,6 +17,7 @@ import (
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // seed registers FakeModel(3) as version 1 of name in the local store, the
@@ -39,7 +39,7 @@ func seed(t *testing.T, st store.Store, name string) {
 	_, err = st.CreateRegisteredModel(ctx, name, nil)
 	require.NoError(t, err)
 	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, RunID: run.ID, ModelID: logged.ModelID,
-		Tags: store.Tags{activities.TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	require.NoError(t, st.SetAlias(ctx, name, "champion", 1))
 }
@@ -71,7 +71,7 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, mv.Version)
 	require.Equal(t, first.LoggedModelURI, mv.Source)
-	require.Equal(t, "true", mv.Tags[activities.TagVerified])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
 	run, err := remote.GetRun(ctx, mv.RunID)
 	require.NoError(t, err)
 	require.Equal(t, "3", run.Params["samples"])
@@ -93,7 +93,7 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	require.Len(t, versions, 1)
 	exp, err := remote.GetExperimentByName(ctx, "published")
 	require.NoError(t, err)
-	runs, err := remote.SearchRunsByTag(ctx, exp.ID, TagExportKey, "offline-model/1/"+mv.Tags[TagExportKey][len("offline-model/1/"):])
+	runs, err := remote.SearchRunsByTag(ctx, exp.ID, vocab.TagExportKey, "offline-model/1/"+mv.Tags[vocab.TagExportKey][len("offline-model/1/"):])
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 }

@@ -68,7 +68,7 @@
 // (including MLflow 3's fallback to the logged model of that name created by
 // the run), a local directory and file://. Remote models are downloaded into
 // a fresh directory by walking the artifact listing; every listed path is
-// re-checked (store.CleanRelPath, and it must lie inside the directory
+// re-checked (vocab.CleanRelPath, and it must lie inside the directory
 // listed), so a hostile listing cannot write outside the destination.
 // Downloads stream with bounded parallelism. The manifest, when present, is
 // verified; symlinks are refused either way.

@@ -19,6 +19,7 @@ import (
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // integrityModel is y = x + 3 with a weights payload.
@@ -51,7 +52,7 @@ func registerT(t *testing.T, st store.Store, name string, onDisk func(root, rel 
 		t.Fatal(err)
 	}
 	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, RunID: run.ID, ModelID: logged.ModelID,
-		Tags: store.Tags{TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}

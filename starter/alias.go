@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -76,10 +76,10 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 	if err := requireFlags(fs, "model", "alias", "version"); err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
+	if err := vocab.ValidateModelName(*model); err != nil {
 		return err
 	}
-	if err := store.ValidateAlias(*alias); err != nil {
+	if err := vocab.ValidateAlias(*alias); err != nil {
 		return err
 	}
 	if *version < 1 {

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -71,7 +71,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if err := requireFlags(fs, "model", "version"); err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(*model); err != nil {
+	if err := vocab.ValidateModelName(*model); err != nil {
 		return err
 	}
 	if *version < 1 {

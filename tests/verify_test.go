@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
@@ -22,6 +21,7 @@ import (
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // registerWithPython logs the tutorial's FakeModel(3) with its own Python
@@ -105,10 +105,10 @@ func TestVerifyPythonRegisteredVersion(t *testing.T) {
 	defer direct.Close()
 	mv, err := direct.GetModelVersion(context.Background(), name, 1)
 	require.NoError(t, err)
-	require.Equal(t, v.ManifestSHA256, mv.Tags[activities.TagManifestSHA256])
-	require.Equal(t, "true", mv.Tags[activities.TagVerified])
+	require.Equal(t, v.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
 	var rec map[string][]float64
-	require.NoError(t, json.Unmarshal([]byte(mv.Tags[activities.TagVerifyPredictions]), &rec))
+	require.NoError(t, json.Unmarshal([]byte(mv.Tags[vocab.TagVerifyPredictions]), &rec))
 	require.Equal(t, []float64{7, 3}, rec["predictions"])
 
 	// Again: nothing rebuilt, same hash; text output.
@@ -204,7 +204,7 @@ func registerFakeModel(t *testing.T, st store.Store, name string, offset float64
 		require.True(t, failure.Has(err, failure.AlreadyExists), "%v", err)
 	}
 	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID,
-		Tags: store.Tags{activities.TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	return logged.ArtifactURI
 }

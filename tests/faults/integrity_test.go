@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -42,7 +42,7 @@ func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	r.px.SetRules()
 	ctx := context.Background()
 	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
-	if err != nil || mv.Version != p.res.Version || mv.Tags[activities.TagVerified] != "true" {
+	if err != nil || mv.Version != p.res.Version || mv.Tags[vocab.TagVerified] != "true" {
 		t.Fatalf("alias after truncated downloads: %+v %v, want verified version %d", mv, err, p.res.Version)
 	}
 
