@@ -176,18 +176,6 @@ func Fit(samples []vocab.Sample) (FakeModel, Stats, error) {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// Pairs builds samples from parallel slices; mismatched lengths are an error.
-func Pairs(xs, ys []float64) ([]vocab.Sample, error) {
-	if len(xs) != len(ys) {
-		return nil, failure.New(failure.InvalidTrainingData, "%d x values but %d y values", len(xs), len(ys))
-	}
-	out := make([]vocab.Sample, len(xs))
-	for i := range xs {
-		out[i] = vocab.Sample{X: xs[i], Y: ys[i]}
-	}
-	return out, nil
-}
-
 // ParsePairs parses inline pairs "x,y;x,y" (or "t,x,y;…" with a timestamp;
 // spaces allowed), as typed on the CLI.
 func ParsePairs(s string) ([]vocab.Sample, error) {

@@ -44,9 +44,6 @@ func TestFitBadInput(t *testing.T) {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
-	if _, err := Pairs([]float64{1, 2}, []float64{1}); failure.CodeOf(err) != failure.InvalidTrainingData {
-		t.Errorf("mismatched pairs: %v", err)
-	}
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {
