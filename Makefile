@@ -49,7 +49,7 @@ lint:
 ## fuzz: each fuzz target for a bounded time
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./store -run '^$$' -fuzz FuzzCleanRelPath -fuzztime $(FUZZTIME)
+	$(GO) test ./vocab -run '^$$' -fuzz FuzzCleanRelPath -fuzztime $(FUZZTIME)
 	$(GO) test ./store/localstore -run '^$$' -fuzz FuzzLocalStorePath -fuzztime $(FUZZTIME)
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzParseMLmodel -fuzztime $(FUZZTIME)
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzManifest -fuzztime $(FUZZTIME)

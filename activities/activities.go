@@ -170,6 +170,20 @@ func (a *Activities) untilStop(ctx context.Context) (context.Context, func(error
 	return sub, handBack, func() { cancel(nil) }
 }
 
+// run is the body of every activity method: it calls f, heartbeating with
+// progress while it runs when progress is not "" (a step that makes no
+// measurable progress must still tell a dead worker from a slow one), and
+// returns f's error as toTemporal types it, so the failure code and its
+// retryability reach Temporal the same way from every activity.
+func run[I, O any](ctx context.Context, a *Activities, progress string, f func(context.Context, I) (O, error), in I) (O, error) {
+	if progress != "" {
+		stop := a.keepAlive(ctx, func() any { return progress })
+		defer stop()
+	}
+	out, err := f(ctx, in)
+	return out, toTemporal(err)
+}
+
 // toTemporal converts an error to an ApplicationError typed by its failure
 // code and non-retryable when the code is.
 func toTemporal(err error) error {

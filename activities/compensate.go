@@ -6,24 +6,8 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/store"
-)
-
-// Tags compensation reads and writes.
-const (
-	// TagCreatedBy on a registered model: the workflow that created it.
-	TagCreatedBy = "flavorflow.created_by"
-	// TagPipelineStatus on a version: PipelineFailed when the pipeline that
-	// registered it failed before it was verified and promoted,
-	// PipelineRetried once a re-run of that workflow takes it up again.
-	TagPipelineStatus = "flavorflow.pipeline_status"
-	// TagPipelineError on a version: the error type the pipeline failed with.
-	TagPipelineError = "flavorflow.pipeline_error"
-
-	PipelineFailed    = "failed"
-	PipelineCancelled = "cancelled" // the pipeline was cancelled (no error type)
-	PipelineRetried   = "retried"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // CompensateInput names the failed pipeline's model and why it failed.
@@ -52,10 +36,7 @@ type CompensateOutput struct {
 // what is left; objects of other workflows are never touched. A re-run of
 // the same workflow ID revives or replaces what this marks failed.
 func (a *Activities) Compensate(ctx context.Context, in CompensateInput) (CompensateOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "compensating" })
-	out, err := a.compensate(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "compensating", a.compensate, in)
 }
 
 func (a *Activities) compensate(ctx context.Context, in CompensateInput) (CompensateOutput, error) {
@@ -83,7 +64,7 @@ func (a *Activities) compensate(ctx context.Context, in CompensateInput) (Compen
 }
 
 func (a *Activities) failRuns(ctx context.Context, expID, wfID string, out *CompensateOutput) error {
-	runs, err := a.Store.SearchRunsByTag(ctx, expID, TagWorkflowID, wfID)
+	runs, err := a.Store.SearchRunsByTag(ctx, expID, vocab.TagWorkflowID, wfID)
 	if err != nil {
 		return err
 	}
@@ -100,7 +81,7 @@ func (a *Activities) failRuns(ctx context.Context, expID, wfID string, out *Comp
 }
 
 func (a *Activities) failLoggedModels(ctx context.Context, expID, wfID string, out *CompensateOutput) error {
-	lms, err := a.Store.SearchLoggedModelsByTag(ctx, expID, flavor.TagIdempotencyKey, wfID)
+	lms, err := a.Store.SearchLoggedModelsByTag(ctx, expID, vocab.TagIdempotencyKey, wfID)
 	if err != nil {
 		return err
 	}
@@ -120,34 +101,34 @@ func (a *Activities) failLoggedModels(ctx context.Context, expID, wfID string, o
 // verified and holds an alias: an earlier, successful run of the same
 // workflow ID promoted it, and this failure says nothing against it.
 func (a *Activities) tagFailedVersions(ctx context.Context, in CompensateInput, wfID string, out *CompensateOutput) error {
-	versions, err := a.Store.SearchModelVersions(ctx, in.ModelName, TagWorkflowID, wfID)
+	versions, err := a.Store.SearchModelVersions(ctx, in.ModelName, vocab.TagWorkflowID, wfID)
 	if failure.Has(err, failure.NotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	status, errType := PipelineFailed, in.ErrorType
+	status, errType := vocab.PipelineFailed, in.ErrorType
 	switch {
 	case in.Cancelled:
-		status, errType = PipelineCancelled, ""
+		status, errType = vocab.PipelineCancelled, ""
 	case errType == "":
 		errType = string(failure.Internal)
 	}
 	for _, mv := range versions {
-		if mv.Tags[TagVerified] == "true" && len(mv.Aliases) > 0 {
+		if mv.Tags[vocab.TagVerified] == "true" && len(mv.Aliases) > 0 {
 			continue
 		}
-		if mv.Tags[TagPipelineStatus] == status && mv.Tags[TagPipelineError] == errType {
+		if mv.Tags[vocab.TagPipelineStatus] == status && mv.Tags[vocab.TagPipelineError] == errType {
 			continue
 		}
 		if errType != "" {
-			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineError, errType); err != nil {
+			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, vocab.TagPipelineError, errType); err != nil {
 				return err
 			}
 		}
 		// Status last: a version tagged failed carries its error type.
-		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, status); err != nil {
+		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, vocab.TagPipelineStatus, status); err != nil {
 			return err
 		}
 		out.VersionsTagged = append(out.VersionsTagged, mv.Version)
@@ -168,7 +149,7 @@ func (a *Activities) deleteEmptyModel(ctx context.Context, name, wfID string, ou
 	if err != nil {
 		return err
 	}
-	if rm.Tags[TagCreatedBy] != wfID || len(rm.Aliases) > 0 {
+	if rm.Tags[vocab.TagCreatedBy] != wfID || len(rm.Aliases) > 0 {
 		return nil
 	}
 	versions, err := a.Store.SearchModelVersions(ctx, name, "", "")

@@ -7,9 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // TestCompensateAfterRetryableUploadFailures: uploads kept failing with a
@@ -30,7 +30,7 @@ func TestCompensateAfterRetryableUploadFailures(t *testing.T) {
 	exp, err := st.GetExperimentByName(ctx, "e")
 	require.NoError(t, err)
 	wfID, _ := workflowKey(ctx)
-	lms, err := st.SearchLoggedModelsByTag(ctx, exp.ID, flavor.TagIdempotencyKey, wfID)
+	lms, err := st.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagIdempotencyKey, wfID)
 	require.NoError(t, err)
 	require.Len(t, lms, 1)
 	require.Equal(t, store.LoggedModelPending, lms[0].Status, "a retryable failure leaves the upload resumable")
@@ -38,7 +38,7 @@ func TestCompensateAfterRetryableUploadFailures(t *testing.T) {
 	// Registered models: "m" created by another workflow and empty, "mine"
 	// created by this one but holding a version, "empty" created by this
 	// one and empty.
-	_, err = st.CreateRegisteredModel(ctx, "m", store.Tags{TagCreatedBy: "someone-else"})
+	_, err = st.CreateRegisteredModel(ctx, "m", store.Tags{vocab.TagCreatedBy: "someone-else"})
 	require.NoError(t, err)
 	out, err := w.compensate(ctx, CompensateInput{ModelName: "m", ErrorType: string(failure.ServerUnavailable)})
 	require.NoError(t, err)
@@ -79,7 +79,7 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	ctx := context.Background()
 	w, _, st, _ := twoWorkers(t)
 	wfID, _ := workflowKey(ctx)
-	_, err := st.CreateRegisteredModel(ctx, "empty", store.Tags{TagCreatedBy: wfID})
+	_, err := st.CreateRegisteredModel(ctx, "empty", store.Tags{vocab.TagCreatedBy: wfID})
 	require.NoError(t, err)
 	out, err := w.compensate(ctx, CompensateInput{ModelName: "empty", ErrorType: string(failure.BadResponse)})
 	require.NoError(t, err)
@@ -87,13 +87,13 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	_, err = st.GetRegisteredModel(ctx, "empty")
 	require.True(t, failure.Has(err, failure.NotFound), "%v", err)
 
-	_, err = st.CreateRegisteredModel(ctx, "full", store.Tags{TagCreatedBy: wfID})
+	_, err = st.CreateRegisteredModel(ctx, "full", store.Tags{vocab.TagCreatedBy: wfID})
 	require.NoError(t, err)
 	for range 2 {
-		_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: "full", Source: "mlflow-artifacts:/0/x", Tags: store.Tags{TagWorkflowID: wfID}})
+		_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: "full", Source: "mlflow-artifacts:/0/x", Tags: store.Tags{vocab.TagWorkflowID: wfID}})
 		require.NoError(t, err)
 	}
-	require.NoError(t, st.SetModelVersionTag(ctx, "full", 1, TagVerified, "true"))
+	require.NoError(t, st.SetModelVersionTag(ctx, "full", 1, vocab.TagVerified, "true"))
 	require.NoError(t, st.SetAlias(ctx, "full", "prod", 1))
 	out, err = w.compensate(ctx, CompensateInput{ModelName: "full", ErrorType: string(failure.BadResponse)})
 	require.NoError(t, err)
@@ -101,11 +101,11 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	require.Equal(t, []int{2}, out.VersionsTagged)
 	mv, err := st.GetModelVersion(ctx, "full", 2)
 	require.NoError(t, err)
-	require.Equal(t, PipelineFailed, mv.Tags[TagPipelineStatus])
-	require.Equal(t, string(failure.BadResponse), mv.Tags[TagPipelineError])
+	require.Equal(t, vocab.PipelineFailed, mv.Tags[vocab.TagPipelineStatus])
+	require.Equal(t, string(failure.BadResponse), mv.Tags[vocab.TagPipelineError])
 	mv, err = st.GetModelVersion(ctx, "full", 1)
 	require.NoError(t, err)
-	require.Empty(t, mv.Tags[TagPipelineStatus], "the promoted version of an earlier success is left alone")
+	require.Empty(t, mv.Tags[vocab.TagPipelineStatus], "the promoted version of an earlier success is left alone")
 
 	// A cancelled pipeline's version says so.
 	out, err = w.compensate(ctx, CompensateInput{ModelName: "full", Cancelled: true})
@@ -113,7 +113,7 @@ func TestCompensateRegisteredModel(t *testing.T) {
 	require.Equal(t, []int{2}, out.VersionsTagged)
 	mv, err = st.GetModelVersion(ctx, "full", 2)
 	require.NoError(t, err)
-	require.Equal(t, PipelineCancelled, mv.Tags[TagPipelineStatus])
+	require.Equal(t, vocab.PipelineCancelled, mv.Tags[vocab.TagPipelineStatus])
 }
 
 // TestRegisterAfterAnotherPipelineDeletedTheModel: pipeline B found the
@@ -125,7 +125,7 @@ func TestRegisterAfterAnotherPipelineDeletedTheModel(t *testing.T) {
 	w, _, st, _ := twoWorkers(t)
 	fs := faultstore.New(st)
 	w.Store = fs
-	_, err := st.CreateRegisteredModel(ctx, "shared", store.Tags{TagCreatedBy: "pipeline-a"})
+	_, err := st.CreateRegisteredModel(ctx, "shared", store.Tags{vocab.TagCreatedBy: "pipeline-a"})
 	require.NoError(t, err)
 	fs.OnCall("CreateModelVersion", func() {
 		fs.OnCall("CreateModelVersion", nil)

@@ -17,7 +17,7 @@
 // # Exactly once
 //
 // Temporal runs an activity at least once. Every object an activity creates
-// is tagged with the workflow ID (TagWorkflowID) and looked up before it is
+// is tagged with the workflow ID (vocab.TagWorkflowID) and looked up before it is
 // created, so a retry, a second worker, or a worker killed after the server
 // committed but before Temporal heard of it finds the object instead of making
 // another run, logged model or model version.

@@ -12,7 +12,7 @@ import (
 // was verified with: its manifest hashes to the version's
 // flavorflow.manifest_sha256 tag and every file to its manifest entry. A
 // verified tag alone says the bytes were right once; an artifact store can
-// be written to since (issue 10, finding 1). Every file is streamed through
+// be written to since. Every file is streamed through
 // sha256 and nothing is written to disk, so memory stays flat whatever the
 // model's size; the activity heartbeats meanwhile. A file damaged in
 // transit is fetched again (retryable ServerUnavailable if that keeps

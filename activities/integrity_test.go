@@ -15,11 +15,12 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // storedVersion saves, logs and registers y = x + 3 (with a weights
@@ -36,7 +37,7 @@ func storedVersion(t *testing.T, st store.Store, name string) string {
 	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, Name: "model"})
 	require.NoError(t, err)
 	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID,
-		Tags: store.Tags{TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	return logged.ArtifactURI
 }
@@ -55,9 +56,9 @@ func flipByte(t *testing.T, st store.Store, root, rel string) {
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }, Size: int64(len(b))}))
 }
 
-// TestPromoteChecksStoredBytes is issue 10, finding 1: a verified version
-// whose weights.bin had one byte flipped at rest was promoted on the
-// strength of its verified tag.
+// TestPromoteChecksStoredBytes: a verified version whose weights.bin had one
+// byte flipped at rest must not be promoted on the strength of its verified
+// tag; promotion re-hashes the stored bytes.
 func TestPromoteChecksStoredBytes(t *testing.T) {
 	a, st := registry(t, true, true)
 	promoteDamaged(t, a, st)
@@ -78,7 +79,7 @@ func TestPromoteChecksStoredBytesOnMLflow(t *testing.T) {
 	require.NoError(t, err)
 	for v := 1; v <= 2; v++ {
 		storedVersion(t, st, "m")
-		require.NoError(t, st.SetModelVersionTag(ctx, "m", v, TagVerified, "true"))
+		require.NoError(t, st.SetModelVersionTag(ctx, "m", v, vocab.TagVerified, "true"))
 	}
 	promoteDamaged(t, &Activities{Store: st}, st)
 }
@@ -131,9 +132,9 @@ func pythonVersion(t *testing.T, st store.Store, name string) string {
 	return lm.ArtifactURI
 }
 
-// TestVerifyVersionMakesPythonVersionPromotable is issue 10, finding 6: a
-// version registered by Python MLflow could not be promoted (not verified)
-// nor checked (no manifest). VerifyVersion records its manifest, verifies
+// TestVerifyVersionMakesPythonVersionPromotable: a version registered by
+// Python MLflow is neither verified nor manifested, so it could be neither
+// promoted nor checked. VerifyVersion records its manifest, verifies
 // it, and promotion then checks its bytes like any other version's.
 func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
 	ctx := context.Background()
@@ -154,12 +155,12 @@ func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
 	require.Equal(t, []float64{7, 3}, out.Predictions)
 	mv, err := st.GetModelVersion(ctx, "py", 1)
 	require.NoError(t, err)
-	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
-	require.Equal(t, "true", mv.Tags[TagVerified])
-	require.JSONEq(t, `{"inputs":[4,0],"predictions":[7,3]}`, mv.Tags[TagVerifyPredictions])
+	require.Equal(t, out.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
+	require.JSONEq(t, `{"inputs":[4,0],"predictions":[7,3]}`, mv.Tags[vocab.TagVerifyPredictions])
 	lm, err := st.GetLoggedModel(ctx, mv.ModelID)
 	require.NoError(t, err)
-	require.Equal(t, out.ManifestSHA256, lm.Tags[TagManifestSHA256], "models:/m-<id> loads are checked too")
+	require.Equal(t, out.ManifestSHA256, lm.Tags[vocab.TagManifestSHA256], "models:/m-<id> loads are checked too")
 
 	// Again: idempotent, nothing rebuilt.
 	again, err := a.verifyVersion(ctx, in)
@@ -181,7 +182,7 @@ func TestVerifyVersionMakesPythonVersionPromotable(t *testing.T) {
 	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
 	mv, err = st.GetModelVersion(ctx, "py", 1)
 	require.NoError(t, err)
-	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
+	require.Equal(t, out.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256])
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "py", Alias: "canary", Version: 1})
 	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
 }
@@ -206,8 +207,8 @@ func TestVerifyVersionResumesAfterManifestUpload(t *testing.T) {
 	require.False(t, out.ManifestCreated, "the first attempt's manifest is reused")
 	mv, err := st.GetModelVersion(ctx, "py", 1)
 	require.NoError(t, err)
-	require.Equal(t, out.ManifestSHA256, mv.Tags[TagManifestSHA256])
-	require.Equal(t, "true", mv.Tags[TagVerified])
+	require.Equal(t, out.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
 }
 
 func aliasOfModel(t *testing.T, st store.Store, name, alias string) int {
@@ -229,16 +230,16 @@ func TestVerifyVersionDoesNotOverruleItsPipeline(t *testing.T) {
 	a := &Activities{Store: st, WorkDir: t.TempDir()}
 	pythonVersion(t, st, "py")
 	in := VerifyVersionInput{ModelName: "py", Version: 1, Inputs: []float64{4}}
-	for _, kv := range [][2]string{{TagWorkflowID, "lifecycle-py-1"}, {TagPipelineStatus, PipelineFailed}, {TagPipelineError, string(failure.VerificationFailed)}} {
+	for _, kv := range [][2]string{{vocab.TagWorkflowID, "lifecycle-py-1"}, {vocab.TagPipelineStatus, vocab.PipelineFailed}, {vocab.TagPipelineError, string(failure.VerificationFailed)}} {
 		require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, kv[0], kv[1]))
 	}
 	_, err = a.verifyVersion(ctx, in)
 	require.Equal(t, failure.VerificationFailed, failure.CodeOf(err), "%v", err)
 	mv, err := st.GetModelVersion(ctx, "py", 1)
 	require.NoError(t, err)
-	require.Empty(t, mv.Tags[TagVerified])
+	require.Empty(t, mv.Tags[vocab.TagVerified])
 
-	require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, TagPipelineError, string(failure.AliasConflict)))
+	require.NoError(t, st.SetModelVersionTag(ctx, "py", 1, vocab.TagPipelineError, string(failure.AliasConflict)))
 	_, err = a.verifyVersion(ctx, in)
 	require.NoError(t, err)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // LoggedModelName is the logged model's name inside its run, as Python's
@@ -20,8 +21,7 @@ const LoggedModelName = "model"
 // workflow ID) and the logged model, and streams the saved directory up,
 // resuming where an earlier attempt stopped.
 func (a *Activities) LogModel(ctx context.Context, in LogInput) (LogOutput, error) {
-	out, err := a.logModel(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.logModel, in)
 }
 
 func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, error) {
@@ -49,7 +49,7 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		RunID:               run.ID,
 		Name:                LoggedModelName,
 		Params:              trainParams(in),
-		Tags:                store.Tags{TagWorkflowID: wfID, TagSavedCreated: in.Save.Created.UTC().Format(time.RFC3339Nano)},
+		Tags:                store.Tags{vocab.TagWorkflowID: wfID, vocab.TagSavedCreated: in.Save.Created.UTC().Format(time.RFC3339Nano)},
 		IdempotencyKey:      wfID,
 		SavedManifestSHA256: in.Saved.SHA256,
 		Parallelism:         a.UploadParallelism,
@@ -104,7 +104,7 @@ func (a *Activities) damagedAtRest(ctx context.Context, dir string, err error) e
 func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (*store.Run, error) {
 	wfID, wfRunID := workflowKey(ctx)
 	find := func() (*store.Run, error) {
-		runs, err := a.Store.SearchRunsByTag(ctx, expID, TagWorkflowID, wfID)
+		runs, err := a.Store.SearchRunsByTag(ctx, expID, vocab.TagWorkflowID, wfID)
 		if err != nil || len(runs) == 0 {
 			return nil, err
 		}
@@ -112,16 +112,16 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 	}
 	create := func() (*store.Run, error) {
 		tags := store.Tags{
-			TagWorkflowID:        wfID,
-			TagWorkflowRunID:     wfRunID,
-			TagDataSHA256:        in.Train.DataSHA256,
-			"mlflow.runName":     in.ModelName + "-" + shortID(wfID),
-			"mlflow.source.name": "flavorflow",
-			"mlflow.source.type": "JOB",
-			"mlflow.user":        "flavorflow",
+			vocab.TagWorkflowID:    wfID,
+			vocab.TagWorkflowRunID: wfRunID,
+			vocab.TagDataSHA256:    in.Train.DataSHA256,
+			"mlflow.runName":       in.ModelName + "-" + shortID(wfID),
+			"mlflow.source.name":   "flavorflow",
+			"mlflow.source.type":   "JOB",
+			"mlflow.user":          "flavorflow",
 		}
 		if !in.Cutoff.IsZero() {
-			tags[TagCutoff] = in.Cutoff.UTC().Format(time.RFC3339)
+			tags[vocab.TagCutoff] = in.Cutoff.UTC().Format(time.RFC3339)
 		}
 		return a.Store.CreateRun(ctx, store.CreateRunRequest{
 			ExperimentID: expID, Name: tags["mlflow.runName"], StartTimeMs: time.Now().UnixMilli(), Tags: tags,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Alias changes and who serializes them.
@@ -30,17 +31,17 @@ import (
 // before the keeper existed, or an in-process test environment without a
 // client) it applies the change itself with the same checks.
 func (a *Activities) PromoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "promoting" })
-	defer stop()
+	return run(ctx, a, "promoting", a.promote, in)
+}
+
+func (a *Activities) promote(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
 	if in.Keeper != "" && a.Temporal != nil && activity.IsActivity(ctx) {
-		out, err := a.promoteThroughKeeper(ctx, in)
-		return out, toTemporal(err)
+		return a.promoteThroughKeeper(ctx, in)
 	}
 	if in.Keeper != "" {
 		a.logger(ctx).Warn("no Temporal client: applying the alias change directly, not through its keeper workflow", "keeper", in.Keeper)
 	}
-	out, err := a.promoteAlias(ctx, in)
-	return out, toTemporal(err)
+	return a.promoteAlias(ctx, in)
 }
 
 // promoteAlias applies a pipeline's promotion directly.
@@ -96,10 +97,7 @@ func keeperError(err error) error {
 // ApplyAliasChange is the keeper's one write step: read the store, check,
 // set the alias, read it back.
 func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "applying" })
-	defer stop()
-	out, err := a.applyAliasChange(ctx, req)
-	return out, toTemporal(err)
+	return run(ctx, a, "applying", a.applyAliasChange, req)
 }
 
 // applyAliasChange moves the alias by these rules, all decided by what the
@@ -120,14 +118,14 @@ func (a *Activities) ApplyAliasChange(ctx context.Context, req AliasChangeReques
 //  5. After the write the alias is read back; another value means a writer
 //     outside Temporal moved it meanwhile: AliasConflict.
 func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeRequest) (PromoteOutput, error) {
-	if err := store.ValidateAlias(req.Alias); err != nil {
+	if err := vocab.ValidateAlias(req.Alias); err != nil {
 		return PromoteOutput{}, err
 	}
 	mv, err := a.Store.GetModelVersion(ctx, req.ModelName, req.Version)
 	if err != nil {
 		return PromoteOutput{}, err
 	}
-	if mv.Tags[TagVerified] != "true" {
+	if mv.Tags[vocab.TagVerified] != "true" {
 		return PromoteOutput{}, failure.New(failure.VerificationFailed, "version %d of %s has not passed verification; it is not promoted", req.Version, req.ModelName)
 	}
 	current, err := a.readAlias(ctx, req.ModelName, req.Alias)
@@ -139,7 +137,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 	case current == req.Version:
 		return out, a.markPromoted(ctx, req, mv)
 	case current > req.Version && !req.Rollback:
-		if req.Pipeline != "" && mv.Tags[TagPromotedBy+req.Alias] == req.Pipeline {
+		if req.Pipeline != "" && mv.Tags[vocab.TagPromotedBy+req.Alias] == req.Pipeline {
 			// This pipeline promoted this version before (a re-run, e.g. a
 			// repeated backfill) and a newer one has taken the alias since:
 			// the promotion already happened.
@@ -181,7 +179,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 // alias is on it, for rule 2's re-run case. Operators' changes are not
 // recorded: a promote command repeated after the alias moved on must say so.
 func (a *Activities) markPromoted(ctx context.Context, req AliasChangeRequest, mv *store.ModelVersion) error {
-	key := TagPromotedBy + req.Alias
+	key := vocab.TagPromotedBy + req.Alias
 	if req.Pipeline == "" || req.Rollback || mv.Tags[key] == req.Pipeline {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // registry makes n versions of "m", verified when verified[i] is true.
@@ -23,7 +24,7 @@ func registry(t *testing.T, verified ...bool) (*Activities, store.Store) {
 	for i, ok := range verified {
 		storedVersion(t, st, "m") // real bytes: promotion checks them
 		if ok {
-			require.NoError(t, st.SetModelVersionTag(ctx, "m", i+1, TagVerified, "true"))
+			require.NoError(t, st.SetModelVersionTag(ctx, "m", i+1, vocab.TagVerified, "true"))
 		}
 	}
 	return &Activities{Store: st}, st

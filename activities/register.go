@@ -6,6 +6,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // RegisterModel creates the model version for the logged model, exactly once
@@ -14,20 +15,17 @@ import (
 // MLflow has no idempotency key on model-versions/create, so this is the
 // only thing standing between a retry and a duplicate version.
 func (a *Activities) RegisterModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "registering" })
-	out, err := a.registerModel(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "registering", a.registerModel, in)
 }
 
 func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (RegisterOutput, error) {
-	if err := store.ValidateModelName(in.ModelName); err != nil {
+	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return RegisterOutput{}, err
 	}
 	wfID, _ := workflowKey(ctx)
 	// The tag records that this workflow created the model, so that its
 	// compensation deletes it only then (and only while it has no versions).
-	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, store.Tags{TagCreatedBy: wfID})
+	_, err := a.Store.CreateRegisteredModel(ctx, in.ModelName, store.Tags{vocab.TagCreatedBy: wfID})
 	// Created just now, cleanly: the model had no versions, so there is no
 	// earlier attempt's version to find (one request less per new model).
 	fresh := err == nil
@@ -49,8 +47,8 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 			RunID:   in.RunID,
 			ModelID: in.ModelID,
 			Tags: store.Tags{
-				TagWorkflowID:     wfID,
-				TagManifestSHA256: in.ManifestSHA256,
+				vocab.TagWorkflowID:     wfID,
+				vocab.TagManifestSHA256: in.ManifestSHA256,
 			},
 		})
 		if failure.Has(err, failure.NotFound) {
@@ -73,9 +71,9 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 		return RegisterOutput{}, err
 	}
 	if !created {
-		if st := mv.Tags[TagPipelineStatus]; st == PipelineFailed || st == PipelineCancelled {
+		if st := mv.Tags[vocab.TagPipelineStatus]; st == vocab.PipelineFailed || st == vocab.PipelineCancelled {
 			// A re-run of a compensated pipeline takes its version up again.
-			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, TagPipelineStatus, PipelineRetried); err != nil {
+			if err := a.Store.SetModelVersionTag(ctx, in.ModelName, mv.Version, vocab.TagPipelineStatus, vocab.PipelineRetried); err != nil {
 				return RegisterOutput{}, err
 			}
 		}
@@ -88,7 +86,7 @@ func (a *Activities) registerModel(ctx context.Context, in RegisterInput) (Regis
 // findVersion returns the workflow's version, or nil. Should a race ever have
 // produced two, it returns the lowest and the fault suite counts it.
 func (a *Activities) findVersion(ctx context.Context, name, wfID string) (*store.ModelVersion, error) {
-	versions, err := a.Store.SearchModelVersions(ctx, name, TagWorkflowID, wfID)
+	versions, err := a.Store.SearchModelVersions(ctx, name, vocab.TagWorkflowID, wfID)
 	if err != nil {
 		if failure.Has(err, failure.NotFound) {
 			return nil, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // modelUUIDNamespace derives model_uuid from the workflow ID (uuid v5), so
@@ -26,8 +27,7 @@ var modelUUIDNamespace = uuid.MustParse("6f1d3a52-7c1e-4d59-9a36-0b8f5e7f2a10")
 // workflow's work directory. A directory left by an earlier attempt is
 // reused when its manifest verifies, and rewritten otherwise.
 func (a *Activities) SaveModel(ctx context.Context, in SaveInput) (SaveOutput, error) {
-	out, err := a.saveModel(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.saveModel, in)
 }
 
 func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, error) {
@@ -80,13 +80,9 @@ func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, e
 	return SaveOutput{Dir: ArtifactRef{URI: "file://" + dir, SHA256: saved.ManifestSHA256, Size: saved.Size}, Created: created}, nil
 }
 
-// TagSavedCreated on a logged model: the utc_time_created its MLmodel was
-// saved with (RFC 3339, nanoseconds).
-const TagSavedCreated = "flavorflow.saved_created"
-
 // createdFor returns the creation time to write into MLmodel: the one an
 // earlier run of this workflow ID recorded on the logged model it finished
-// (TagSavedCreated), else in.Created (this run's start time). A re-run with
+// (vocab.TagSavedCreated), else in.Created (this run's start time). A re-run with
 // the same ID, after a failure that came after logging, so writes the same
 // bytes, reuses that logged model and its version, and the pipeline still
 // ends with exactly one version.
@@ -102,15 +98,15 @@ func (a *Activities) createdFor(ctx context.Context, in SaveInput) (time.Time, e
 	if err != nil {
 		return time.Time{}, err
 	}
-	lms, err := a.Store.SearchLoggedModelsByTag(ctx, exp.ID, flavor.TagIdempotencyKey, wfID)
+	lms, err := a.Store.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagIdempotencyKey, wfID)
 	if err != nil {
 		return time.Time{}, err
 	}
 	for _, lm := range lms {
-		if lm.Status != store.LoggedModelReady || lm.Tags[TagSavedCreated] == "" {
+		if lm.Status != store.LoggedModelReady || lm.Tags[vocab.TagSavedCreated] == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, lm.Tags[TagSavedCreated])
+		t, err := time.Parse(time.RFC3339Nano, lm.Tags[vocab.TagSavedCreated])
 		if err != nil {
 			continue
 		}

@@ -7,11 +7,10 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"math"
-	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Train fits a FakeModel to the training data observed at or before the
@@ -21,17 +20,14 @@ import (
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	// Reading a large data file takes a while; heartbeat so the step's short
 	// heartbeat timeout tells a dead worker from a slow one.
-	stop := a.keepAlive(ctx, func() any { return "training" })
-	out, err := a.train(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "training", a.train, in)
 }
 
 func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {
-	if err := store.ValidateModelName(in.ModelName); err != nil {
+	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
 	}
-	samples, model, stats, err := FitData(in.Data, in.Cutoff)
+	samples, model, stats, err := fakemodel.FitData(in.Data, in.Cutoff)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -49,41 +45,9 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	return TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(samples)}, nil
 }
 
-// FitData loads the training data, keeps the samples up to cutoff and fits
-// them: every check Train makes on its data, with its limits and errors. The
-// starter calls it before it starts a pipeline, so data the worker would
-// refuse is InvalidTrainingData (exit 2) up front, not a failed pipeline.
-func FitData(d TrainingData, cutoff time.Time) ([]fakemodel.Sample, fakemodel.FakeModel, fakemodel.Stats, error) {
-	samples, err := loadSamples(d)
-	if err != nil {
-		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
-	}
-	if samples, err = fakemodel.Until(samples, cutoff); err != nil {
-		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
-	}
-	model, stats, err := fakemodel.Fit(samples)
-	return samples, model, stats, err
-}
-
-func loadSamples(d TrainingData) ([]fakemodel.Sample, error) {
-	if len(d.Pairs) > 0 && d.Path != "" {
-		return nil, failure.New(failure.InvalidTrainingData, "give training pairs or a data file, not both")
-	}
-	if err := d.CheckInlineLimit(); err != nil {
-		return nil, err
-	}
-	switch {
-	case len(d.Pairs) > 0:
-		return d.Pairs, nil
-	case d.Path == "":
-		return nil, failure.New(failure.InvalidTrainingData, "no training data (neither pairs nor a data file)")
-	}
-	return fakemodel.ReadFile(d.Path)
-}
-
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:
 // the same data gives the same digest whatever file format carried it.
-func samplesDigest(samples []fakemodel.Sample) string {
+func samplesDigest(samples []vocab.Sample) string {
 	h := sha256.New()
 	var buf [16]byte
 	for _, s := range samples {

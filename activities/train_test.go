@@ -14,12 +14,13 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Train fits only the samples observed at or before the cutoff.
 func TestTrainHonoursCutoff(t *testing.T) {
 	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
-	data := TrainingData{Pairs: []fakemodel.Sample{{X: 0, Y: 1, T: day(1)}, {X: 0, Y: 3, T: day(2)}, {X: 0, Y: 5, T: day(3)}}}
+	data := vocab.TrainingData{Pairs: []vocab.Sample{{X: 0, Y: 1, T: day(1)}, {X: 0, Y: 3, T: day(2)}, {X: 0, Y: 5, T: day(3)}}}
 	a := &Activities{}
 	for cutoff, want := range map[time.Time]float64{{}: 3, day(1): 1, day(2): 2, day(3).Add(time.Hour): 3} {
 		out, err := a.train(context.Background(), TrainInput{ModelName: "m", Data: data, Cutoff: cutoff})
@@ -61,10 +62,10 @@ func TestTrainRefusesDataOverTheLimits(t *testing.T) {
 	wide := write("wide.csv", 900_000, "1.00000000000000000000000000000000000,4.000000000000000000000000000000000000000\n")
 	many := write("many.csv", fakemodel.MaxSamples+1, "1,4\n")
 	a := &Activities{}
-	for name, data := range map[string]TrainingData{
+	for name, data := range map[string]vocab.TrainingData{
 		"72 MB file":      {Path: wide},
 		"too many rows":   {Path: many},
-		"offset overflow": {Pairs: []fakemodel.Sample{{X: -1e308, Y: 1e308}}},
+		"offset overflow": {Pairs: []vocab.Sample{{X: -1e308, Y: 1e308}}},
 	} {
 		_, err := a.Train(context.Background(), TrainInput{ModelName: "m", Data: data})
 		var app *temporal.ApplicationError
@@ -72,7 +73,7 @@ func TestTrainRefusesDataOverTheLimits(t *testing.T) {
 			t.Errorf("%s: err = %v, want a non-retryable InvalidTrainingData", name, err)
 		}
 		// The starter's check is the same function.
-		if _, _, _, err := FitData(data, time.Time{}); failure.CodeOf(err) != failure.InvalidTrainingData {
+		if _, _, _, err := fakemodel.FitData(data, time.Time{}); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("%s: FitData err = %v, want InvalidTrainingData", name, err)
 		}
 	}

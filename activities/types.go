@@ -3,20 +3,8 @@ package activities
 import (
 	"time"
 
-	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/flavor"
-)
-
-// Tag keys written on MLflow objects.
-const (
-	TagWorkflowID     = "flavorflow.workflow_id"
-	TagWorkflowRunID  = "flavorflow.workflow_run_id"
-	TagManifestSHA256 = flavor.TagManifestSHA256 // on the logged model (by LogModel) and on the version
-	TagVerified       = "flavorflow.verified"
-	TagPromotedBy     = "flavorflow.promoted_by." // + alias: the workflow that promoted the version
-	TagDataSHA256     = "flavorflow.data_sha256"
-	TagCutoff         = "flavorflow.training_cutoff"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // ArtifactRef points at stored bytes without carrying them.
@@ -26,32 +14,11 @@ type ArtifactRef struct {
 	Size   int64  `json:"size"`
 }
 
-// MaxInlinePairs bounds training pairs carried in workflow input; larger data
-// goes in a file referenced by path so histories stay small.
-const MaxInlinePairs = 10_000
-
-// CheckInlineLimit rejects more inline pairs than MaxInlinePairs. The
-// workflow runs it before any activity, and Train again for callers that
-// bypass the workflow.
-func (d TrainingData) CheckInlineLimit() error {
-	if len(d.Pairs) > MaxInlinePairs {
-		return failure.New(failure.InvalidTrainingData, "%d inline pairs is over the limit of %d; pass a data file", len(d.Pairs), MaxInlinePairs)
-	}
-	return nil
-}
-
-// TrainingData is inline pairs or a file the worker can read (CSV "x,y" or a
-// JSON array of {"x","y"}).
-type TrainingData struct {
-	Pairs []fakemodel.Sample `json:"pairs,omitempty"`
-	Path  string             `json:"path,omitempty"`
-}
-
 // TrainInput is the input of Train.
 type TrainInput struct {
-	ModelName   string       `json:"model_name"`
-	Data        TrainingData `json:"data"`
-	WeightsSize int64        `json:"weights_size,omitempty"`
+	ModelName   string             `json:"model_name"`
+	Data        vocab.TrainingData `json:"data"`
+	WeightsSize int64              `json:"weights_size,omitempty"`
 	// Cutoff is the training-data cutoff (the schedule's nominal time for
 	// scheduled runs); recorded as a tag.
 	Cutoff time.Time `json:"cutoff,omitzero"`

@@ -18,6 +18,7 @@ import (
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // LoadAndVerify downloads the exact registered version into a fresh
@@ -26,8 +27,7 @@ import (
 // compares its predictions with the trained model's. Only then does it tag
 // the version verified, which PromoteAlias requires.
 func (a *Activities) LoadAndVerify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
-	out, err := a.loadAndVerify(ctx, in)
-	return out, toTemporal(err)
+	return run(ctx, a, "", a.loadAndVerify, in)
 }
 
 func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
@@ -38,7 +38,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	if tag := mv.Tags[TagManifestSHA256]; tag != in.ManifestSHA256 {
+	if tag := mv.Tags[vocab.TagManifestSHA256]; tag != in.ManifestSHA256 {
 		return VerifyOutput{}, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", in.Version, tag, in.ManifestSHA256)
 	}
 	dst, release, err := a.downloadDir(ctx)
@@ -68,7 +68,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	if !loaded.Model.Equal(in.Expected) {
 		return VerifyOutput{}, failure.New(failure.VerificationFailed, "version %d loads as %v, the trained model is %v", in.Version, loaded.Model, in.Expected)
 	}
-	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, TagVerified, "true"); err != nil {
+	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, vocab.TagVerified, "true"); err != nil {
 		return VerifyOutput{}, err
 	}
 	size, _ := dirSize(dst)
@@ -79,8 +79,10 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 
 // ReadAlias returns the version an alias points at, 0 when it is not set.
 func (a *Activities) ReadAlias(ctx context.Context, in AliasInput) (AliasOutput, error) {
-	v, err := a.readAlias(ctx, in.ModelName, in.Alias)
-	return AliasOutput{Version: v}, toTemporal(err)
+	return run(ctx, a, "", func(ctx context.Context, in AliasInput) (AliasOutput, error) {
+		v, err := a.readAlias(ctx, in.ModelName, in.Alias)
+		return AliasOutput{Version: v}, err
+	}, in)
 }
 
 func (a *Activities) readAlias(ctx context.Context, name, alias string) (int, error) {
@@ -93,16 +95,6 @@ func (a *Activities) readAlias(ctx context.Context, name, alias string) (int, er
 	}
 	return mv.Version, nil
 }
-
-// Tags VerifyVersion writes besides TagManifestSHA256 and TagVerified.
-const (
-	// TagVerifyPredictions holds {"inputs": [...], "predictions": [...]},
-	// what the version predicted when it was verified.
-	TagVerifyPredictions = "flavorflow.verify_predictions"
-	// TagVerifiedBy is the workflow that verified a version registered
-	// outside a pipeline.
-	TagVerifiedBy = "flavorflow.verified_by"
-)
 
 // maxVerifyInputs bounds VerifyVersion's inputs: the predictions are kept
 // in a tag, and MLflow caps tag values at a few thousand characters.
@@ -141,14 +133,11 @@ type VerifyVersionOutput struct {
 // recording its hash leaves a directory that verifies against it, and the
 // next attempt records that manifest's hash instead of building another.
 func (a *Activities) VerifyVersion(ctx context.Context, in VerifyVersionInput) (VerifyVersionOutput, error) {
-	stop := a.keepAlive(ctx, func() any { return "verifying version" })
-	out, err := a.verifyVersion(ctx, in)
-	stop()
-	return out, toTemporal(err)
+	return run(ctx, a, "verifying version", a.verifyVersion, in)
 }
 
 func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (VerifyVersionOutput, error) {
-	if err := store.ValidateModelName(in.ModelName); err != nil {
+	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return VerifyVersionOutput{}, err
 	}
 	switch {
@@ -185,7 +174,7 @@ func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (
 	defer cancel()
 	out := VerifyVersionOutput{}
 	var loaded flavor.Loaded
-	if tag := mv.Tags[TagManifestSHA256]; tag != "" {
+	if tag := mv.Tags[vocab.TagManifestSHA256]; tag != "" {
 		// Recorded already (by a pipeline, an export or an earlier
 		// verify): LoadModel checks the download against it.
 		loaded, err = flavor.LoadModel(dlCtx, a.Store, uri, dst)
@@ -210,7 +199,7 @@ func (a *Activities) verifyVersion(ctx context.Context, in VerifyVersionInput) (
 		return out, failure.Wrap(failure.Internal, err, "encode predictions")
 	}
 	wfID, _ := workflowKey(ctx)
-	for _, kv := range [][2]string{{TagVerifyPredictions, string(record)}, {TagVerifiedBy, wfID}, {TagVerified, "true"}} {
+	for _, kv := range [][2]string{{vocab.TagVerifyPredictions, string(record)}, {vocab.TagVerifiedBy, wfID}, {vocab.TagVerified, "true"}} {
 		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, kv[0], kv[1]); err != nil {
 			return out, err
 		}
@@ -278,9 +267,9 @@ func (a *Activities) recordManifest(ctx context.Context, in VerifyVersionInput, 
 	if err != nil {
 		return flavor.Loaded{}, false, err
 	}
-	switch tag := now.Tags[TagManifestSHA256]; tag {
+	switch tag := now.Tags[vocab.TagManifestSHA256]; tag {
 	case "":
-		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, TagManifestSHA256, loaded.ManifestSHA256); err != nil {
+		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, vocab.TagManifestSHA256, loaded.ManifestSHA256); err != nil {
 			return flavor.Loaded{}, false, err
 		}
 	case loaded.ManifestSHA256:
@@ -294,8 +283,8 @@ func (a *Activities) recordManifest(ctx context.Context, in VerifyVersionInput, 
 		case failure.Has(err, failure.NotFound):
 		case err != nil:
 			return flavor.Loaded{}, false, err
-		case lm.Tags[TagManifestSHA256] == "":
-			if err := a.Store.SetLoggedModelTags(ctx, lm.ID, store.Tags{TagManifestSHA256: loaded.ManifestSHA256}); err != nil {
+		case lm.Tags[vocab.TagManifestSHA256] == "":
+			if err := a.Store.SetLoggedModelTags(ctx, lm.ID, store.Tags{vocab.TagManifestSHA256: loaded.ManifestSHA256}); err != nil {
 				return flavor.Loaded{}, false, err
 			}
 		}
@@ -310,13 +299,13 @@ func (a *Activities) recordManifest(ctx context.Context, in VerifyVersionInput, 
 // re-downloads agreed). Blessing it now would promote exactly what the
 // evidence rejected; the way forward is a new pipeline run.
 func refusedByItsPipeline(mv *store.ModelVersion) error {
-	if mv.Tags[TagPipelineStatus] != PipelineFailed {
+	if mv.Tags[vocab.TagPipelineStatus] != vocab.PipelineFailed {
 		return nil
 	}
-	switch code := failure.Code(mv.Tags[TagPipelineError]); code {
+	switch code := failure.Code(mv.Tags[vocab.TagPipelineError]); code {
 	case failure.VerificationFailed, failure.ChecksumMismatch:
 		return failure.New(failure.VerificationFailed, "version %d of %s was rejected by the pipeline that registered it (%s, %s); starter verify does not overrule that: run the pipeline again",
-			mv.Version, mv.Name, mv.Tags[TagWorkflowID], code)
+			mv.Version, mv.Name, mv.Tags[vocab.TagWorkflowID], code)
 	}
 	return nil
 }

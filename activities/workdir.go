@@ -25,14 +25,13 @@ func (a *Activities) CleanUp(ctx context.Context) error {
 	id, _ := workflowKey(ctx)
 	dir := filepath.Join(a.WorkDir, sanitize(id))
 	// Removing a large model on a slow disk may outlast the heartbeat timeout.
-	stop := a.keepAlive(ctx, func() any { return "cleaning up" })
-	err := removeAll(dir)
-	stop()
-	if err != nil {
-		return toTemporal(err)
+	_, err := run(ctx, a, "cleaning up", func(context.Context, string) (struct{}, error) {
+		return struct{}{}, removeAll(dir)
+	}, dir)
+	if err == nil {
+		a.logger(ctx).Info("removed the work directory", "dir", dir)
 	}
-	a.logger(ctx).Info("removed the work directory", "dir", dir)
-	return nil
+	return err
 }
 
 // SweepOptions say what the janitor takes for left over.

@@ -15,10 +15,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/internal/app"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -145,7 +144,7 @@ func (e *env) stopPipelines() {
 	e.pl.dev.Stop()
 }
 
-var tinyData = activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 3, Y: 6}}}
+var tinyData = vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 3, Y: 6}}}
 
 // runPipeline runs one ModelLifecycle to completion.
 func (e *env) runPipeline(ctx context.Context, queue, name string, weights int64) (workflows.LifecycleResult, time.Duration, error) {

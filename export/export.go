@@ -6,15 +6,12 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
-
-// TagExportKey marks objects created by an export.
-const TagExportKey = "flavorflow.export_key"
 
 // Options control an export.
 type Options struct {
@@ -44,11 +41,11 @@ type Result struct {
 
 // Version copies version of name from src to dst.
 func Version(ctx context.Context, src, dst store.Store, name string, version int, opts Options) (Result, error) {
-	if err := store.ValidateModelName(name); err != nil {
+	if err := vocab.ValidateModelName(name); err != nil {
 		return Result{}, err
 	}
 	for _, a := range opts.Aliases {
-		if err := store.ValidateAlias(a); err != nil {
+		if err := vocab.ValidateAlias(a); err != nil {
 			return Result{}, err
 		}
 	}
@@ -68,10 +65,10 @@ func Version(ctx context.Context, src, dst store.Store, name string, version int
 	key := name + "/" + strconv.Itoa(version) + "/" + smv.ModelID
 	x := &exporter{src: src, dst: dst, key: key, name: name}
 
-	if smv.Tags[activities.TagManifestSHA256] == "" {
+	if smv.Tags[vocab.TagManifestSHA256] == "" {
 		// Registered outside flavorflow (Python MLflow): nothing says what
 		// its bytes should be, so they cannot be checked on either side.
-		return Result{}, failure.New(failure.InvalidManifest, "version %d of %s records no manifest hash (%s); run `starter verify --model %s --version %d` first", version, name, activities.TagManifestSHA256, name, version)
+		return Result{}, failure.New(failure.InvalidManifest, "version %d of %s records no manifest hash (%s); run `starter verify --model %s --version %d` first", version, name, vocab.TagManifestSHA256, name, version)
 	}
 	tmp, err := os.MkdirTemp(opts.TempDir, "flavorflow-export-")
 	if err != nil {
@@ -100,7 +97,7 @@ func Version(ctx context.Context, src, dst store.Store, name string, version int
 	}
 	logged, err := flavor.LogModel(ctx, dst, dir, flavor.LogOptions{
 		ExperimentID: expID, RunID: runID, Name: slm.Name, Params: slm.Params,
-		Tags: store.Tags{TagExportKey: key}, IdempotencyKey: "export:" + key,
+		Tags: store.Tags{vocab.TagExportKey: key}, IdempotencyKey: "export:" + key,
 	})
 	if err != nil {
 		return Result{}, err
@@ -149,7 +146,7 @@ func (x *exporter) run(ctx context.Context, expID, srcRunID string) (string, err
 		srcRun = *r
 	}
 	find := func() (*store.Run, error) {
-		runs, err := x.dst.SearchRunsByTag(ctx, expID, TagExportKey, x.key)
+		runs, err := x.dst.SearchRunsByTag(ctx, expID, vocab.TagExportKey, x.key)
 		if err != nil || len(runs) == 0 {
 			return nil, err
 		}
@@ -160,7 +157,7 @@ func (x *exporter) run(ctx context.Context, expID, srcRunID string) (string, err
 		for k, v := range srcRun.Tags {
 			tags[k] = v
 		}
-		tags[TagExportKey] = x.key
+		tags[vocab.TagExportKey] = x.key
 		return x.dst.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: srcRun.Name, StartTimeMs: srcRun.StartTimeMs, Tags: tags})
 	}
 	run, _, err := store.FindOrCreate(find, create)
@@ -185,7 +182,7 @@ func (x *exporter) version(ctx context.Context, logged flavor.Logged, runID, src
 		return nil, false, err
 	}
 	find := func() (*store.ModelVersion, error) {
-		mvs, err := x.dst.SearchModelVersions(ctx, x.name, TagExportKey, x.key)
+		mvs, err := x.dst.SearchModelVersions(ctx, x.name, vocab.TagExportKey, x.key)
 		if err != nil || len(mvs) == 0 {
 			return nil, err
 		}
@@ -195,9 +192,9 @@ func (x *exporter) version(ctx context.Context, logged flavor.Logged, runID, src
 		return x.dst.CreateModelVersion(ctx, store.CreateModelVersionRequest{
 			Name: x.name, Source: logged.ModelURI, RunID: runID, ModelID: logged.ModelID,
 			Tags: store.Tags{
-				TagExportKey:                        x.key,
-				activities.TagManifestSHA256:        logged.ManifestSHA256,
-				"flavorflow.source_manifest_sha256": srcManifest,
+				vocab.TagExportKey:            x.key,
+				vocab.TagManifestSHA256:       logged.ManifestSHA256,
+				vocab.TagSourceManifestSHA256: srcManifest,
 			},
 		})
 	}
@@ -217,5 +214,5 @@ func (x *exporter) verify(ctx context.Context, version int, manifest string, wan
 	if !got.Model.Equal(want.Model) {
 		return failure.New(failure.VerificationFailed, "exported version %d loads as %v, the source is %v", version, got.Model, want.Model)
 	}
-	return x.dst.SetModelVersionTag(ctx, x.name, version, activities.TagVerified, "true")
+	return x.dst.SetModelVersionTag(ctx, x.name, version, vocab.TagVerified, "true")
 }

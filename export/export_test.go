@@ -10,14 +10,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // seed registers FakeModel(3) as version 1 of name in the local store, the
@@ -39,7 +39,7 @@ func seed(t *testing.T, st store.Store, name string) {
 	_, err = st.CreateRegisteredModel(ctx, name, nil)
 	require.NoError(t, err)
 	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, RunID: run.ID, ModelID: logged.ModelID,
-		Tags: store.Tags{activities.TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	require.NoError(t, st.SetAlias(ctx, name, "champion", 1))
 }
@@ -71,7 +71,7 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, mv.Version)
 	require.Equal(t, first.LoggedModelURI, mv.Source)
-	require.Equal(t, "true", mv.Tags[activities.TagVerified])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
 	run, err := remote.GetRun(ctx, mv.RunID)
 	require.NoError(t, err)
 	require.Equal(t, "3", run.Params["samples"])
@@ -93,7 +93,7 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	require.Len(t, versions, 1)
 	exp, err := remote.GetExperimentByName(ctx, "published")
 	require.NoError(t, err)
-	runs, err := remote.SearchRunsByTag(ctx, exp.ID, TagExportKey, "offline-model/1/"+mv.Tags[TagExportKey][len("offline-model/1/"):])
+	runs, err := remote.SearchRunsByTag(ctx, exp.ID, vocab.TagExportKey, "offline-model/1/"+mv.Tags[vocab.TagExportKey][len("offline-model/1/"):])
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 }
@@ -120,9 +120,10 @@ func TestExportBadInput(t *testing.T) {
 	}
 }
 
-// TestExportRefusesTamperedSource is issue 10, finding 1 for export: the
-// source version's model.json and MLmodel replaced (offset 3 -> 30) with a
-// manifest recomputed to match was published as a verified version.
+// TestExportRefusesTamperedSource: a source version whose model.json and
+// MLmodel were replaced at rest (offset 3 -> 30), with a manifest recomputed
+// to match, must not be published as a verified version; the hash recorded
+// on the version is the authority.
 func TestExportRefusesTamperedSource(t *testing.T) {
 	ctx := context.Background()
 	local, err := localstore.Open(t.TempDir())

@@ -40,6 +40,7 @@ func TestTableIsComplete(t *testing.T) {
 	if Retryable(InvalidModelName) || !Retryable(ServerUnavailable) {
 		t.Fatal("retryability wrong")
 	}
+	checkCodesUsedAreInTable(t)
 }
 
 func TestErrorsMarkdownUpToDate(t *testing.T) {

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 func day(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
 
 func TestReadTimestampedSamples(t *testing.T) {
-	want := []Sample{{X: 1, Y: 4, T: day(1)}, {X: 2, Y: 6, T: day(2)}}
+	want := []vocab.Sample{{X: 1, Y: 4, T: day(1)}, {X: 2, Y: 6, T: day(2)}}
 	for name, in := range map[string]string{
 		"csv rfc3339":  "t,x,y\n2026-01-01T00:00:00Z,1,4\n2026-01-02T00:00:00Z,2,6\n",
 		"csv unix":     "1767225600,1,4\n1767312000,2,6\n",
@@ -39,7 +40,7 @@ func TestReadTimestampedSamples(t *testing.T) {
 }
 
 func TestUntilKeepsSamplesAtOrBeforeCutoff(t *testing.T) {
-	s := []Sample{{X: 0, Y: 1, T: day(1)}, {X: 0, Y: 2, T: day(2)}, {X: 0, Y: 3, T: day(3)}, {X: 0, Y: 9}}
+	s := []vocab.Sample{{X: 0, Y: 1, T: day(1)}, {X: 0, Y: 2, T: day(2)}, {X: 0, Y: 3, T: day(3)}, {X: 0, Y: 9}}
 	all, err := Until(s, time.Time{})
 	if err != nil || len(all) != 4 {
 		t.Fatalf("no cutoff: %v %v", all, err)

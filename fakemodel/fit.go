@@ -13,24 +13,17 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/vocab"
 )
-
-// Sample is one training pair, optionally timestamped (T is when it was
-// observed; the zero time means "always").
-type Sample struct {
-	X float64   `json:"x"`
-	Y float64   `json:"y"`
-	T time.Time `json:"t,omitzero"`
-}
 
 // Until keeps the samples observed at or before cutoff (untimestamped ones
 // always). A zero cutoff keeps everything. When nothing is left the error
 // is InvalidTrainingData naming the cutoff.
-func Until(samples []Sample, cutoff time.Time) ([]Sample, error) {
+func Until(samples []vocab.Sample, cutoff time.Time) ([]vocab.Sample, error) {
 	if cutoff.IsZero() {
 		return samples, nil
 	}
-	out := make([]Sample, 0, len(samples))
+	out := make([]vocab.Sample, 0, len(samples))
 	for _, s := range samples {
 		if s.T.IsZero() || !s.T.After(cutoff) {
 			out = append(out, s)
@@ -80,7 +73,7 @@ func tooLarge(size int64) error {
 
 // ReadFile reads a training data file with ReadSamples, refusing a missing
 // file, a directory or one larger than MaxDataBytes before parsing it.
-func ReadFile(path string) ([]Sample, error) {
+func ReadFile(path string) ([]vocab.Sample, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -137,7 +130,7 @@ type Stats struct {
 }
 
 // Fit learns the least-squares offset: argmin_o sum (y - (x + o))^2 = mean(y - x).
-func Fit(samples []Sample) (FakeModel, Stats, error) {
+func Fit(samples []vocab.Sample) (FakeModel, Stats, error) {
 	if len(samples) == 0 {
 		return FakeModel{}, Stats{}, failure.New(failure.InvalidTrainingData, "training data is empty")
 	}
@@ -183,25 +176,13 @@ func Fit(samples []Sample) (FakeModel, Stats, error) {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// Pairs builds samples from parallel slices; mismatched lengths are an error.
-func Pairs(xs, ys []float64) ([]Sample, error) {
-	if len(xs) != len(ys) {
-		return nil, failure.New(failure.InvalidTrainingData, "%d x values but %d y values", len(xs), len(ys))
-	}
-	out := make([]Sample, len(xs))
-	for i := range xs {
-		out[i] = Sample{X: xs[i], Y: ys[i]}
-	}
-	return out, nil
-}
-
 // ParsePairs parses inline pairs "x,y;x,y" (or "t,x,y;…" with a timestamp;
 // spaces allowed), as typed on the CLI.
-func ParsePairs(s string) ([]Sample, error) {
+func ParsePairs(s string) ([]vocab.Sample, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, failure.New(failure.InvalidTrainingData, "no training pairs given")
 	}
-	var out []Sample
+	var out []vocab.Sample
 	for i, p := range strings.Split(s, ";") {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -223,7 +204,7 @@ func ParsePairs(s string) ([]Sample, error) {
 // optional "t": RFC 3339 string or unix seconds), or CSV lines "x,y" or
 // "t,x,y" with an optional header line. At most MaxSamples records and
 // MaxDataBytes bytes.
-func ReadSamples(r io.Reader) ([]Sample, error) {
+func ReadSamples(r io.Reader) ([]vocab.Sample, error) {
 	cr := &capReader{r: r, left: MaxDataBytes}
 	s, err := readSamples(cr)
 	if cr.over {
@@ -233,7 +214,7 @@ func ReadSamples(r io.Reader) ([]Sample, error) {
 	return s, err
 }
 
-func readSamples(r io.Reader) ([]Sample, error) {
+func readSamples(r io.Reader) ([]vocab.Sample, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	first, err := br.Peek(1)
 	for err == nil && len(first) == 1 && (first[0] == ' ' || first[0] == '\n' || first[0] == '\r' || first[0] == '\t') {
@@ -252,12 +233,12 @@ func readSamples(r io.Reader) ([]Sample, error) {
 	return readCSVSamples(br)
 }
 
-func readJSONSamples(r io.Reader) ([]Sample, error) {
+func readJSONSamples(r io.Reader) ([]vocab.Sample, error) {
 	dec := json.NewDecoder(r)
 	if _, err := dec.Token(); err != nil {
 		return nil, failure.Wrap(failure.InvalidTrainingData, err, "training data JSON")
 	}
-	var out []Sample
+	var out []vocab.Sample
 	for dec.More() {
 		if len(out) >= MaxSamples {
 			return nil, failure.New(failure.InvalidTrainingData, "training data has more than %d samples", MaxSamples)
@@ -273,7 +254,7 @@ func readJSONSamples(r io.Reader) ([]Sample, error) {
 		if raw.X == nil || raw.Y == nil {
 			return nil, failure.New(failure.InvalidTrainingData, "training data JSON record %d lacks x or y", len(out)+1)
 		}
-		smp := Sample{X: *raw.X, Y: *raw.Y}
+		smp := vocab.Sample{X: *raw.X, Y: *raw.Y}
 		if len(raw.T) > 0 && string(raw.T) != "null" {
 			var err error
 			if smp.T, err = ParseTime(strings.Trim(string(raw.T), `"`)); err != nil {
@@ -288,10 +269,10 @@ func readJSONSamples(r io.Reader) ([]Sample, error) {
 	return out, nil
 }
 
-func readCSVSamples(r *bufio.Reader) ([]Sample, error) {
+func readCSVSamples(r *bufio.Reader) ([]vocab.Sample, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<16)
-	var out []Sample
+	var out []vocab.Sample
 	line := 0
 	for sc.Scan() {
 		line++
@@ -320,29 +301,29 @@ func readCSVSamples(r *bufio.Reader) ([]Sample, error) {
 	return out, nil
 }
 
-func parseRecord(rec string, n int) (Sample, error) {
+func parseRecord(rec string, n int) (vocab.Sample, error) {
 	fields := strings.Split(rec, ",")
 	var ts time.Time
 	if len(fields) == 3 {
 		t, err := ParseTime(fields[0])
 		if err != nil {
-			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %v", n, rec, err)
+			return vocab.Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %v", n, rec, err)
 		}
 		ts, fields = t, fields[1:]
 	}
 	if len(fields) != 2 {
-		return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: want two numbers x,y or t,x,y", n, rec)
+		return vocab.Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: want two numbers x,y or t,x,y", n, rec)
 	}
 	var v [2]float64
 	for i, f := range fields {
 		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil {
-			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not a number", n, rec, strings.TrimSpace(f))
+			return vocab.Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not a number", n, rec, strings.TrimSpace(f))
 		}
 		if !finite(x) {
-			return Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not finite", n, rec, strings.TrimSpace(f))
+			return vocab.Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not finite", n, rec, strings.TrimSpace(f))
 		}
 		v[i] = x
 	}
-	return Sample{X: v[0], Y: v[1], T: ts}, nil
+	return vocab.Sample{X: v[0], Y: v[1], T: ts}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // repeatReader yields line n times.
@@ -76,11 +77,11 @@ func TestReadFileLimits(t *testing.T) {
 // InvalidTrainingData (an infinite MSE used to pass Fit and then fail the
 // worker, which cannot encode it).
 func TestFitOverflow(t *testing.T) {
-	m, st, err := Fit([]Sample{{X: 0, Y: 1e308}, {X: 0, Y: 1e308}})
+	m, st, err := Fit([]vocab.Sample{{X: 0, Y: 1e308}, {X: 0, Y: 1e308}})
 	if err != nil || m.Offset != 1e308 || st.MSE != 0 {
 		t.Fatalf("sum overflow, finite mean: %v %+v %v", m, st, err)
 	}
-	for name, in := range map[string][]Sample{
+	for name, in := range map[string][]vocab.Sample{
 		"offset": {{X: -1e308, Y: 1e308}},
 		"mse":    {{X: 0, Y: 1e200}, {X: 0, Y: -1e200}},
 		"x+o":    {{X: math.MaxFloat64, Y: math.MaxFloat64}, {X: -math.MaxFloat64, Y: 0}},

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 func TestTutorial(t *testing.T) {
@@ -19,21 +20,21 @@ func TestTutorial(t *testing.T) {
 }
 
 func TestFitLearnsOffset(t *testing.T) {
-	m, st, err := Fit([]Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 10, Y: 13}})
+	m, st, err := Fit([]vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 10, Y: 13}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Offset != 3 || st.N != 3 || st.MSE != 0 {
 		t.Fatalf("got %v %+v", m, st)
 	}
-	m, st, err = Fit([]Sample{{X: 0, Y: 1}, {X: 0, Y: 3}})
+	m, st, err = Fit([]vocab.Sample{{X: 0, Y: 1}, {X: 0, Y: 3}})
 	if err != nil || m.Offset != 2 || st.MSE != 1 {
 		t.Fatalf("got %v %+v %v", m, st, err)
 	}
 }
 
 func TestFitBadInput(t *testing.T) {
-	for name, in := range map[string][]Sample{
+	for name, in := range map[string][]vocab.Sample{
 		"empty":    nil,
 		"nan":      {{X: math.NaN(), Y: 1}},
 		"inf":      {{X: 1, Y: math.Inf(1)}},
@@ -42,9 +43,6 @@ func TestFitBadInput(t *testing.T) {
 		if _, _, err := Fit(in); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("%s: err = %v", name, err)
 		}
-	}
-	if _, err := Pairs([]float64{1, 2}, []float64{1}); failure.CodeOf(err) != failure.InvalidTrainingData {
-		t.Errorf("mismatched pairs: %v", err)
 	}
 }
 
@@ -100,7 +98,7 @@ func TestReadSamples(t *testing.T) {
 		"json":       ` [{"x":1,"y":4},{"x":2,"y":5}]`,
 	} {
 		s, err := ReadSamples(strings.NewReader(in))
-		if err != nil || len(s) != 2 || s[1] != (Sample{X: 2, Y: 5}) {
+		if err != nil || len(s) != 2 || s[1] != (vocab.Sample{X: 2, Y: 5}) {
 			t.Errorf("%s: %v %v", name, s, err)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Limits on what a listing may make Download do: a model directory has a
@@ -145,7 +146,7 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 		if err != nil {
 			return location{}, err
 		}
-		loc = location{root: r, want: mv.Tags[TagManifestSHA256], wantFrom: fmt.Sprintf("version %d of %s", version, u.Name)}
+		loc = location{root: r, want: mv.Tags[vocab.TagManifestSHA256], wantFrom: fmt.Sprintf("version %d of %s", version, u.Name)}
 		if loc.want == "" && mv.ModelID != "" {
 			// Registered without the tag (Python's register_model of a
 			// model flavorflow logged): the logged model records the
@@ -153,8 +154,8 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 			// files are the logged model's.
 			lm, err := st.GetLoggedModel(ctx, mv.ModelID)
 			switch {
-			case err == nil && lm.ArtifactURI == r && lm.Tags[TagManifestSHA256] != "":
-				loc.want, loc.wantFrom = lm.Tags[TagManifestSHA256], fmt.Sprintf("logged model %s (the source of version %d of %s)", lm.ID, version, u.Name)
+			case err == nil && lm.ArtifactURI == r && lm.Tags[vocab.TagManifestSHA256] != "":
+				loc.want, loc.wantFrom = lm.Tags[vocab.TagManifestSHA256], fmt.Sprintf("logged model %s (the source of version %d of %s)", lm.ID, version, u.Name)
 			case err != nil && !failure.Has(err, failure.NotFound):
 				return location{}, err
 			}
@@ -164,7 +165,7 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 		if err != nil {
 			return location{}, err
 		}
-		loc = location{root: lm.ArtifactURI, want: lm.Tags[TagManifestSHA256], wantFrom: "logged model " + lm.ID}
+		loc = location{root: lm.ArtifactURI, want: lm.Tags[vocab.TagManifestSHA256], wantFrom: "logged model " + lm.ID}
 	case modeluri.KindRun:
 		return resolveRun(ctx, st, u)
 	default:
@@ -214,7 +215,7 @@ func resolveRun(ctx context.Context, st store.Store, u modeluri.URI) (location, 
 		if lm.Name == name && lm.SourceRunID == run.ID {
 			loc := location{root: lm.ArtifactURI, sub: rest}
 			if rest == "" {
-				loc.want, loc.wantFrom = lm.Tags[TagManifestSHA256], "logged model "+lm.ID
+				loc.want, loc.wantFrom = lm.Tags[vocab.TagManifestSHA256], "logged model "+lm.ID
 			}
 			return loc, nil
 		}
@@ -229,7 +230,7 @@ type remoteFile struct {
 }
 
 // listTree walks loc recursively. Every listed path is re-checked with
-// store.CleanRelPath and must lie strictly inside the directory listed, so a
+// vocab.CleanRelPath and must lie strictly inside the directory listed, so a
 // listing can never place a file outside dst.
 func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, error) {
 	var files []remoteFile
@@ -243,7 +244,7 @@ func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, 
 			return err
 		}
 		for _, e := range entries {
-			p, err := store.CleanRelPath(e.Path, false)
+			p, err := vocab.CleanRelPath(e.Path, false)
 			if err != nil {
 				return failure.Wrap(failure.InvalidPath, err, "%s: listing of %q", loc.root, dir)
 			}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // FuzzParseMLmodel: any input either parses or fails with InvalidMLmodel,
@@ -72,7 +72,7 @@ func FuzzManifest(f *testing.F) {
 			return
 		}
 		for _, e := range m.Files {
-			if clean, err := store.CleanRelPath(e.Path, false); err != nil || clean != e.Path || e.Path == ManifestFile {
+			if clean, err := vocab.CleanRelPath(e.Path, false); err != nil || clean != e.Path || e.Path == ManifestFile {
 				t.Fatalf("accepted unsafe or non-canonical path %q", e.Path)
 			}
 		}

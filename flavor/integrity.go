@@ -16,6 +16,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // maxTransitTries bounds how often one file is fetched when its bytes do not
@@ -246,7 +247,7 @@ func CheckStored(ctx context.Context, st store.Store, uri string) (string, error
 		return "", err
 	}
 	if loc.want == "" {
-		return "", failure.New(failure.InvalidManifest, "%s records no manifest hash (%s); run `starter verify` to record one", u.String(), TagManifestSHA256)
+		return "", failure.New(failure.InvalidManifest, "%s records no manifest hash (%s); run `starter verify` to record one", u.String(), vocab.TagManifestSHA256)
 	}
 	files, err := listTree(ctx, st, loc)
 	if err != nil {

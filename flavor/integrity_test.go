@@ -13,12 +13,13 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // integrityModel is y = x + 3 with a weights payload.
@@ -51,7 +52,7 @@ func registerT(t *testing.T, st store.Store, name string, onDisk func(root, rel 
 		t.Fatal(err)
 	}
 	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, RunID: run.ID, ModelID: logged.ModelID,
-		Tags: store.Tags{TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +163,9 @@ func checkTampered(t *testing.T, r registered) {
 	wantCode(t, "CheckStored", err, failure.ChecksumMismatch)
 }
 
-// TestTamperedVersionIsRefused is finding 1 of issue 10 on the local store:
-// model.json and MLmodel edited (offset 3 -> 30) with the manifest deleted
-// or recomputed loaded as y = x + 30.
+// TestTamperedVersionIsRefused, on the local store: model.json and MLmodel
+// edited (offset 3 -> 30) with the manifest deleted or recomputed must not
+// load as y = x + 30.
 func TestTamperedVersionIsRefused(t *testing.T) {
 	for _, recompute := range []bool{false, true} {
 		r, _ := localRegistered(t, "tampered")
@@ -213,9 +214,8 @@ func TestUntaggedVersionLoadsWithoutManifest(t *testing.T) {
 	wantCode(t, "CheckStored untagged", err, failure.InvalidManifest)
 }
 
-// TestTransitDamageIsRefetched is finding 2 of issue 10 on the local store:
-// a read cut short once (cleanly, no error) was a non-retryable
-// ChecksumMismatch. Damage on the way is fetched again; bytes that keep
+// TestTransitDamageIsRefetched, on the local store: a read cut short once
+// (cleanly, no error) must not be a non-retryable ChecksumMismatch. Damage on the way is fetched again; bytes that keep
 // arriving different are ServerUnavailable (retryable); bytes damaged at
 // rest stay ChecksumMismatch once two reads agree.
 func TestTransitDamageIsRefetched(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // TutorialFlavor is the flavor name of the tutorial's Python flavor
@@ -109,7 +110,7 @@ func loadFakemodelFlavor(root *os.Root, dir string, cfg map[string]any) (fakemod
 	if data == "" {
 		data = DataFile
 	}
-	rel, err := store.CleanRelPath(data, false)
+	rel, err := vocab.CleanRelPath(data, false)
 	if err != nil {
 		return fakemodel.FakeModel{}, failure.Wrap(failure.InvalidMLmodel, err, "MLmodel field %s.data", field)
 	}

@@ -10,19 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
-)
-
-// Tags LogModel writes on the logged model.
-const (
-	TagIdempotencyKey = "flavorflow.idempotency_key"
-	TagManifestSHA256 = "flavorflow.manifest_sha256"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // DefaultLoggedModelName is used when LogOptions.Name is empty, as Python's
@@ -64,8 +58,8 @@ func LogModel(ctx context.Context, st store.Store, dir string, opts LogOptions) 
 	if opts.Name == "" {
 		opts.Name = DefaultLoggedModelName
 	}
-	if strings.ContainsAny(opts.Name, "/:.%\"'") {
-		return Logged{}, failure.New(failure.InvalidArgument, "logged model name %q must not contain any of / : . %% \" ' (MLflow's rule)", opts.Name)
+	if err := vocab.ValidateLoggedModelName(opts.Name); err != nil {
+		return Logged{}, err
 	}
 	local, sha, err := VerifyDir(dir)
 	if err != nil {
@@ -114,7 +108,7 @@ func (l *logger) findOrCreate(ctx context.Context) (*store.LoggedModel, bool, er
 		run = r
 	}
 	if key := l.opts.IdempotencyKey; key != "" {
-		found, err := l.st.SearchLoggedModelsByTag(ctx, l.opts.ExperimentID, TagIdempotencyKey, key)
+		found, err := l.st.SearchLoggedModelsByTag(ctx, l.opts.ExperimentID, vocab.TagIdempotencyKey, key)
 		if err != nil {
 			return nil, false, err
 		}
@@ -148,7 +142,7 @@ func (l *logger) findOrCreate(ctx context.Context) (*store.LoggedModel, bool, er
 		tags[k] = v
 	}
 	if l.opts.IdempotencyKey != "" {
-		tags[TagIdempotencyKey] = l.opts.IdempotencyKey
+		tags[vocab.TagIdempotencyKey] = l.opts.IdempotencyKey
 	}
 	lm, err := l.st.CreateLoggedModel(ctx, store.CreateLoggedModelRequest{
 		ExperimentID: l.opts.ExperimentID,
@@ -210,7 +204,7 @@ func (l *logger) upload(ctx context.Context, lm *store.LoggedModel, reused bool)
 	}
 	out := Logged{ModelID: lm.ID, ArtifactURI: lm.ArtifactURI, ModelURI: "models:/" + lm.ID, ManifestSHA256: man.SHA256, Reused: reused}
 	if reused && lm.Status == store.LoggedModelReady {
-		switch tag := lm.Tags[TagManifestSHA256]; tag {
+		switch tag := lm.Tags[vocab.TagManifestSHA256]; tag {
 		case man.SHA256:
 			return out, nil
 		case "":
@@ -259,7 +253,7 @@ func (l *logger) upload(ctx context.Context, lm *store.LoggedModel, reused bool)
 			return Logged{}, err
 		}
 	}
-	if err := l.st.SetLoggedModelTags(ctx, lm.ID, store.Tags{TagManifestSHA256: man.SHA256}); err != nil {
+	if err := l.st.SetLoggedModelTags(ctx, lm.ID, store.Tags{vocab.TagManifestSHA256: man.SHA256}); err != nil {
 		return Logged{}, err
 	}
 	return out, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 type logEnv struct {
@@ -78,7 +79,7 @@ func TestLogModelAndLoadBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lm.Status != store.LoggedModelReady || lm.Tags[TagManifestSHA256] != logged.ManifestSHA256 || lm.Tags[TagIdempotencyKey] != "wf-1" || lm.Tags["owner"] != "test" {
+	if lm.Status != store.LoggedModelReady || lm.Tags[vocab.TagManifestSHA256] != logged.ManifestSHA256 || lm.Tags[vocab.TagIdempotencyKey] != "wf-1" || lm.Tags["owner"] != "test" {
 		t.Errorf("logged model %+v", lm)
 	}
 	if lm.Params["lr"] != "run-wins" || lm.Params["seed"] != "1" || lm.SourceRunID != env.run.ID {
@@ -212,7 +213,7 @@ func TestLogModelResumesAfterFailure(t *testing.T) {
 	if failure.CodeOf(err) != failure.ServerUnavailable {
 		t.Fatalf("first attempt: %v", err)
 	}
-	found, _ := env.st.SearchLoggedModelsByTag(ctx, env.expID, TagIdempotencyKey, "wf-resume")
+	found, _ := env.st.SearchLoggedModelsByTag(ctx, env.expID, vocab.TagIdempotencyKey, "wf-resume")
 	if len(found) != 1 || found[0].Status != store.LoggedModelPending {
 		t.Fatalf("after a retryable failure the model should stay PENDING: %+v", found)
 	}
@@ -322,7 +323,7 @@ func TestLogModelChecksSavedManifest(t *testing.T) {
 	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), "recorded at save") {
 		t.Fatalf("wrong manifest: %v", err)
 	}
-	if found, _ := env.st.SearchLoggedModelsByTag(ctx, env.expID, TagIdempotencyKey, "key-manifest"); len(found) != 0 {
+	if found, _ := env.st.SearchLoggedModelsByTag(ctx, env.expID, vocab.TagIdempotencyKey, "key-manifest"); len(found) != 0 {
 		t.Fatalf("a logged model was created for a directory that failed the check: %+v", found)
 	}
 	opts.SavedManifestSHA256 = saved.ManifestSHA256

@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // ManifestVersion is the manifest format written by this package.
@@ -73,7 +73,7 @@ func ParseManifest(data []byte) (Manifest, error) {
 	}
 	seen := make(map[string]bool, len(m.Files))
 	for _, e := range m.Files {
-		clean, err := store.CleanRelPath(e.Path, false)
+		clean, err := vocab.CleanRelPath(e.Path, false)
 		if err != nil {
 			return Manifest{}, failure.Wrap(failure.InvalidManifest, err, "%s lists an unsafe path %q", ManifestFile, e.Path)
 		}
@@ -229,7 +229,7 @@ func walkFiles(dir string, fn func(rel string, info fs.FileInfo) error) error {
 		case !t.IsRegular():
 			return failure.New(failure.InvalidPath, "%s: %q is not a regular file (%s)", dir, rel, t)
 		}
-		if _, err := store.CleanRelPath(rel, false); err != nil || strings.ContainsRune(rel, '\\') {
+		if _, err := vocab.CleanRelPath(rel, false); err != nil || strings.ContainsRune(rel, '\\') {
 			return failure.Wrap(failure.InvalidPath, err, "%s: file name %q cannot be stored", dir, rel)
 		}
 		info, err := d.Info()

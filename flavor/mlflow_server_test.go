@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 )

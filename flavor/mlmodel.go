@@ -11,13 +11,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor/pyyaml"
 )
 
 // MaxMLmodelSize bounds what ParseMLmodel reads. Real MLmodel files are a few
@@ -119,7 +119,7 @@ func (m *MLmodel) Marshal() ([]byte, error) {
 			"inputs": nilIfEmpty(s.Inputs), "outputs": nilIfEmpty(s.Outputs), "params": nilIfEmpty(s.Params),
 		}
 	}
-	out, err := pyYAMLDump(doc)
+	out, err := pyyaml.Dump(doc)
 	if err != nil {
 		return nil, failure.Wrap(failure.InvalidMLmodel, err, "render MLmodel")
 	}
@@ -290,47 +290,7 @@ func scalarValue(n *yaml.Node, field string) (any, error) {
 	if n.Style != 0 { // quoted or block scalar: always a string
 		return n.Value, nil
 	}
-	return resolvePlain(n.Value), nil
-}
-
-// resolvePlain gives the value PyYAML's safe_load gives a plain scalar.
-func resolvePlain(s string) any {
-	switch {
-	case pyNullRe.MatchString(s):
-		return nil
-	case pyBoolRe.MatchString(s):
-		switch strings.ToLower(s) {
-		case "yes", "true", "on":
-			return true
-		}
-		return false
-	case pyIntRe.MatchString(s):
-		t := strings.ReplaceAll(s, "_", "")
-		if i, err := strconv.ParseInt(t, 0, 64); err == nil {
-			return int(i)
-		}
-		if u, err := strconv.ParseUint(strings.TrimPrefix(t, "+"), 0, 64); err == nil {
-			return u
-		}
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
-			return f // beyond 64 bits: Python keeps an exact int, we keep the magnitude
-		}
-	case pyFloatRe.MatchString(s):
-		t := strings.ToLower(strings.ReplaceAll(s, "_", ""))
-		switch strings.TrimLeft(t, "+-") {
-		case ".inf":
-			if strings.HasPrefix(t, "-") {
-				return math.Inf(-1)
-			}
-			return math.Inf(1)
-		case ".nan":
-			return math.NaN()
-		}
-		if f, err := strconv.ParseFloat(t, 64); err == nil {
-			return f
-		}
-	}
-	return s
+	return pyyaml.ResolvePlain(n.Value), nil
 }
 
 func (c *yamlConverter) mapping(n *yaml.Node, field string, depth int) (map[string]any, error) {
@@ -389,7 +349,7 @@ func (c *yamlConverter) mlmodel(root *yaml.Node) (*MLmodel, error) {
 		case int, int64, uint64, bool:
 			*dst = fmt.Sprint(x) // e.g. mlflow_version: 3 written by hand
 		case float64:
-			*dst = pyFloatRepr(x)
+			*dst = pyyaml.FloatRepr(x)
 		default:
 			return failure.New(failure.InvalidMLmodel, "MLmodel field %s is a %s, want a string", key, typeName(v))
 		}

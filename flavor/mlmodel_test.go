@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor/pyyaml"
 )
 
 // goldenCases mirrors testdata/golden/cases.json, read by gen_golden.py too.
@@ -36,7 +37,7 @@ func readGoldenCases(t *testing.T) goldenCases {
 	var c goldenCases
 	c.MLmodels = map[string]map[string]any{}
 	for name, v := range raw["mlmodels"].(map[string]any) {
-		c.MLmodels[name] = pythonTyped(v).(map[string]any)
+		c.MLmodels[name] = pyyaml.FromJSON(v).(map[string]any)
 	}
 	for _, f := range raw["floats"].([]any) {
 		c.Floats = append(c.Floats, f.(string))
@@ -45,29 +46,6 @@ func readGoldenCases(t *testing.T) goldenCases {
 		c.Times = append(c.Times, s.(string))
 	}
 	return c
-}
-
-// pythonTyped converts json.Numbers as Python's json module does: "3" is an
-// int, "3.0" and "1e16" are floats.
-func pythonTyped(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if strings.ContainsAny(string(x), ".eE") {
-			f, _ := x.Float64()
-			return f
-		}
-		i, _ := x.Int64()
-		return int(i)
-	case map[string]any:
-		for k, e := range x {
-			x[k] = pythonTyped(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = pythonTyped(e)
-		}
-	}
-	return v
 }
 
 func mlmodelFromCase(c map[string]any) *MLmodel {
@@ -188,25 +166,6 @@ func TestParseMLflow340(t *testing.T) {
 	_, err = m.FlavorConfig("fakemodel")
 	if failure.CodeOf(err) != failure.FlavorNotFound || !strings.Contains(err.Error(), `Model does not have the "fakemodel" flavor`) {
 		t.Errorf("missing flavor: %v", err)
-	}
-}
-
-func TestPyFloatRepr(t *testing.T) {
-	cases := readGoldenCases(t)
-	var fs []any
-	for _, s := range cases.Floats {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
-	got, err := pyYAMLDump(map[string]any{"floats": fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := readGolden(t, "floats.yaml"); !bytes.Equal(got, want) {
-		t.Errorf("floats differ:\n%s", lineDiff(string(want), string(got)))
 	}
 }
 

@@ -4,7 +4,8 @@ package flavor
 
 import (
 	"context"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultParallelism is how many files move at once when the caller does not
@@ -14,38 +15,29 @@ const DefaultParallelism = 4
 // forEach runs fn for every index in [0, n) with at most limit calls in
 // flight. The first error cancels the context passed to the others and is
 // returned; later errors are dropped (they are usually that cancellation).
+// Once the context is done no further call starts, and a cancelled ctx is
+// returned as its error even when every call that ran succeeded, so a
+// caller never takes a partial run for a complete one.
 func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
 	if limit <= 0 {
 		limit = DefaultParallelism
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	sem := make(chan struct{}, limit)
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		if gctx.Err() != nil {
 			break
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { firstErr = err; cancel() })
+		g.Go(func() error {
+			// g.Go may have waited for a slot while another call failed.
+			if gctx.Err() != nil {
+				return nil
 			}
-		}(i)
+			return fn(gctx, i)
+		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

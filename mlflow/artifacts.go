@@ -13,6 +13,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 const artifactsAPI = "/api/2.0/mlflow-artifacts"
@@ -57,7 +58,7 @@ func (c *Client) resolveRoot(root string) (artifactRoot, error) {
 	// CleanRelPath refuses it (path.Clean would silently climb).
 	p = strings.Join(strings.FieldsFunc(p, func(r rune) bool { return r == '/' }), "/")
 	if p != "" {
-		if _, err := store.CleanRelPath(p, false); err != nil {
+		if _, err := vocab.CleanRelPath(p, false); err != nil {
 			return artifactRoot{}, err
 		}
 	}
@@ -66,7 +67,7 @@ func (c *Client) resolveRoot(root string) (artifactRoot, error) {
 
 // target validates relPath and resolves root, for every artifact call.
 func (c *Client) target(root, relPath string, allowRoot bool) (artifactRoot, string, error) {
-	rel, err := store.CleanRelPath(relPath, allowRoot)
+	rel, err := vocab.CleanRelPath(relPath, allowRoot)
 	if err != nil {
 		return artifactRoot{}, "", err
 	}
@@ -209,7 +210,7 @@ func (c *Client) ListArtifacts(ctx context.Context, root, relDir string) ([]stor
 		if dir != "" {
 			name = strings.TrimPrefix(name, dir+"/") // tolerate servers that answer root-relative paths
 		}
-		clean, err := store.CleanRelPath(name, false)
+		clean, err := vocab.CleanRelPath(name, false)
 		if err != nil || strings.Contains(clean, "/") {
 			return nil, failure.New(failure.InvalidPath, "listing of %q returned the unsafe entry %q", dir, f.Path)
 		}

@@ -31,9 +31,6 @@ func (e *APIError) Error() string {
 // IsNotFound reports whether err means the thing does not exist.
 func IsNotFound(err error) bool { return failure.Has(err, failure.NotFound) }
 
-// IsAlreadyExists reports whether err is a duplicate create.
-func IsAlreadyExists(err error) bool { return failure.Has(err, failure.AlreadyExists) }
-
 // errorBody is MLflow's error JSON; FastAPI routes answer {"detail": ...}.
 type errorBody struct {
 	ErrorCode string          `json:"error_code"`

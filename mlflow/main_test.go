@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 )
 
 // One MLflow server per test binary: a cold start costs ~8 s.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 var (
@@ -41,7 +42,7 @@ func (e registeredModelEnvelope) get(endpoint string) (*store.RegisteredModel, e
 func (c *Client) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
 	// MLflow accepts names of any length and with control characters;
 	// the contract (and the local store) does not.
-	if err := store.ValidateModelName(name); err != nil {
+	if err := vocab.ValidateModelName(name); err != nil {
 		return nil, err
 	}
 	in := map[string]any{"name": name}
@@ -249,7 +250,7 @@ func (c *Client) SetModelVersionTag(ctx context.Context, name string, version in
 
 // SetAlias points alias at version (an upsert on the server).
 func (c *Client) SetAlias(ctx context.Context, name, alias string, version int) error {
-	if err := store.ValidateAlias(alias); err != nil {
+	if err := vocab.ValidateAlias(alias); err != nil {
 		return err
 	}
 	in := map[string]any{"name": name, "alias": alias, "version": strconv.Itoa(version)}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/store"
 )
 

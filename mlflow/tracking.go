@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 var (
@@ -101,7 +102,7 @@ func (c *Client) SearchRunsByTag(ctx context.Context, experimentID, key, value s
 
 // tagFilter builds `tags.`key` = 'value'` (see filterCond for exact).
 func tagFilter(key, value string) (filter string, exact bool, err error) {
-	if err := store.ValidateTagKey(key); err != nil {
+	if err := vocab.ValidateTagKey(key); err != nil {
 		return "", false, err
 	}
 	return filterCond("tags.`"+key+"`", value)

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // Kind says what a URI refers to.
@@ -118,13 +118,13 @@ func parseModels(s string) (URI, error) {
 	var refLen int
 	if at := strings.LastIndex(first, "@"); at >= 0 {
 		u.Kind, u.Name, u.Alias = KindAlias, first[:at], first[at+1:]
-		if err := store.ValidateModelName(u.Name); err != nil {
+		if err := vocab.ValidateModelName(u.Name); err != nil {
 			return URI{}, failure.Wrap(failure.InvalidURI, err, "%q", s)
 		}
 		if u.Alias == "" {
 			return URI{}, failure.New(failure.InvalidURI, "%q has an empty alias after '@'", s)
 		}
-		if err := store.ValidateAlias(u.Alias); err != nil && !strings.EqualFold(u.Alias, "latest") {
+		if err := vocab.ValidateAlias(u.Alias); err != nil && !strings.EqualFold(u.Alias, "latest") {
 			return URI{}, failure.Wrap(failure.InvalidURI, err, "%q", s)
 		}
 		refLen = 1
@@ -136,7 +136,7 @@ func parseModels(s string) (URI, error) {
 		refLen = 1
 	} else {
 		u.Name = first
-		if err := store.ValidateModelName(u.Name); err != nil {
+		if err := vocab.ValidateModelName(u.Name); err != nil {
 			return URI{}, failure.Wrap(failure.InvalidURI, err, "%q", s)
 		}
 		ref := segs[1]
@@ -155,7 +155,7 @@ func parseModels(s string) (URI, error) {
 		refLen = 2
 	}
 	if len(segs) > refLen {
-		sub, err := store.CleanRelPath(strings.Join(segs[refLen:], "/"), false)
+		sub, err := vocab.CleanRelPath(strings.Join(segs[refLen:], "/"), false)
 		if err != nil {
 			return URI{}, failure.Wrap(failure.InvalidURI, err, "%q", s)
 		}
@@ -178,7 +178,7 @@ func parseRuns(s string) (URI, error) {
 			return URI{}, failure.New(failure.InvalidURI, "%q: run id %q has characters other than letters, digits, - and _", s, runID)
 		}
 	}
-	clean, err := store.CleanRelPath(p, false)
+	clean, err := vocab.CleanRelPath(p, false)
 	if err != nil {
 		return URI{}, failure.Wrap(failure.InvalidURI, err, "%q", s)
 	}

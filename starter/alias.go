@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -87,10 +87,10 @@ func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(f.model); err != nil {
+	if err := vocab.ValidateModelName(f.model); err != nil {
 		return err
 	}
-	if err := store.ValidateAlias(f.alias); err != nil {
+	if err := vocab.ValidateAlias(f.alias); err != nil {
 		return err
 	}
 	if f.version < 1 {

@@ -17,12 +17,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -82,7 +81,7 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 	if p.model == "" {
 		return workflows.LifecycleRequest{}, usageError{"--model is required"}
 	}
-	if err := store.ValidateModelName(p.model); err != nil {
+	if err := vocab.ValidateModelName(p.model); err != nil {
 		return workflows.LifecycleRequest{}, err
 	}
 	req := workflows.LifecycleRequest{ModelName: p.model, Alias: cfg.Pipeline.Alias, WeightsSize: p.weights, VerifyInputs: cfg.Pipeline.VerifyInputs}
@@ -94,7 +93,7 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 		req.Alias = p.alias
 	}
 	if req.Alias != "" {
-		if err := store.ValidateAlias(req.Alias); err != nil {
+		if err := vocab.ValidateAlias(req.Alias); err != nil {
 			return req, err
 		}
 	}
@@ -222,12 +221,12 @@ func checkID(flagName, id string) error {
 }
 
 // trainingData validates the data locally with the worker's own checks
-// (activities.FitData: the same limits, parsing and fit), so data the worker
+// (fakemodel.FitData: the same limits, parsing and fit), so data the worker
 // would refuse fails here with InvalidTrainingData (exit 2) before a
 // pipeline starts. Small data goes inline (the worker may run elsewhere),
 // large files by absolute path. It returns the model the data fits.
-func trainingData(file, pairs string, byPath bool) (activities.TrainingData, fakemodel.FakeModel, error) {
-	var d activities.TrainingData
+func trainingData(file, pairs string, byPath bool) (vocab.TrainingData, fakemodel.FakeModel, error) {
+	var d vocab.TrainingData
 	var none fakemodel.FakeModel
 	switch {
 	case file != "" && pairs != "":
@@ -247,12 +246,12 @@ func trainingData(file, pairs string, byPath bool) (activities.TrainingData, fak
 		}
 		d.Path = abs
 	}
-	samples, model, _, err := activities.FitData(d, time.Time{})
+	samples, model, _, err := fakemodel.FitData(d, time.Time{})
 	if err != nil {
-		return activities.TrainingData{}, none, err
+		return vocab.TrainingData{}, none, err
 	}
-	if d.Path != "" && len(samples) <= activities.MaxInlinePairs && !byPath {
-		return activities.TrainingData{Pairs: samples}, model, nil
+	if d.Path != "" && len(samples) <= vocab.MaxInlinePairs && !byPath {
+		return vocab.TrainingData{Pairs: samples}, model, nil
 	}
 	return d, model, nil
 }

@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -86,7 +86,7 @@ func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f v
 	if err != nil {
 		return err
 	}
-	if err := store.ValidateModelName(f.model); err != nil {
+	if err := vocab.ValidateModelName(f.model); err != nil {
 		return err
 	}
 	if f.version < 1 {

@@ -14,7 +14,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -33,7 +34,7 @@ func TestAliasKeeperOnDevServer(t *testing.T) {
 	// the alias moves.
 	for v := 1; v <= n; v++ {
 		registerFakeModel(t, r.local, model, float64(v))
-		require.NoError(t, r.local.SetModelVersionTag(ctx, model, v, activities.TagVerified, "true"))
+		require.NoError(t, r.local.SetModelVersionTag(ctx, model, v, vocab.TagVerified, "true"))
 	}
 	const queue = "alias-keeper"
 	w := worker.New(tp.Client, queue, worker.Options{})

@@ -22,8 +22,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -432,7 +433,7 @@ func TestCLIPipelineCommands(t *testing.T) {
 
 	// A version that did not pass verification is never promoted.
 	store := c.openStore()
-	require.NoError(t, store.SetModelVersionTag(context.Background(), "cli-model", 2, activities.TagVerified, "false"))
+	require.NoError(t, store.SetModelVersionTag(context.Background(), "cli-model", 2, vocab.TagVerified, "false"))
 	r = c.starter(nil, "promote", "--model", "cli-model", "--alias", "champion", "--version", "2")
 	require.Equal(t, 2, r.code, "%s", r)
 	require.Contains(t, r.stderr, "VerificationFailed")
@@ -480,7 +481,7 @@ func TestCLIPipelineCommands(t *testing.T) {
 
 	// A pipeline that fails in the worker (its data file is gone).
 	run, err := c.tp.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "cli-fail", TaskQueue: c.queue},
-		workflows.WorkflowName, workflows.LifecycleRequest{ModelName: "cli-model", Data: activities.TrainingData{Path: filepath.Join(c.dir, "gone.csv")}})
+		workflows.WorkflowName, workflows.LifecycleRequest{ModelName: "cli-model", Data: vocab.TrainingData{Path: filepath.Join(c.dir, "gone.csv")}})
 	require.NoError(t, err)
 	require.Error(t, run.Get(context.Background(), nil))
 	r = c.starter(nil, "watch", "cli-fail")

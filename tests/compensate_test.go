@@ -7,10 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -28,14 +27,14 @@ func (r *rig) leftovers(t *testing.T, model, wfID string) leftovers {
 	ctx := context.Background()
 	var l leftovers
 	if exp, err := r.local.GetExperimentByName(ctx, experiment); err == nil {
-		runs, err := r.local.SearchRunsByTag(ctx, exp.ID, activities.TagWorkflowID, wfID)
+		runs, err := r.local.SearchRunsByTag(ctx, exp.ID, vocab.TagWorkflowID, wfID)
 		require.NoError(t, err)
 		for _, run := range runs {
 			if run.Status == store.RunRunning {
 				l.runningRuns++
 			}
 		}
-		lms, err := r.local.SearchLoggedModelsByTag(ctx, exp.ID, flavor.TagIdempotencyKey, wfID)
+		lms, err := r.local.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagIdempotencyKey, wfID)
 		require.NoError(t, err)
 		for _, lm := range lms {
 			if lm.Status == store.LoggedModelPending {
@@ -75,8 +74,8 @@ func TestFailedPipelineLeavesNoOrphans(t *testing.T) {
 		{"SetAlias", func(t *testing.T, l leftovers) {
 			require.True(t, l.modelExists)
 			require.Len(t, l.versions, 1)
-			require.Equal(t, activities.PipelineFailed, l.versions[0].Tags[activities.TagPipelineStatus])
-			require.Equal(t, string(failure.BadResponse), l.versions[0].Tags[activities.TagPipelineError])
+			require.Equal(t, vocab.PipelineFailed, l.versions[0].Tags[vocab.TagPipelineStatus])
+			require.Equal(t, string(failure.BadResponse), l.versions[0].Tags[vocab.TagPipelineError])
 		}},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
@@ -98,8 +97,8 @@ func TestFailedPipelineLeavesNoOrphans(t *testing.T) {
 			require.Equal(t, 1, res.Version)
 			vs := r.allVersions(t, "o")
 			require.Len(t, vs, 1)
-			require.Equal(t, "true", vs[0].Tags[activities.TagVerified])
-			require.NotEqual(t, activities.PipelineFailed, vs[0].Tags[activities.TagPipelineStatus])
+			require.Equal(t, "true", vs[0].Tags[vocab.TagVerified])
+			require.NotEqual(t, vocab.PipelineFailed, vs[0].Tags[vocab.TagPipelineStatus])
 			require.Equal(t, 1, r.aliasVersion(t, "o", "champion"))
 			l = r.leftovers(t, "o", id)
 			require.Zero(t, l.runningRuns)

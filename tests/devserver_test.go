@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 

@@ -11,10 +11,10 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -44,7 +44,7 @@ func newRig(t *testing.T) *rig {
 func tutorialRequest(name string) workflows.LifecycleRequest {
 	return workflows.LifecycleRequest{
 		ModelName: name, Alias: "champion",
-		Data: activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 10, Y: 13}}},
+		Data: vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}, {X: 10, Y: 13}}},
 	}
 }
 
@@ -79,11 +79,11 @@ func (r *rig) count(t *testing.T, model, wfID string) counts {
 	if err != nil {
 		return c
 	}
-	runs, err := r.local.SearchRunsByTag(ctx, exp.ID, activities.TagWorkflowID, wfID)
+	runs, err := r.local.SearchRunsByTag(ctx, exp.ID, vocab.TagWorkflowID, wfID)
 	require.NoError(t, err)
-	lms, err := r.local.SearchLoggedModelsByTag(ctx, exp.ID, activities.TagWorkflowID, wfID)
+	lms, err := r.local.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagWorkflowID, wfID)
 	require.NoError(t, err)
-	mvs, err := r.local.SearchModelVersions(ctx, model, activities.TagWorkflowID, wfID)
+	mvs, err := r.local.SearchModelVersions(ctx, model, vocab.TagWorkflowID, wfID)
 	if err != nil {
 		mvs = nil
 	}

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 )
 
 // One MLflow server for the package's tests (testenv.SharedMLflow); they use

@@ -26,10 +26,10 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/app"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
-	"github.com/flavorflow/flavorflow/internal/telemetry/telemetrytest"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/telemetrytest"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 

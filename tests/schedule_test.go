@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/stretchr/testify/require"
-
-	"github.com/flavorflow/flavorflow/activities"
 )
 
 type scheduleJSON struct {
@@ -73,9 +72,9 @@ func TestScheduleBackfillTrainsOnCutoffsOnce(t *testing.T) {
 	for _, mv := range versions {
 		run, err := st.GetRun(ctx, mv.RunID)
 		require.NoError(t, err)
-		got[mv.Tags[activities.TagWorkflowID]] = run.Tags[activities.TagCutoff]
+		got[mv.Tags[vocab.TagWorkflowID]] = run.Tags[vocab.TagCutoff]
 		var s statusJSON
-		c.okJSON(&s, "status", mv.Tags[activities.TagWorkflowID])
+		c.okJSON(&s, "status", mv.Tags[vocab.TagWorkflowID])
 		require.Equal(t, mv.Version, s.Version)
 		offsets = append(offsets, s.Offset)
 	}
@@ -101,7 +100,7 @@ func TestScheduleBackfillTrainsOnCutoffsOnce(t *testing.T) {
 	// been superseded), so a repeated backfill never pauses a schedule that
 	// has --pause-on-failure.
 	for _, mv := range versions {
-		r := c.starter(nil, "status", mv.Tags[activities.TagWorkflowID], "--output", "json")
+		r := c.starter(nil, "status", mv.Tags[vocab.TagWorkflowID], "--output", "json")
 		var s statusJSON
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &s), "%s", r)
 		require.Equal(t, mv.Version, s.Version, "the re-run found the same version\n%s", r)

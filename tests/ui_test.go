@@ -21,7 +21,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/app"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 

@@ -14,14 +14,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // registerWithPython logs the tutorial's FakeModel(3) with its own Python
@@ -60,9 +60,9 @@ func runPython(t *testing.T, python, script string, args ...string) string {
 	return lines[len(lines)-1]
 }
 
-// TestVerifyPythonRegisteredVersion is issue 10, finding 6 end to end: a
-// version registered by Python MLflow on a real MLflow server could not be
-// promoted (VerificationFailed) and had no way forward. `starter verify`,
+// TestVerifyPythonRegisteredVersion, end to end: a version registered by
+// Python MLflow on a real MLflow server cannot be promoted
+// (VerificationFailed) until it is verified. `starter verify`,
 // through the VerifyVersion workflow on the dev server, records its
 // manifest and verifies it; then `starter promote` succeeds, `starter
 // predict` loads it checked against the recorded hash, and Python still
@@ -105,10 +105,10 @@ func TestVerifyPythonRegisteredVersion(t *testing.T) {
 	defer direct.Close()
 	mv, err := direct.GetModelVersion(context.Background(), name, 1)
 	require.NoError(t, err)
-	require.Equal(t, v.ManifestSHA256, mv.Tags[activities.TagManifestSHA256])
-	require.Equal(t, "true", mv.Tags[activities.TagVerified])
+	require.Equal(t, v.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256])
+	require.Equal(t, "true", mv.Tags[vocab.TagVerified])
 	var rec map[string][]float64
-	require.NoError(t, json.Unmarshal([]byte(mv.Tags[activities.TagVerifyPredictions]), &rec))
+	require.NoError(t, json.Unmarshal([]byte(mv.Tags[vocab.TagVerifyPredictions]), &rec))
 	require.Equal(t, []float64{7, 3}, rec["predictions"])
 
 	// Again: nothing rebuilt, same hash; text output.
@@ -138,10 +138,10 @@ print(tutorial_flavor.load_model("models:/" + sys.argv[2] + "@champion").predict
 	require.Contains(t, r.stderr, "NotFound")
 }
 
-// TestPredictRefusesTamperedVersion is issue 10, finding 1 from the
-// outside: model.json and MLmodel edited at rest (offset 3 -> 30) and the
-// manifest deleted made `starter predict models:/NAME/1 4` print 34 and
-// exit 0, on both stores. It must be ChecksumMismatch, exit 2.
+// TestPredictRefusesTamperedVersion, from the outside: with model.json and
+// MLmodel edited at rest (offset 3 -> 30) and the manifest deleted,
+// `starter predict models:/NAME/1 4` must not print 34 and exit 0 but fail
+// with ChecksumMismatch, exit 2, on both stores.
 func TestPredictRefusesTamperedVersion(t *testing.T) {
 	t.Parallel()
 	c := &cliEnv{t: t, bin: binaries(t), dir: t.TempDir()}
@@ -204,7 +204,7 @@ func registerFakeModel(t *testing.T, st store.Store, name string, offset float64
 		require.True(t, failure.Has(err, failure.AlreadyExists), "%v", err)
 	}
 	_, err = st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID,
-		Tags: store.Tags{activities.TagManifestSHA256: logged.ManifestSHA256}})
+		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	return logged.ArtifactURI
 }

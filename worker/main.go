@@ -59,14 +59,14 @@ func run(ctx context.Context, args []string) error {
 	}
 	logger = logger.With("build_id", buildID, "task_queue", cfg.Temporal.TaskQueue)
 
-	// telemetry (issue 7): OTLP / stdout export by env, no-op otherwise.
+	// Traces and metrics go to OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or stdout
+	// (FLAVORFLOW_OTEL_STDOUT=1) when the environment asks; otherwise no-op.
 	tel, err := telemetry.Setup(ctx, "flavorflow-worker", telemetry.Options{Getenv: os.Getenv, Logger: logger})
 	if err != nil {
 		return err
 	}
 	defer telemetry.ShutdownWithin(tel, 5*time.Second, logger)
 	logger = slog.New(telemetry.LogHandler(logger.Handler()))
-	// end telemetry
 
 	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport), app.WithTuning(cfg.Worker), app.WithMLflow(cfg.MLflow))
 	if err != nil {

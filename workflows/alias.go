@@ -8,7 +8,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // AliasChangeName is the type name of the short AliasChange workflow that
@@ -53,9 +53,9 @@ func ChangeAlias(ctx context.Context, c client.Client, taskQueue, updateID strin
 
 // validateAliasChange rejects a request that can never succeed.
 func validateAliasChange(req AliasChangeRequest) error {
-	err := store.ValidateModelName(req.ModelName)
+	err := vocab.ValidateModelName(req.ModelName)
 	if err == nil {
-		err = store.ValidateAlias(req.Alias)
+		err = vocab.ValidateAlias(req.Alias)
 	}
 	if err == nil && req.Version < 1 {
 		err = failure.New(failure.InvalidArgument, "version %d: versions start at 1", req.Version)

@@ -10,7 +10,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // ModelLifecycle trains a FakeModel, saves it in MLflow's format, logs and
@@ -237,11 +237,11 @@ func validate(req LifecycleRequest) error {
 		}
 		return temporal.NewNonRetryableApplicationError(err.Error(), string(failure.CodeOf(err)), nil)
 	}
-	if err := check(store.ValidateModelName(req.ModelName)); err != nil {
+	if err := check(vocab.ValidateModelName(req.ModelName)); err != nil {
 		return err
 	}
 	if req.Alias != "" {
-		if err := check(store.ValidateAlias(req.Alias)); err != nil {
+		if err := check(vocab.ValidateAlias(req.Alias)); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 var a *activities.Activities
@@ -27,7 +28,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 }
 
 func request() LifecycleRequest {
-	return LifecycleRequest{ModelName: "iris", Alias: "champion", Data: activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}}}}
+	return LifecycleRequest{ModelName: "iris", Alias: "champion", Data: vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}}}}
 }
 
 // fakes are the activities' answers; tests replace one and then install.

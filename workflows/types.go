@@ -1,9 +1,8 @@
 package workflows
 
 import (
+	"github.com/flavorflow/flavorflow/vocab"
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/flavorflow/flavorflow/activities"
 )
 
 // WorkflowName is the registered workflow type name.
@@ -44,11 +43,11 @@ var DefaultVerifyInputs = []float64{4, 0, -1.5, 1000}
 
 // LifecycleRequest starts a pipeline.
 type LifecycleRequest struct {
-	ModelName    string                  `json:"model_name"`
-	Alias        string                  `json:"alias"` // "" = register and verify, do not promote
-	Data         activities.TrainingData `json:"data"`
-	WeightsSize  int64                   `json:"weights_size,omitempty"`
-	VerifyInputs []float64               `json:"verify_inputs,omitempty"`
+	ModelName    string             `json:"model_name"`
+	Alias        string             `json:"alias"` // "" = register and verify, do not promote
+	Data         vocab.TrainingData `json:"data"`
+	WeightsSize  int64              `json:"weights_size,omitempty"`
+	VerifyInputs []float64          `json:"verify_inputs,omitempty"`
 }
 
 // LifecycleResult is what a finished pipeline produced.

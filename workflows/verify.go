@@ -7,7 +7,7 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // VerifyVersionName is the registered type name of VerifyVersion.
@@ -65,7 +65,7 @@ func VerifyVersion(ctx workflow.Context, req VerifyVersionRequest) (VerifyVersio
 }
 
 func validateVerifyVersion(req VerifyVersionRequest) error {
-	err := store.ValidateModelName(req.ModelName)
+	err := vocab.ValidateModelName(req.ModelName)
 	if err == nil && req.Version < 1 {
 		err = failure.New(failure.InvalidArgument, "version %d: versions start at 1", req.Version)
 	}

@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/internal/telemetry/telemetrytest"
+	"github.com/flavorflow/flavorflow/internal/testrig/telemetrytest"
 )
 
 func env(kv ...string) func(string) string {

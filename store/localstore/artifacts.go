@@ -15,6 +15,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // tmpPrefix marks files being written. Listings skip them, so a crash
@@ -28,11 +29,11 @@ func resolve(root, rel string, allowRoot bool) (string, error) {
 	if !ok || strings.HasPrefix(p, "/") {
 		return "", failure.New(failure.InvalidURI, "artifact root %q is not an mlflow-artifacts:/<path> URI", root)
 	}
-	base, err := store.CleanRelPath(p, true)
+	base, err := vocab.CleanRelPath(p, true)
 	if err != nil {
 		return "", failure.Wrap(failure.InvalidURI, err, "artifact root %q", root)
 	}
-	r, err := store.CleanRelPath(rel, allowRoot)
+	r, err := vocab.CleanRelPath(rel, allowRoot)
 	if err != nil {
 		return "", err
 	}
@@ -196,7 +197,7 @@ func (s *Store) ListArtifacts(ctx context.Context, root, relDir string) ([]store
 	if err != nil {
 		return nil, err
 	}
-	rel, _ := store.CleanRelPath(relDir, true)
+	rel, _ := vocab.CleanRelPath(relDir, true)
 	f, err := s.root.Open(p)
 	if err != nil {
 		if s.hasSymlink(p) || !errors.Is(err, fs.ErrNotExist) {

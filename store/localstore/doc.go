@@ -40,5 +40,5 @@
 //
 // All artifact file access goes through an os.Root opened on <dir>/artifacts,
 // so neither ".." nor a symlink planted in the tree can reach a file outside
-// it; paths are additionally checked with store.CleanRelPath.
+// it; paths are additionally checked with vocab.CleanRelPath.
 package localstore

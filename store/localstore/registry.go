@@ -8,6 +8,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 func rmMustExist(ctx context.Context, tx *sql.Tx, name string) error {
@@ -21,7 +22,7 @@ func versionMustExist(ctx context.Context, tx *sql.Tx, name string, version int)
 
 // CreateRegisteredModel implements store.Registry.
 func (s *Store) CreateRegisteredModel(ctx context.Context, name string, tags store.Tags) (*store.RegisteredModel, error) {
-	if err := store.ValidateModelName(name); err != nil {
+	if err := vocab.ValidateModelName(name); err != nil {
 		return nil, err
 	}
 	if err := validateKeys("registered model tag", tags); err != nil {
@@ -102,7 +103,7 @@ func (s *Store) GetRegisteredModel(ctx context.Context, name string) (*store.Reg
 // creators (goroutines or processes) queue on the write lock and each gets
 // the next number.
 func (s *Store) CreateModelVersion(ctx context.Context, req store.CreateModelVersionRequest) (*store.ModelVersion, error) {
-	if err := store.ValidateModelName(req.Name); err != nil {
+	if err := vocab.ValidateModelName(req.Name); err != nil {
 		return nil, err
 	}
 	if req.Source == "" {
@@ -257,7 +258,7 @@ func (s *Store) GetModelVersionDownloadURI(ctx context.Context, name string, ver
 
 // SetModelVersionTag implements store.Registry.
 func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int, key, value string) error {
-	if err := store.ValidateTagKey(key); err != nil {
+	if err := vocab.ValidateTagKey(key); err != nil {
 		return err
 	}
 	return s.write(ctx, "set model version tag", func(tx *sql.Tx) error {
@@ -270,10 +271,10 @@ func (s *Store) SetModelVersionTag(ctx context.Context, name string, version int
 
 // SetAlias implements store.Registry: an unconditional upsert, as in MLflow.
 func (s *Store) SetAlias(ctx context.Context, name, alias string, version int) error {
-	if err := store.ValidateModelName(name); err != nil {
+	if err := vocab.ValidateModelName(name); err != nil {
 		return err
 	}
-	if err := store.ValidateAlias(alias); err != nil {
+	if err := vocab.ValidateAlias(alias); err != nil {
 		return err
 	}
 	return s.write(ctx, "set alias", func(tx *sql.Tx) error {
@@ -310,7 +311,7 @@ func (s *Store) GetModelVersionByAlias(ctx context.Context, name, alias string) 
 // DeleteAlias implements store.Registry. Deleting an alias that is not set is
 // not an error, as in MLflow; the registered model must exist.
 func (s *Store) DeleteAlias(ctx context.Context, name, alias string) error {
-	if err := store.ValidateAlias(alias); err != nil {
+	if err := vocab.ValidateAlias(alias); err != nil {
 		return err
 	}
 	return s.write(ctx, "delete alias", func(tx *sql.Tx) error {

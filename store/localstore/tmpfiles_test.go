@@ -236,8 +236,8 @@ func TestHelperKilledWriter(t *testing.T) {
 	t.Fatalf("put returned %v; it should block until killed", err)
 }
 
-// The issue as reported: a worker SIGKILLed during the upload leaves its temp
-// file, and the model, finalized by the restarted worker, must not keep it.
+// A worker SIGKILLed during the upload leaves its temp file, and the model,
+// finalized by the restarted worker, must not keep it.
 func TestKilledWriterTempRemoved(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a subprocess")

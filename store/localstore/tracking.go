@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 const artifactScheme = "mlflow-artifacts:/"
@@ -42,7 +43,7 @@ func experimentArtifactLocation(ctx context.Context, tx *sql.Tx, expID int64) (s
 
 func validateKeys(what string, m store.Tags) error {
 	for k := range m {
-		if err := store.ValidateTagKey(k); err != nil {
+		if err := vocab.ValidateTagKey(k); err != nil {
 			return failure.Wrap(failure.InvalidArgument, err, "%s", what)
 		}
 	}
@@ -144,8 +145,8 @@ func (s *Store) GetExperimentByName(ctx context.Context, name string) (*store.Ex
 
 // CreateExperiment implements store.Tracking.
 func (s *Store) CreateExperiment(ctx context.Context, name string, tags store.Tags) (string, error) {
-	if strings.TrimSpace(name) == "" || len(name) > store.MaxExperimentNameLen {
-		return "", failure.New(failure.InvalidArgument, "experiment name must be 1 to %d characters", store.MaxExperimentNameLen)
+	if err := vocab.ValidateExperimentName(name); err != nil {
+		return "", err
 	}
 	if err := validateKeys("experiment tag", tags); err != nil {
 		return "", err
@@ -314,7 +315,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error
 		return err
 	}
 	for _, m := range b.Metrics {
-		if err := store.ValidateTagKey(m.Key); err != nil {
+		if err := vocab.ValidateTagKey(m.Key); err != nil {
 			return failure.Wrap(failure.InvalidArgument, err, "metric")
 		}
 	}

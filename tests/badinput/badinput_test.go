@@ -9,19 +9,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/storetest"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
 var (
 	fakeModel3  = fakemodel.New(3)
-	goodPairs   = activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}}}
+	goodPairs   = vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}}}
 	goodRequest = workflows.LifecycleRequest{ModelName: "m", Alias: "champion", Data: goodPairs}
 	long257     = strings.Repeat("n", 257)
 	ctx         = context.Background()
@@ -153,7 +153,7 @@ func rows() []row {
 		{"wf/alias bad chars", failure.InvalidAlias, "letters", wf(workflows.LifecycleRequest{ModelName: "m", Alias: "a.b", Data: goodPairs}), nothingCreated("m")},
 		{"wf/no data", failure.InvalidTrainingData, "no training data", wf(workflows.LifecycleRequest{ModelName: "m"}), nothingCreated("m")},
 		{"wf/too many inline pairs", failure.InvalidTrainingData, "over the limit", wf(workflows.LifecycleRequest{ModelName: "m",
-			Data: activities.TrainingData{Pairs: make([]fakemodel.Sample, activities.MaxInlinePairs+1)}}), nothingCreated("m")},
+			Data: vocab.TrainingData{Pairs: make([]vocab.Sample, vocab.MaxInlinePairs+1)}}), nothingCreated("m")},
 		{"wf/data file empty", failure.InvalidTrainingData, "empty", wfData("\n\n"), nothingCreated("m")},
 		{"wf/data file not numbers", failure.InvalidTrainingData, "not a number", wfData("1,2\n3,four\n"), nothingCreated("m")},
 		{"wf/data file Inf", failure.InvalidTrainingData, "not finite", wfData("1,2\n3,+Inf\n"), nothingCreated("m")},
@@ -164,10 +164,10 @@ func rows() []row {
 			require.NoError(t, err)
 			require.NoError(t, f.Truncate(fakemodel.MaxDataBytes+1)) // sparse
 			require.NoError(t, f.Close())
-			return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Data: activities.TrainingData{Path: p}})
+			return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Data: vocab.TrainingData{Path: p}})
 		}, nothingCreated("m")},
 		{"wf/data path is a directory", failure.InvalidTrainingData, "directory", func(t *testing.T, h *harness) error {
-			return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Data: activities.TrainingData{Path: h.dir}})
+			return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Data: vocab.TrainingData{Path: h.dir}})
 		}, nothingCreated("m")},
 		{"wf/MLmodel replaced by a YAML bomb after registration", failure.ChecksumMismatch, "MLmodel",
 			afterRegistration(writeFile("MLmodel", yamlBomb)), aliasStayed},

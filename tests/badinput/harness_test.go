@@ -21,11 +21,11 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultstore"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultstore"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
-	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -158,7 +158,7 @@ func wfData(content string) func(*testing.T, *harness) error {
 	return func(t *testing.T, h *harness) error {
 		p := filepath.Join(h.dir, "train.csv")
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-		return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Alias: "champion", Data: activities.TrainingData{Path: p}})
+		return runWorkflow(t, h, "wf-"+t.Name(), workflows.LifecycleRequest{ModelName: "m", Alias: "champion", Data: vocab.TrainingData{Path: p}})
 	}
 }
 
@@ -172,11 +172,11 @@ func nothingCreated(model string) func(*testing.T, *harness) {
 		ctx := context.Background()
 		st := h.local()
 		if exp, err := st.GetExperimentByName(ctx, experiment); err == nil {
-			runs, err := st.SearchRunsByTag(ctx, exp.ID, activities.TagWorkflowID, "wf-"+t.Name())
+			runs, err := st.SearchRunsByTag(ctx, exp.ID, vocab.TagWorkflowID, "wf-"+t.Name())
 			require.NoError(t, err)
 			require.Empty(t, runs, "runs were created")
 		}
-		if store.ValidateModelName(model) == nil {
+		if vocab.ValidateModelName(model) == nil {
 			_, err := st.GetRegisteredModel(ctx, model)
 			require.True(t, failure.Has(err, failure.NotFound), "registered model %q exists (%v)", model, err)
 		}
@@ -301,5 +301,5 @@ func aliasStayed(t *testing.T, h *harness) {
 	require.Equal(t, 1, mv.Version, "the alias moved")
 	v2, err := h.local().GetModelVersion(ctx, "m", 2)
 	require.NoError(t, err, "the failure should come after registration")
-	require.NotEqual(t, "true", v2.Tags[activities.TagVerified], "version 2 is tagged verified")
+	require.NotEqual(t, "true", v2.Tags[vocab.TagVerified], "version 2 is tagged verified")
 }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 )
 
 // bins holds the starter built for the CLI rows.

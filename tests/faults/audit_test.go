@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -53,12 +53,12 @@ func (r *rig) auditStore(ps []*pipeline) audit {
 		} else {
 			a.Failed[errorType(p.err)]++
 		}
-		runs, err := r.direct.SearchRunsByTag(ctx, exp.ID, activities.TagWorkflowID, p.id)
+		runs, err := r.direct.SearchRunsByTag(ctx, exp.ID, vocab.TagWorkflowID, p.id)
 		if err != nil {
 			r.t.Fatalf("runs of %s: %v", p.id, err)
 		}
 		a.Runs[len(runs)]++
-		lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, activities.TagWorkflowID, p.id)
+		lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagWorkflowID, p.id)
 		if err != nil {
 			r.t.Fatalf("logged models of %s: %v", p.id, err)
 		}
@@ -69,7 +69,7 @@ func (r *rig) auditStore(ps []*pipeline) audit {
 			}
 		}
 		a.LoggedReady[ready]++
-		mvs, err := r.direct.SearchModelVersions(ctx, p.model, activities.TagWorkflowID, p.id)
+		mvs, err := r.direct.SearchModelVersions(ctx, p.model, vocab.TagWorkflowID, p.id)
 		if err != nil && !failure.Has(err, failure.NotFound) {
 			r.t.Fatalf("versions of %s: %v", p.id, err)
 		}
@@ -100,7 +100,7 @@ func (r *rig) auditStore(ps []*pipeline) audit {
 		if err != nil {
 			r.t.Fatalf("alias %s@%s: %v", k[0], k[1], err)
 		}
-		if mv.Tags[activities.TagVerified] != "true" {
+		if mv.Tags[vocab.TagVerified] != "true" {
 			a.UnverifiedPromotions++
 			r.t.Errorf("alias %s@%s points at version %d, which is not tagged verified", k[0], k[1], mv.Version)
 		}
@@ -120,7 +120,7 @@ func (r *rig) checkVersion(ctx context.Context, mv store.ModelVersion) error {
 	if err != nil {
 		return err
 	}
-	if want := mv.Tags[activities.TagManifestSHA256]; loaded.ManifestSHA256 != want {
+	if want := mv.Tags[vocab.TagManifestSHA256]; loaded.ManifestSHA256 != want {
 		return fmt.Errorf("manifest %s, the version's tag says %s", loaded.ManifestSHA256, want)
 	}
 	return nil

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // TestConcurrentRegistrationsOfOneName: 8 pipelines register the same model
@@ -125,7 +125,7 @@ func concurrentPromotions(t *testing.T, r *rig, storeName string) {
 			if p.err != nil && kind != string(failure.AliasConflict) {
 				t.Errorf("round %d: %s failed with %v, want success or AliasConflict", round, p.id, p.err)
 			}
-			mvs, err := r.direct.SearchModelVersions(ctx, model, activities.TagWorkflowID, p.id)
+			mvs, err := r.direct.SearchModelVersions(ctx, model, vocab.TagWorkflowID, p.id)
 			if err != nil || len(mvs) != 1 {
 				t.Fatalf("round %d: %s has versions %v (%v), want exactly one", round, p.id, versionNumbers(mvs), err)
 			}
@@ -138,7 +138,7 @@ func concurrentPromotions(t *testing.T, r *rig, storeName string) {
 		}
 		highest := 0
 		for _, mv := range mvs {
-			if mv.Tags[activities.TagVerified] == "true" && mv.Version > highest {
+			if mv.Tags[vocab.TagVerified] == "true" && mv.Version > highest {
 				highest = mv.Version
 			}
 		}

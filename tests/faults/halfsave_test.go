@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 )
 
 // TestHalfWrittenSaveOnAnotherWorker: two workers with their own work

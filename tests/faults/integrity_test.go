@@ -8,19 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
-// TestTruncatedDownloadIsFetchedAgain is issue 10, finding 2: a download
-// truncated once on the way (a consistent Content-Length, a short body)
-// failed the pipeline with a non-retryable ChecksumMismatch and left the
-// version unverified. The verify step fetches the damaged file again and the
-// pipeline completes. Then finding 1: one byte of the verified version's
-// weights.bin flipped at rest makes promotion (through the alias keeper,
-// the worker binary against MLflow) fail with ChecksumMismatch; the alias stays unset.
+// TestTruncatedDownloadIsFetchedAgain: a download truncated once on the way
+// (a consistent Content-Length, a short body) must not fail the pipeline
+// with a non-retryable ChecksumMismatch; the verify step fetches the damaged
+// file again and the pipeline completes. Then damage at rest: one byte of
+// the verified version's weights.bin flipped makes promotion (through the
+// alias keeper, the worker binary against MLflow) fail with
+// ChecksumMismatch; the alias stays unset.
 func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigOptions{})
@@ -42,7 +42,7 @@ func TestTruncatedDownloadIsFetchedAgain(t *testing.T) {
 	r.px.SetRules()
 	ctx := context.Background()
 	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
-	if err != nil || mv.Version != p.res.Version || mv.Tags[activities.TagVerified] != "true" {
+	if err != nil || mv.Version != p.res.Version || mv.Tags[vocab.TagVerified] != "true" {
 		t.Fatalf("alias after truncated downloads: %+v %v, want verified version %d", mv, err, p.res.Version)
 	}
 

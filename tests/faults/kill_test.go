@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 )
 
 // TestSIGKILLAfterRegisterCommitted: the worker is killed while its

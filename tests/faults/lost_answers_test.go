@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 )
 
 // writeRules lose the answer of the first n requests to every endpoint that

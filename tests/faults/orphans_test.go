@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/flavor"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // TestNoOrphansAfterPermanentFailure: the MLflow server (through the proxy)
@@ -67,7 +66,7 @@ func TestNoOrphansAfterPermanentFailure(t *testing.T) {
 				if err != nil {
 					return false, nil
 				}
-				lms, err := r.direct.SearchLoggedModelsByTag(ctx, e.ID, flavor.TagIdempotencyKey, id)
+				lms, err := r.direct.SearchLoggedModelsByTag(ctx, e.ID, vocab.TagIdempotencyKey, id)
 				return err == nil && len(lms) > 0, nil
 			}); err != nil {
 				t.Fatalf("%s: the upload never started failing: %v", c.name, err)
@@ -86,7 +85,7 @@ func TestNoOrphansAfterPermanentFailure(t *testing.T) {
 		r.px.SetRules()
 
 		e := exp()
-		runs, err := r.direct.SearchRunsByTag(ctx, e, activities.TagWorkflowID, id)
+		runs, err := r.direct.SearchRunsByTag(ctx, e, vocab.TagWorkflowID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +94,7 @@ func TestNoOrphansAfterPermanentFailure(t *testing.T) {
 				t.Errorf("%s: run %s of the failed pipeline is still RUNNING", c.name, run.ID)
 			}
 		}
-		lms, err := r.direct.SearchLoggedModelsByTag(ctx, e, flavor.TagIdempotencyKey, id)
+		lms, err := r.direct.SearchLoggedModelsByTag(ctx, e, vocab.TagIdempotencyKey, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +119,7 @@ func TestNoOrphansAfterPermanentFailure(t *testing.T) {
 				t.Errorf("%s: %d versions, want %d", c.name, len(mvs), c.versions)
 			}
 			for _, mv := range mvs {
-				if mv.Tags[activities.TagPipelineStatus] != activities.PipelineFailed || mv.Tags[activities.TagPipelineError] != string(failure.BadResponse) {
+				if mv.Tags[vocab.TagPipelineStatus] != vocab.PipelineFailed || mv.Tags[vocab.TagPipelineError] != string(failure.BadResponse) {
 					t.Errorf("%s: version %d of the failed pipeline is not tagged failed: %v", c.name, mv.Version, mv.Tags)
 				}
 			}
@@ -141,11 +140,11 @@ func TestNoOrphansAfterPermanentFailure(t *testing.T) {
 			t.Errorf("%s: after the re-run %d versions (result version %d), want exactly 1", c.name, len(mvs), again.res.Version)
 		}
 		for _, mv := range mvs {
-			if mv.Tags[activities.TagVerified] != "true" || mv.Tags[activities.TagPipelineStatus] == activities.PipelineFailed {
+			if mv.Tags[vocab.TagVerified] != "true" || mv.Tags[vocab.TagPipelineStatus] == vocab.PipelineFailed {
 				t.Errorf("%s: version %d after the re-run: %v", c.name, mv.Version, mv.Tags)
 			}
 		}
-		runs, err = r.direct.SearchRunsByTag(ctx, e, activities.TagWorkflowID, id)
+		runs, err = r.direct.SearchRunsByTag(ctx, e, vocab.TagWorkflowID, id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 )
 
 // constraintRace is MLflow 3.17.2's answer when two first-time sets of one

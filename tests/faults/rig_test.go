@@ -18,13 +18,12 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/flavorflow/flavorflow/activities"
-	"github.com/flavorflow/flavorflow/fakemodel"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -269,7 +268,7 @@ func poll(timeout time.Duration, cond func() (bool, error)) error {
 func request(model, alias string, offset float64, weights int64) workflows.LifecycleRequest {
 	return workflows.LifecycleRequest{
 		ModelName: model, Alias: alias, WeightsSize: weights,
-		Data: activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 1 + offset}, {X: 2, Y: 2 + offset}, {X: 10, Y: 10 + offset}}},
+		Data: vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 1 + offset}, {X: 2, Y: 2 + offset}, {X: 10, Y: 10 + offset}}},
 	}
 }
 

@@ -15,10 +15,10 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 
-	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/internal/faultproxy"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // waitUpload waits (bounded) until an artifact upload is on the wire.
@@ -188,11 +188,11 @@ func TestCorruptedArtifactOnMLflowServer(t *testing.T) {
 	if err != nil || mv.Version != first.res.Version {
 		t.Fatalf("alias after the corrupt pipeline: %v %v, want version %d", mv, err, first.res.Version)
 	}
-	mvs, err := r.direct.SearchModelVersions(ctx, model, activities.TagWorkflowID, second)
+	mvs, err := r.direct.SearchModelVersions(ctx, model, vocab.TagWorkflowID, second)
 	if err != nil || len(mvs) != 1 {
 		t.Fatalf("versions of the corrupt pipeline: %v %v, want one", versionNumbers(mvs), err)
 	}
-	if mvs[0].Tags[activities.TagVerified] != "" {
+	if mvs[0].Tags[vocab.TagVerified] != "" {
 		t.Errorf("corrupt version %d is tagged verified", mvs[0].Version)
 	}
 	var tb table
@@ -211,7 +211,7 @@ func (r *rig) flipStoredByte(wfID, file string) string {
 		r.t.Errorf("experiment: %v", err)
 		return ""
 	}
-	lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, activities.TagWorkflowID, wfID)
+	lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagWorkflowID, wfID)
 	if err != nil || len(lms) != 1 {
 		r.t.Errorf("logged models of %s: %v %v", wfID, lms, err)
 		return ""

@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 )
 
 // bins holds the worker and starter built for this package.

@@ -29,11 +29,11 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/app"
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -96,7 +96,7 @@ func lifecycle(t *testing.T, st *mlflow.Client, model string) {
 	env.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	env.RegisterActivity(&activities.Activities{Store: st, Experiment: "security-tls", WorkDir: t.TempDir(), UploadParallelism: 2})
 	env.ExecuteWorkflow(workflows.WorkflowName, workflows.LifecycleRequest{ModelName: model, Alias: "champion",
-		Data: activities.TrainingData{Pairs: []fakemodel.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}}}})
+		Data: vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}}}})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	loaded, err := flavor.LoadModel(context.Background(), st, "models:/"+model+"@champion", filepath.Join(t.TempDir(), "dl"))

@@ -17,9 +17,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/flavor/pyyaml"
 )
 
 func main() {
@@ -50,7 +50,7 @@ func run() error {
 	if err := dec.Decode(&in); err != nil {
 		return err
 	}
-	in = pythonTyped(in).(map[string]any)
+	in = pyyaml.FromJSON(in).(map[string]any)
 	str := func(k string) string { s, _ := in[k].(string); return s }
 	m := &flavor.MLmodel{
 		ArtifactPath: str("artifact_path"), MLflowVersion: str("mlflow_version"), ModelID: str("model_id"),
@@ -75,29 +75,4 @@ func run() error {
 	}
 	_, err = os.Stdout.Write(out)
 	return err
-}
-
-func pythonTyped(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if strings.ContainsAny(string(x), ".eE") {
-			f, _ := x.Float64()
-			return f
-		}
-		i, err := x.Int64()
-		if err != nil {
-			f, _ := x.Float64()
-			return f
-		}
-		return int(i)
-	case map[string]any:
-		for k, e := range x {
-			x[k] = pythonTyped(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = pythonTyped(e)
-		}
-	}
-	return v
 }

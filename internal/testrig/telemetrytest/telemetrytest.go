@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/flavorflow/flavorflow/internal/testenv"
+	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 )
 
 // Flatten maps metric name -> "k=v,k=v" (sorted attributes) -> value for

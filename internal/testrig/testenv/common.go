@@ -12,7 +12,7 @@ import (
 // RepoRoot returns the repository root (the directory holding go.mod).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // Binary finds a tool: env var first, then <repo>/.venv/bin/<name>, then PATH.

@@ -1,6 +1,4 @@
-package flavor
-
-// A YAML emitter that writes what PyYAML's yaml.safe_dump(data,
+// Package pyyaml is a YAML emitter that writes what PyYAML's yaml.safe_dump(data,
 // default_flow_style=False) writes, byte for byte, for the values an MLmodel
 // holds: mappings with string keys, sequences, strings, integers, floats,
 // booleans and null.
@@ -16,9 +14,15 @@ package flavor
 // implicit resolvers that decide when a string needs quotes). It keeps the same
 // state variables (indent, column, whitespace, indention) so that the line
 // breaking decisions come out the same.
+//
+// It also holds the other halves of speaking PyYAML: ResolvePlain types a
+// plain scalar as safe_load does, and FromJSON types decoded JSON numbers as
+// Python's json module does, so Go and Python agree on what a value is.
+package pyyaml
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -63,10 +67,10 @@ func pyResolvesToNonString(s string) bool {
 	return false
 }
 
-// pyFloatRepr formats f as PyYAML's represent_float does: Python's repr,
+// FloatRepr formats f as PyYAML's represent_float does: Python's repr,
 // lower-cased, with ".0" added to a bare exponent mantissa ("1e+16" ->
 // "1.0e+16"), and .nan / .inf / -.inf.
-func pyFloatRepr(f float64) string {
+func FloatRepr(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return ".nan"
@@ -220,8 +224,10 @@ type pyEmitter struct {
 	simpleKey  bool // simple_key_context
 }
 
-// pyYAMLDump renders v like yaml.safe_dump(v, default_flow_style=False).
-func pyYAMLDump(v any) ([]byte, error) {
+// Dump renders v like yaml.safe_dump(v, default_flow_style=False): v is
+// made of map[string]any, []any, strings, integers, floats, booleans and
+// nil (other maps, slices, arrays and pointers are followed by reflection).
+func Dump(v any) ([]byte, error) {
 	e := &pyEmitter{indent: -1, whitespace: true, indention: true}
 	if err := e.node(v, false); err != nil {
 		return nil, err
@@ -296,7 +302,7 @@ func (e *pyEmitter) node(v any, inMapping bool) error {
 	case uint64:
 		e.scalar(strconv.FormatUint(x, 10), false)
 	case float64:
-		e.scalar(pyFloatRepr(x), false)
+		e.scalar(FloatRepr(x), false)
 	case map[string]any:
 		return e.mapping(x)
 	case map[string]string:
@@ -587,4 +593,76 @@ func (e *pyEmitter) writeDoubleQuoted(text []rune, split bool) {
 		}
 	}
 	e.writeIndicator("\"", false, false, false)
+}
+
+// ResolvePlain gives the value PyYAML's safe_load gives a plain scalar
+// (YAML 1.1: "yes" is true, "017" is 15, "1e5" is a string): nil, bool,
+// int, uint64 beyond int64, float64, or s itself.
+func ResolvePlain(s string) any {
+	switch {
+	case pyNullRe.MatchString(s):
+		return nil
+	case pyBoolRe.MatchString(s):
+		switch strings.ToLower(s) {
+		case "yes", "true", "on":
+			return true
+		}
+		return false
+	case pyIntRe.MatchString(s):
+		t := strings.ReplaceAll(s, "_", "")
+		if i, err := strconv.ParseInt(t, 0, 64); err == nil {
+			return int(i)
+		}
+		if u, err := strconv.ParseUint(strings.TrimPrefix(t, "+"), 0, 64); err == nil {
+			return u
+		}
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			return f // beyond 64 bits: Python keeps an exact int, we keep the magnitude
+		}
+	case pyFloatRe.MatchString(s):
+		t := strings.ToLower(strings.ReplaceAll(s, "_", ""))
+		switch strings.TrimLeft(t, "+-") {
+		case ".inf":
+			if strings.HasPrefix(t, "-") {
+				return math.Inf(-1)
+			}
+			return math.Inf(1)
+		case ".nan":
+			return math.NaN()
+		}
+		if f, err := strconv.ParseFloat(t, 64); err == nil {
+			return f
+		}
+	}
+	return s
+}
+
+// FromJSON types numbers decoded with json.Decoder.UseNumber as Python's
+// json module does: "3" is an int, "3.0" and "1e16" are floats. An integer
+// beyond 64 bits becomes a float (Python keeps an exact int; the magnitude is
+// what a Go value can hold). Maps and slices are converted in place; v is
+// returned.
+func FromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if strings.ContainsAny(string(x), ".eE") {
+			f, _ := x.Float64()
+			return f
+		}
+		i, err := x.Int64()
+		if err != nil {
+			f, _ := x.Float64()
+			return f
+		}
+		return int(i)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = FromJSON(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = FromJSON(e)
+		}
+	}
+	return v
 }

@@ -1,4 +1,4 @@
-package store_test
+package vocab_test
 
 import (
 	"path/filepath"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/flavorflow/flavorflow/failure"
-	"github.com/flavorflow/flavorflow/store"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // FuzzCleanRelPath checks that every accepted path stays under a root when
@@ -18,7 +18,7 @@ func FuzzCleanRelPath(f *testing.F) {
 	}
 	root := filepath.FromSlash("/srv/root")
 	f.Fuzz(func(t *testing.T, p string, allowRoot bool) {
-		clean, err := store.CleanRelPath(p, allowRoot)
+		clean, err := vocab.CleanRelPath(p, allowRoot)
 		if err != nil {
 			if c := failure.CodeOf(err); c != failure.InvalidPath {
 				t.Fatalf("CleanRelPath(%q) failed with code %s, want InvalidPath", p, c)
@@ -44,7 +44,7 @@ func FuzzCleanRelPath(f *testing.F) {
 		if filepath.ToSlash(rel) != clean {
 			t.Fatalf("CleanRelPath(%q) = %q is not canonical (joins as %q)", p, clean, rel)
 		}
-		if again, err := store.CleanRelPath(clean, allowRoot); err != nil || again != clean {
+		if again, err := vocab.CleanRelPath(clean, allowRoot); err != nil || again != clean {
 			t.Fatalf("CleanRelPath is not idempotent on %q: %q, %v", clean, again, err)
 		}
 	})

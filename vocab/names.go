@@ -1,4 +1,4 @@
-package store
+package vocab
 
 import (
 	"path"
@@ -73,6 +73,24 @@ func ValidateAlias(alias string) error {
 		return failure.New(failure.InvalidAlias, "alias %q may contain only letters, digits, _ and -", alias)
 	case reservedAliasRe.MatchString(alias):
 		return failure.New(failure.InvalidAlias, "alias %q is reserved by MLflow", alias)
+	}
+	return nil
+}
+
+// ValidateLoggedModelName applies MLflow's rule for a logged model's name
+// (log_model(name=...)): none of / : . % " '.
+func ValidateLoggedModelName(name string) error {
+	if strings.ContainsAny(name, "/:.%\"'") {
+		return failure.New(failure.InvalidArgument, "logged model name %q must not contain any of / : . %% \" ' (MLflow's rule)", name)
+	}
+	return nil
+}
+
+// ValidateExperimentName applies the embedded store's experiment name rule:
+// not blank and at most MaxExperimentNameLen bytes (MLflow's column size).
+func ValidateExperimentName(name string) error {
+	if strings.TrimSpace(name) == "" || len(name) > MaxExperimentNameLen {
+		return failure.New(failure.InvalidArgument, "experiment name must be 1 to %d characters", MaxExperimentNameLen)
 	}
 	return nil
 }
