@@ -6,6 +6,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/policy"
 )
 
 // Tag keys written on MLflow objects.
@@ -47,10 +48,33 @@ type TrainingData struct {
 	Path  string             `json:"path,omitempty"`
 }
 
+// Holdout says which rows the evaluation step scores the challenger and
+// the champion on. Rows held out of Data are kept out of training. At most
+// one of Data, Fraction and Window is set; the zero value holds nothing out
+// (no evaluation unless the policy needs one, which then fails validation).
+type Holdout struct {
+	// Data is a separate evaluation set; training uses all of the training
+	// data.
+	Data *TrainingData `json:"data,omitempty"`
+	// Fraction in (0, 1) of the training rows is held out, each row chosen
+	// by a hash of Seed and its position in the data, so Train and Evaluate
+	// (and a re-run) pick the same rows.
+	Fraction float64 `json:"fraction,omitempty"`
+	Seed     int64   `json:"seed,omitempty"`
+	// Window holds out the rows observed in the last Window before the
+	// cutoff (the schedule's nominal time; without one, before the newest
+	// timestamped row): train on the past, evaluate on the most recent.
+	Window time.Duration `json:"window,omitempty"`
+}
+
+// IsZero reports whether nothing is held out.
+func (h Holdout) IsZero() bool { return h.Data == nil && h.Fraction == 0 && h.Window == 0 }
+
 // TrainInput is the input of Train.
 type TrainInput struct {
 	ModelName   string       `json:"model_name"`
 	Data        TrainingData `json:"data"`
+	Holdout     Holdout      `json:"holdout,omitzero"` // rows kept out of training
 	WeightsSize int64        `json:"weights_size,omitempty"`
 	// Cutoff is the training-data cutoff (the schedule's nominal time for
 	// scheduled runs); recorded as a tag.
@@ -142,6 +166,34 @@ type VerifyOutput struct {
 	BytesRead      int64     `json:"bytes_read"`
 }
 
+// EvaluateInput is the input of Evaluate: score the challenger version and
+// the champion version (the one the alias points at) on the same held-out
+// rows, with the flavor's predictions of the exact downloaded versions.
+type EvaluateInput struct {
+	ModelName        string `json:"model_name"`
+	Challenger       int    `json:"challenger"`
+	ChallengerSHA256 string `json:"challenger_sha256"` // manifest hash recorded at logging
+	// ChallengerRunID and ChallengerModelID are the challenger's run and
+	// logged model: the scores are logged to that run as metrics.
+	ChallengerRunID   string `json:"challenger_run_id"`
+	ChallengerModelID string `json:"challenger_model_id"`
+	Champion          int    `json:"champion,omitempty"` // 0: no champion, score the challenger only
+	// Data, Holdout and Cutoff are the pipeline's: the held-out rows are
+	// chosen exactly as Train chose the rows it kept out.
+	Data    TrainingData `json:"data"`
+	Holdout Holdout      `json:"holdout"`
+	Cutoff  time.Time    `json:"cutoff,omitzero"`
+	// At is the time metrics are logged with (the workflow's start), so a
+	// retried evaluation logs identical points.
+	At time.Time `json:"at"`
+}
+
+// EvaluateOutput is the evidence the policy decides on.
+type EvaluateOutput struct {
+	Evidence  policy.Evidence `json:"evidence"`
+	BytesRead int64           `json:"bytes_read"`
+}
+
 // PromoteInput is the input of PromoteAlias.
 type PromoteInput struct {
 	ModelName string `json:"model_name"`
@@ -154,6 +206,24 @@ type PromoteInput struct {
 	// serializes its changes ("" in pipelines started before it existed:
 	// the change is applied directly).
 	Keeper string `json:"keeper,omitempty"`
+	// Decided, when set, makes the change conditional on evidence: it is
+	// applied only if the alias still points at Decided.Champion, the
+	// version the challenger was compared with. Otherwise nothing is written
+	// and the output says Stale, so the pipeline evaluates again against
+	// the new champion.
+	Decided *Decided `json:"decided,omitempty"`
+}
+
+// Decided is the evidence and decision (and the operator's approval) a
+// conditional promotion carries into the alias keeper's history.
+type Decided struct {
+	Evidence policy.Evidence `json:"evidence"`
+	Reason   string          `json:"reason"`
+	// ApprovedBy and ApprovalReason are the operator's, when the policy
+	// required approval ("timeout" when the wait ran out and the policy
+	// promotes then).
+	ApprovedBy     string `json:"approved_by,omitempty"`
+	ApprovalReason string `json:"approval_reason,omitempty"`
 }
 
 // PromoteOutput is the outcome of PromoteAlias.
@@ -161,4 +231,7 @@ type PromoteOutput struct {
 	Previous int  `json:"previous"`
 	Current  int  `json:"current"`
 	Changed  bool `json:"changed"`
+	// Stale: a conditional change found the alias on another version than
+	// the champion it was decided against; nothing was written.
+	Stale bool `json:"stale,omitempty"`
 }
