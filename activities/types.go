@@ -206,19 +206,29 @@ type PromoteInput struct {
 	// serializes its changes ("" in pipelines started before it existed:
 	// the change is applied directly).
 	Keeper string `json:"keeper,omitempty"`
-	// Decided, when set, makes the change conditional on evidence: it is
-	// applied only if the alias still points at Decided.Champion, the
-	// version the challenger was compared with. Otherwise nothing is written
-	// and the output says Stale, so the pipeline evaluates again against
-	// the new champion.
+	// Decided is the evidence, decision and approval behind the change,
+	// for the alias history (nil: a plain promotion). With
+	// RequireChampion it also makes the change conditional.
 	Decided *Decided `json:"decided,omitempty"`
+	// Record, when set, moves nothing: it records in the alias history that
+	// the pipeline decided not to promote ("kept-champion", "rejected"),
+	// with Decided's reason and evidence.
+	Record string `json:"record,omitempty"`
 }
 
 // Decided is the evidence and decision (and the operator's approval) a
 // conditional promotion carries into the alias keeper's history.
 type Decided struct {
-	Evidence policy.Evidence `json:"evidence"`
-	Reason   string          `json:"reason"`
+	Evidence *policy.Evidence `json:"evidence,omitempty"`
+	Reason   string           `json:"reason"`
+	// RequireChampion makes the change conditional on the evidence: it is
+	// applied only if the alias still points at Evidence.Champion, the
+	// version the challenger was compared with (0: unset). Otherwise
+	// nothing is written and the output says Stale, so the pipeline
+	// evaluates again against the new champion. A conditional change is
+	// not bound by "forward only": it carries proof against the current
+	// champion, which is what that rule stands in for.
+	RequireChampion bool `json:"require_champion,omitempty"`
 	// ApprovedBy and ApprovalReason are the operator's, when the policy
 	// required approval ("timeout" when the wait ran out and the policy
 	// promotes then).

@@ -29,6 +29,9 @@ const (
 	RegistrationFailed Code = "RegistrationFailed"
 	TargetNotEmpty     Code = "TargetNotEmpty"
 	WriteConflict      Code = "WriteConflict"
+	// NotAwaitingApproval: an approve or reject reached a pipeline that is
+	// not waiting for one (not yet, already decided, or timed out).
+	NotAwaitingApproval Code = "NotAwaitingApproval"
 
 	// Server and access.
 	Unauthorized      Code = "Unauthorized"
@@ -70,6 +73,7 @@ var Table = []Info{
 	{ChecksumMismatch, false, "A file's sha256 or size differs from the manifest, the manifest hash differs from the one recorded on the version (or logged model), or a version that records one came without a manifest. For a download, only once two downloads agree on the same wrong bytes: the stored bytes are damaged."},
 	{VerificationFailed, false, "The loaded model's predictions differ from the trained model's on the verification inputs; the alias is not moved."},
 	{AliasConflict, false, "The alias points at a newer version than the one being promoted (aliases only move forward; use rollback), or a writer outside flavorflow moved it while it was being set."},
+	{NotAwaitingApproval, false, "An approve or reject (`starter approve`/`reject`, the `approve`/`reject` updates) reached a pipeline that is not waiting for one: it has not finished evaluating, was already approved or rejected, or its wait ran out. The message says which."},
 	{RegistrationFailed, false, "The registry reported FAILED_REGISTRATION for the version."},
 	{TargetNotEmpty, false, "SaveModel was pointed at a directory that exists and is not empty."},
 	{WriteConflict, true, "The server refused a write because a concurrent write of the same row committed first (MLflow 400 with a database unique-constraint error, e.g. two first-time alias sets at once). Retried: the retry reads the store again and decides anew."},
