@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/policy"
+)
+
+// policyFlags are the promotion-policy flags of `run` and `schedule create`.
+type policyFlags struct {
+	mode, metric, approval, onTimeout string
+	margin                            float64
+	marginAbsolute                    bool
+	threshold                         string // "" none; parsed as a float
+	approvalTimeout                   time.Duration
+	evalData                          string
+	holdoutFraction                   float64
+	holdoutSeed                       int64
+	holdoutWindow                     time.Duration
+}
+
+// policyFlagHelp documents each flag once, for every command that has them.
+var policyFlagHelp = map[string]string{
+	"policy":           "promotion policy: always (default), beats-champion, threshold, never (register only)",
+	"metric":           "metric the policy compares: mse (default), mae, r2",
+	"margin":           "beats-champion: how much better than the champion, a fraction of its score (0.05 = 5%); 0 = any improvement",
+	"margin-absolute":  "read --margin in the metric's units instead of as a fraction",
+	"threshold":        "the challenger's metric must be at most this (mse, mae) or at least this (r2); required by --policy threshold",
+	"approval":         "none (default) or required: wait for `starter approve`/`reject` before promoting",
+	"approval-timeout": "how long to wait for approval (default 24h)",
+	"on-timeout":       "when the approval wait runs out: reject (default) or promote (if the policy's evidence allows)",
+	"eval-data":        "held-out evaluation data file (same formats as --data), scored by challenger and champion",
+	"holdout-fraction": "hold out this fraction (0-1) of the training rows for evaluation, chosen by --holdout-seed",
+	"holdout-seed":     "seed of the --holdout-fraction row choice (same seed, same rows)",
+	"holdout-window":   "hold out the rows of the last window before the cutoff (e.g. 24h): train on the past, evaluate on the most recent",
+}
+
+// build returns the policy and held-out data the flags describe; evalData
+// turns the --eval-data file into training data (inline or by path, as
+// --data is).
+func (f *policyFlags) build(evalData func(path string) (activities.TrainingData, error)) (policy.Policy, activities.Holdout, error) {
+	p := policy.Policy{
+		Mode: policy.Mode(f.mode), Metric: policy.Metric(f.metric), Margin: f.margin, MarginAbsolute: f.marginAbsolute,
+		Approval: policy.Approval(f.approval), ApprovalTimeout: f.approvalTimeout, OnTimeout: policy.TimeoutAction(f.onTimeout),
+	}
+	if f.threshold != "" {
+		var v float64
+		if _, err := fmt.Sscan(f.threshold, &v); err != nil {
+			return p, activities.Holdout{}, usageError{fmt.Sprintf("--threshold %q is not a number", f.threshold)}
+		}
+		p.Threshold = &v
+	}
+	if err := p.Validate(); err != nil {
+		return p, activities.Holdout{}, err
+	}
+	h := activities.Holdout{Fraction: f.holdoutFraction, Seed: f.holdoutSeed, Window: f.holdoutWindow}
+	if f.evalData != "" {
+		d, err := evalData(f.evalData)
+		if err != nil {
+			return p, h, err
+		}
+		h.Data = &d
+	}
+	if err := h.Validate(); err != nil {
+		return p, h, err
+	}
+	if p.NeedsEvaluation() && h.IsZero() {
+		return p, h, usageError{fmt.Sprintf("--policy %s compares scores on held-out data: give --eval-data, --holdout-fraction or --holdout-window", p.Normalized().Mode)}
+	}
+	return p, h, nil
+}
