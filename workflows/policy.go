@@ -168,7 +168,14 @@ func (p *pipeline) awaitApproval(ctx workflow.Context, pol policy.Policy, versio
 	}
 	p.progress.AwaitingApproval = true
 	p.progress.ApprovalDeadline = workflow.Now(ctx).Add(pol.ApprovalTimeout)
-	defer func() { p.progress.AwaitingApproval = false }()
+	// The Temporal UI shows this on the workflow's page ("Current details").
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**Awaiting approval** of version %d until %s.\n\n%s\n\nApprove: `starter approve %s --reason ...`  \nReject: `starter reject %s --reason ...`",
+		version, p.progress.ApprovalDeadline.UTC().Format(time.RFC3339), p.progress.Decision.Reason, id, id))
+	defer func() {
+		p.progress.AwaitingApproval = false
+		workflow.SetCurrentDetails(ctx, "")
+	}()
 	decided, err := workflow.AwaitWithTimeout(ctx, pol.ApprovalTimeout, func() bool { return p.approval != nil })
 	if err != nil {
 		return p.fail(err) // cancelled while waiting
