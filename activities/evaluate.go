@@ -171,10 +171,16 @@ func (a *Activities) recordEvidence(ctx context.Context, in EvaluateInput, ev po
 		{TagEvalChampionVersion, "none"},
 	}
 	if h := ev.ChampionScores; h != nil {
+		// Step is the champion's version: a pipeline that evaluates again
+		// because the alias moved meanwhile logs its new comparison as a
+		// new point at the same time, and MLflow's latest value (highest
+		// step first) is the comparison with the newest champion, not the
+		// largest of the values.
+		step := int64(ev.Champion)
 		metrics = append(metrics,
-			store.Metric{Key: MetricChampionEvalMSE, Value: h.MSE, TimestampMs: ts},
-			store.Metric{Key: MetricChampionEvalMAE, Value: h.MAE, TimestampMs: ts},
-			store.Metric{Key: MetricChampionEvalR2, Value: h.R2, TimestampMs: ts})
+			store.Metric{Key: MetricChampionEvalMSE, Value: h.MSE, TimestampMs: ts, Step: step},
+			store.Metric{Key: MetricChampionEvalMAE, Value: h.MAE, TimestampMs: ts, Step: step},
+			store.Metric{Key: MetricChampionEvalR2, Value: h.R2, TimestampMs: ts, Step: step})
 		tags[len(tags)-1][1] = strconv.Itoa(ev.Champion)
 		tags = append(tags, [2]string{TagEvalChampionMSE, num(h.MSE)}, [2]string{TagEvalChampionMAE, num(h.MAE)}, [2]string{TagEvalChampionR2, num(h.R2)})
 	}

@@ -245,6 +245,16 @@ func evaluateBetterAndWorse(t *testing.T, st store.Store) {
 	require.NoError(t, err)
 	requireScores(t, wantScores(t, 3), *out.Evidence.ChampionScores, "champion v2")
 	require.Greater(t, out.Evidence.ChallengerScores.MSE, out.Evidence.ChampionScores.MSE)
+	// v3 was compared with v1, then (the alias moved) with v2, at the same
+	// time: the run's latest champion scores are v2's, the newest champion.
+	run, err = st.GetRun(ctx, v3.runID)
+	require.NoError(t, err)
+	for _, m := range run.Metrics {
+		if m.Key == MetricChampionEvalMSE {
+			require.InDelta(t, out.Evidence.ChampionScores.MSE, m.Value, 1e-12, "latest champion_eval_mse of v3's run")
+			require.Equal(t, int64(v2.version), m.Step)
+		}
+	}
 	require.False(t, policy.Decide(policy.Policy{Mode: policy.BeatsChampion}, &out.Evidence).Promote)
 	// Both held-out sets are the same rows.
 	require.Equal(t, ev.HeldOutDataSHA256, out.Evidence.HeldOutDataSHA256)
