@@ -62,6 +62,13 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	if err != nil {
 		return EvaluateOutput{}, err
 	}
+	if in.TrainDataSHA256 != "" {
+		if now := samplesDigest(split.Train); now != in.TrainDataSHA256 {
+			return EvaluateOutput{}, failure.New(failure.InvalidTrainingData,
+				"the training data changed since the challenger was trained (its training rows hash to %s, now %s): the held-out rows (%s) could include rows it was trained on; run the pipeline again",
+				in.TrainDataSHA256, now, split.HeldOutDesc)
+		}
+	}
 	xs := make([]float64, len(split.HeldOut))
 	ys := make([]float64, len(split.HeldOut))
 	for i, s := range split.HeldOut {

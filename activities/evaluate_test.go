@@ -147,6 +147,7 @@ func TestEvaluate(t *testing.T) {
 			t.Run("NoChampion", func(t *testing.T) { evaluateNoChampion(t, st) })
 			t.Run("TamperedChampion", func(t *testing.T) { evaluateTamperedChampion(t, st) })
 			t.Run("ChampionWithoutHash", func(t *testing.T) { evaluateChampionWithoutHash(t, st) })
+			t.Run("TrainAndEvaluateAgree", func(t *testing.T) { evaluateAgreesWithTrain(t, st) })
 		})
 	}
 }
@@ -344,4 +345,49 @@ func evaluateChampionWithoutHash(t *testing.T, st store.Store) {
 	_, err = a.evaluate(ctx, evalInput(name, v3, bare.Version))
 	require.Equal(t, failure.InvalidManifest, failure.CodeOf(err), "%v", err)
 	require.Contains(t, err.Error(), "starter verify")
+}
+
+// Train and Evaluate pick the same rows from a data file, for a window; and
+// when the file changes between them (appended to: the newest row, hence
+// the window, moved) Evaluate refuses instead of scoring on rows the
+// challenger was trained on.
+func evaluateAgreesWithTrain(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	a := &Activities{Store: st, WorkDir: t.TempDir()}
+	name := "eval-agree-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	path := filepath.Join(t.TempDir(), "data.csv")
+	var csv strings.Builder
+	csv.WriteString("t,x,y\n")
+	for d := 1; d <= 10; d++ {
+		// Days 1-7 follow y = x + 2, days 8-10 y = x + 6.
+		off := 2
+		if d > 7 {
+			off = 6
+		}
+		csv.WriteString(time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC).Format(time.RFC3339) + "," + strconv.Itoa(d) + "," + strconv.Itoa(d+off) + "\n")
+	}
+	require.NoError(t, os.WriteFile(path, []byte(csv.String()), 0o644))
+	data, h := TrainingData{Path: path}, Holdout{Window: 72 * time.Hour}
+	tr, err := a.train(ctx, TrainInput{ModelName: name, Data: data, Holdout: h})
+	require.NoError(t, err)
+	require.Equal(t, 2.0, tr.Model.Offset, "trained on days 1-7 only")
+	require.Equal(t, 3, tr.HeldOutRows)
+	v1 := newEvalVersion(t, st, name, tr.Model.Offset, 0)
+	in := evalInput(name, v1, 0)
+	in.Data, in.Holdout, in.TrainDataSHA256 = data, h, tr.DataSHA256
+	out, err := a.evaluate(ctx, in)
+	require.NoError(t, err)
+	// Days 8-10, each off by 4.
+	require.Equal(t, 3, out.Evidence.ChallengerScores.N)
+	require.InDelta(t, 16.0, out.Evidence.ChallengerScores.MSE, 1e-12)
+	require.Contains(t, out.Evidence.HeldOut, "2026-01-10T00:00:00Z (the newest row)")
+
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("2026-01-12T00:00:00Z,12,18\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = a.evaluate(ctx, in)
+	require.Equal(t, failure.InvalidTrainingData, failure.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), "changed since the challenger was trained")
 }

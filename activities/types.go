@@ -265,6 +265,12 @@ type EvaluateInput struct {
 	Data    TrainingData `json:"data"`
 	Holdout Holdout      `json:"holdout"`
 	Cutoff  time.Time    `json:"cutoff,omitzero"`
+	// TrainDataSHA256, when set, is Train's DataSHA256: the rows the
+	// challenger was trained on. If the data now splits into other
+	// training rows (the file was rewritten or appended to since), the
+	// held-out rows may include rows the challenger was trained on, and
+	// Evaluate refuses (InvalidTrainingData) rather than score on them.
+	TrainDataSHA256 string `json:"train_data_sha256,omitempty"`
 	// At is the time metrics are logged with (the workflow's start), so a
 	// retried evaluation logs identical points.
 	At time.Time `json:"at"`
