@@ -15,7 +15,9 @@ import (
 )
 
 // Train fits a FakeModel to the training data observed at or before the
-// cutoff (the schedule's nominal time; all data without one). The weights payload, when
+// cutoff (the schedule's nominal time; all data without one), less the rows
+// in.Holdout keeps for evaluation (SplitData: the rows Evaluate scores).
+// The output's stats and data sha256 are of the rows it fitted. The weights payload, when
 // asked for, is seeded by the workflow ID so every attempt builds the same
 // bytes.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
