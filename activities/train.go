@@ -15,7 +15,9 @@ import (
 )
 
 // Train fits a FakeModel to the training data observed at or before the
-// cutoff (the schedule's nominal time; all data without one). The weights payload, when
+// cutoff (the schedule's nominal time; all data without one), less the rows
+// in.Holdout keeps for evaluation (SplitData: the rows Evaluate scores).
+// The output's stats and data sha256 are of the rows it fitted. The weights payload, when
 // asked for, is seeded by the workflow ID so every attempt builds the same
 // bytes.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
@@ -31,7 +33,7 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	if err := store.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
 	}
-	samples, model, stats, err := FitData(in.Data, in.Cutoff)
+	split, model, stats, err := FitSplit(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -45,8 +47,86 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 		_, _ = h.Write([]byte(id))
 		model.WeightsSeed = h.Sum64()
 	}
-	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff)
-	return TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(samples)}, nil
+	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff,
+		"held_out", split.HeldOutDesc, "held_out_rows", len(split.HeldOut))
+	out := TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(split.Train)}
+	if !in.Holdout.IsZero() {
+		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, len(split.HeldOut)
+	}
+	return out, nil
+}
+
+// Split is the rows a pipeline trains on and the rows it holds out for
+// evaluation, with a description of how they were chosen.
+type Split struct {
+	Train       []fakemodel.Sample
+	HeldOut     []fakemodel.Sample
+	HeldOutDesc string
+}
+
+// SplitData reads the training data (and the evaluation data) and splits
+// it by h: the one place that decides which rows Train fits and which rows
+// Evaluate scores, so the two always agree. Without a holdout every row up
+// to the cutoff trains and nothing is held out. A separate evaluation set
+// is read with the training data's readers and limits and is not cut by
+// the cutoff (every run of a schedule scores on the same set).
+func SplitData(d TrainingData, h Holdout, cutoff time.Time) (Split, error) {
+	if err := h.Validate(); err != nil {
+		return Split{}, err
+	}
+	samples, err := loadSamples(d)
+	if err != nil {
+		return Split{}, err
+	}
+	var sp Split
+	switch {
+	case h.Fraction != 0:
+		sp.Train, sp.HeldOut, err = fakemodel.SplitFraction(samples, cutoff, h.Fraction, h.Seed)
+		sp.HeldOutDesc = h.String()
+	case h.Window != 0:
+		sp.Train, sp.HeldOut, err = fakemodel.SplitWindow(samples, cutoff, h.Window)
+		sp.HeldOutDesc = "window " + h.Window.String() + " before " + windowEnd(sp.HeldOut, cutoff)
+	default:
+		sp.Train, err = fakemodel.Until(samples, cutoff)
+		if err == nil && h.Data != nil {
+			sp.HeldOut, err = loadSamples(*h.Data)
+			if err != nil {
+				err = failure.Wrap(failure.CodeOf(err), err, "evaluation data")
+			}
+			sp.HeldOutDesc = h.String()
+		}
+	}
+	if err != nil {
+		return Split{}, err
+	}
+	return sp, nil
+}
+
+// windowEnd names the end of a held-out window: the cutoff, or the newest
+// held-out row's time.
+func windowEnd(heldOut []fakemodel.Sample, cutoff time.Time) string {
+	if !cutoff.IsZero() {
+		return cutoff.UTC().Format(time.RFC3339) + " (the cutoff)"
+	}
+	var end time.Time
+	for _, s := range heldOut {
+		if s.T.After(end) {
+			end = s.T
+		}
+	}
+	return end.UTC().Format(time.RFC3339) + " (the newest row)"
+}
+
+// FitSplit is SplitData and a fit of the training rows: every check Train
+// makes on its data and holdout. The starter can call it before it starts a
+// pipeline with a holdout, as it calls FitData.
+func FitSplit(d TrainingData, h Holdout, cutoff time.Time) (Split, fakemodel.FakeModel, fakemodel.Stats, error) {
+	sp, err := SplitData(d, h, cutoff)
+	if err != nil {
+		return Split{}, fakemodel.FakeModel{}, fakemodel.Stats{}, err
+	}
+	model, stats, err := fakemodel.Fit(sp.Train)
+	return sp, model, stats, err
 }
 
 // FitData loads the training data, keeps the samples up to cutoff and fits
@@ -54,15 +134,8 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 // starter calls it before it starts a pipeline, so data the worker would
 // refuse is InvalidTrainingData (exit 2) up front, not a failed pipeline.
 func FitData(d TrainingData, cutoff time.Time) ([]fakemodel.Sample, fakemodel.FakeModel, fakemodel.Stats, error) {
-	samples, err := loadSamples(d)
-	if err != nil {
-		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
-	}
-	if samples, err = fakemodel.Until(samples, cutoff); err != nil {
-		return nil, fakemodel.FakeModel{}, fakemodel.Stats{}, err
-	}
-	model, stats, err := fakemodel.Fit(samples)
-	return samples, model, stats, err
+	sp, model, stats, err := FitSplit(d, Holdout{}, cutoff)
+	return sp.Train, model, stats, err
 }
 
 func loadSamples(d TrainingData) ([]fakemodel.Sample, error) {

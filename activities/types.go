@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -19,6 +20,30 @@ const (
 	TagDataSHA256     = "flavorflow.data_sha256"
 	TagCutoff         = "flavorflow.training_cutoff"
 )
+
+// Tag keys Evaluate writes. On the challenger version: its scores, the
+// held-out rows and the champion it was compared with (and that one's
+// scores); on the champion version: its scores in that comparison, under
+// TagEvalVs(challenger, metric).
+const (
+	TagEvalMSE             = "flavorflow.eval.mse"
+	TagEvalMAE             = "flavorflow.eval.mae"
+	TagEvalR2              = "flavorflow.eval.r2"
+	TagEvalRows            = "flavorflow.eval.rows"
+	TagEvalHeldOut         = "flavorflow.eval.held_out"    // how the rows were chosen
+	TagEvalDataSHA256      = "flavorflow.eval.data_sha256" // of the held-out rows
+	TagEvalChampionVersion = "flavorflow.eval.champion_version"
+	TagEvalChampionMSE     = "flavorflow.eval.champion_mse"
+	TagEvalChampionMAE     = "flavorflow.eval.champion_mae"
+	TagEvalChampionR2      = "flavorflow.eval.champion_r2"
+)
+
+// TagEvalVs is the tag on a champion version holding its metric ("mse",
+// "mae", "r2") when it was compared with challenger:
+// flavorflow.eval.vs_v<challenger>.<metric>.
+func TagEvalVs(challenger int, metric string) string {
+	return "flavorflow.eval.vs_v" + strconv.Itoa(challenger) + "." + metric
+}
 
 // ArtifactRef points at stored bytes without carrying them.
 type ArtifactRef struct {
@@ -70,6 +95,57 @@ type Holdout struct {
 // IsZero reports whether nothing is held out.
 func (h Holdout) IsZero() bool { return h.Data == nil && h.Fraction == 0 && h.Window == 0 }
 
+// Validate rejects a holdout that can never select rows: more than one
+// kind, a fraction outside (0, 1), a negative window (InvalidArgument), or
+// evaluation data given as both pairs and a file, or over the inline limit
+// (InvalidTrainingData). The zero value is valid (nothing held out). It
+// reads no file: the workflow's validation and the starter call it, and
+// Train and Evaluate check the rows themselves.
+func (h Holdout) Validate() error {
+	kinds := 0
+	if h.Data != nil {
+		kinds++
+	}
+	if h.Fraction != 0 {
+		kinds++
+	}
+	if h.Window != 0 {
+		kinds++
+	}
+	switch {
+	case kinds > 1:
+		return failure.New(failure.InvalidArgument, "held-out data: give one of an evaluation data set, a fraction or a window, not %d", kinds)
+	case h.Fraction != 0 && !(h.Fraction > 0 && h.Fraction < 1):
+		return failure.New(failure.InvalidArgument, "held-out fraction %v must be in (0, 1)", h.Fraction)
+	case h.Window < 0:
+		return failure.New(failure.InvalidArgument, "held-out window %s must be positive", h.Window)
+	case h.Data != nil && len(h.Data.Pairs) > 0 && h.Data.Path != "":
+		return failure.New(failure.InvalidTrainingData, "evaluation data: give pairs or a data file, not both")
+	case h.Data != nil && len(h.Data.Pairs) == 0 && h.Data.Path == "":
+		return failure.New(failure.InvalidTrainingData, "evaluation data: neither pairs nor a data file")
+	case h.Data != nil:
+		if err := h.Data.CheckInlineLimit(); err != nil {
+			return failure.Wrap(failure.InvalidTrainingData, err, "evaluation data")
+		}
+	}
+	return nil
+}
+
+// String says how the rows are chosen, for tags and messages.
+func (h Holdout) String() string {
+	switch {
+	case h.Data != nil && h.Data.Path != "":
+		return "evaluation data file " + h.Data.Path
+	case h.Data != nil:
+		return strconv.Itoa(len(h.Data.Pairs)) + " inline evaluation pairs"
+	case h.Fraction != 0:
+		return "fraction " + strconv.FormatFloat(h.Fraction, 'g', -1, 64) + " of the training rows, seed " + strconv.FormatInt(h.Seed, 10)
+	case h.Window != 0:
+		return "window " + h.Window.String() + " before the cutoff"
+	}
+	return "nothing held out"
+}
+
 // TrainInput is the input of Train.
 type TrainInput struct {
 	ModelName   string       `json:"model_name"`
@@ -83,9 +159,15 @@ type TrainInput struct {
 
 // TrainOutput is the trained model (a few numbers, not bytes).
 type TrainOutput struct {
-	Model      fakemodel.FakeModel `json:"model"`
-	Stats      fakemodel.Stats     `json:"stats"`
-	DataSHA256 string              `json:"data_sha256"`
+	Model fakemodel.FakeModel `json:"model"`
+	// Stats and DataSHA256 are of the rows trained on: held-out rows are
+	// not in them.
+	Stats      fakemodel.Stats `json:"stats"`
+	DataSHA256 string          `json:"data_sha256"`
+	// HeldOut says how rows were held out of training ("" when none were)
+	// and HeldOutRows how many.
+	HeldOut     string `json:"held_out,omitempty"`
+	HeldOutRows int    `json:"held_out_rows,omitempty"`
 }
 
 // SaveInput is the input of SaveModel.
@@ -183,6 +265,12 @@ type EvaluateInput struct {
 	Data    TrainingData `json:"data"`
 	Holdout Holdout      `json:"holdout"`
 	Cutoff  time.Time    `json:"cutoff,omitzero"`
+	// TrainDataSHA256, when set, is Train's DataSHA256: the rows the
+	// challenger was trained on. If the data now splits into other
+	// training rows (the file was rewritten or appended to since), the
+	// held-out rows may include rows the challenger was trained on, and
+	// Evaluate refuses (InvalidTrainingData) rather than score on them.
+	TrainDataSHA256 string `json:"train_data_sha256,omitempty"`
 	// At is the time metrics are logged with (the workflow's start), so a
 	// retried evaluation logs identical points.
 	At time.Time `json:"at"`

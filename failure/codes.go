@@ -59,7 +59,7 @@ type Info struct {
 var Table = []Info{
 	{InvalidModelName, false, "Registered model name is empty, has leading or trailing whitespace or invisible characters, is longer than 256 bytes, contains `/`, `:`, `%`, `@` (a `models:/` URI would read it as an alias) or a control character, or is not a clean path segment (MLflow's rules)."},
 	{InvalidAlias, false, "Alias is empty, longer than 255, not `[A-Za-z0-9_-]`, or reserved (`latest`, `v<digits>`)."},
-	{InvalidTrainingData, false, "Training data is empty, not numbers, NaN/Inf, has mismatched pairs, is over the limits (1,000,000 samples, 64 MiB), or its fit overflows float64. The starter refuses it before a pipeline starts (exit 2)."},
+	{InvalidTrainingData, false, "Training data is empty, not numbers, NaN/Inf, has mismatched pairs, is over the limits (1,000,000 samples, 64 MiB), or its fit overflows float64; or a held-out split (fraction, window, evaluation set) leaves the training or held-out rows empty, or the training data changed between training and evaluation. The starter refuses it before a pipeline starts (exit 2)."},
 	{InvalidModel, false, "A model value is unusable: NaN/Inf offset, negative weights size, corrupt model.json."},
 	{InvalidURI, false, "A `models:/`, `runs:/`, `mlflow-artifacts:/` or other URI does not follow the grammar, or names an unknown scheme."},
 	{InvalidPath, false, "A path is absolute, contains `..`, a backslash, a NUL, or would escape the store root; or a model directory holds a symlink."},

@@ -17,6 +17,12 @@ const (
 	MaxTagKeyLen         = 250
 	MaxParamValueLen     = 6000
 	MaxExperimentNameLen = 500
+	// MaxDatasetNameLen and MaxDatasetDigestLen are MLflow's columns for a
+	// model metric's dataset (logged_model_metrics: 500 and 36). sqlite
+	// does not enforce them, other databases do: both stores refuse longer
+	// values so a pipeline behaves the same on every backend.
+	MaxDatasetNameLen   = 500
+	MaxDatasetDigestLen = 36
 )
 
 // ValidateModelName applies MLflow's registered model name rules plus the
@@ -90,6 +96,26 @@ func ValidateTagKey(key string) error {
 		return failure.New(failure.InvalidArgument, "tag key %q may contain only letters, digits, _ - . : / and space", key)
 	case path.Clean(key) != key || key == "." || strings.HasPrefix(key, "..") || strings.HasPrefix(key, "/"):
 		return failure.New(failure.InvalidArgument, "tag key %q is not a clean path", key)
+	}
+	return nil
+}
+
+// ValidateMetric applies MLflow's rules to one metric point: the key rule,
+// and dataset fields only on a point linked to a logged model, within the
+// column sizes.
+func ValidateMetric(m Metric) error {
+	if err := ValidateTagKey(m.Key); err != nil {
+		return failure.Wrap(failure.InvalidArgument, err, "metric")
+	}
+	switch {
+	case m.ModelID == "" && (m.DatasetName != "" || m.DatasetDigest != ""):
+		return failure.New(failure.InvalidArgument, "metric %q names a dataset but no logged model", m.Key)
+	case m.DatasetDigest != "" && m.DatasetName == "":
+		return failure.New(failure.InvalidArgument, "metric %q has a dataset digest but no dataset name", m.Key)
+	case len(m.DatasetName) > MaxDatasetNameLen:
+		return failure.New(failure.InvalidArgument, "metric %q: dataset name is over %d characters", m.Key, MaxDatasetNameLen)
+	case len(m.DatasetDigest) > MaxDatasetDigestLen:
+		return failure.New(failure.InvalidArgument, "metric %q: dataset digest %q is over %d characters", m.Key, m.DatasetDigest, MaxDatasetDigestLen)
 	}
 	return nil
 }
