@@ -126,6 +126,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if usesPolicy(req) {
 		err := p.decideAndPromote(ctx, req, &res, challenger{
 			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
+			trainDataSHA256: trained.DataSHA256,
 		}, previous.Version, cutoff)
 		return res, err
 	}

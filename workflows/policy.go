@@ -56,6 +56,9 @@ type challenger struct {
 	version        int
 	sha256         string
 	runID, modelID string
+	// trainDataSHA256 is what Train read: Evaluate refuses to score on
+	// data that changed since.
+	trainDataSHA256 string
 }
 
 // decideAndPromote is the policy path after verification: evaluate the
@@ -80,6 +83,7 @@ func (p *pipeline) decideAndPromote(ctx workflow.Context, req LifecycleRequest, 
 				ModelName: req.ModelName, Challenger: c.version, ChallengerSHA256: c.sha256,
 				ChallengerRunID: c.runID, ChallengerModelID: c.modelID, Champion: champion,
 				Data: req.Data, Holdout: req.Holdout, Cutoff: cutoff, At: workflow.GetInfo(ctx).WorkflowStartTime,
+				TrainDataSHA256: c.trainDataSHA256,
 			}).Get(ctx, &out); err != nil {
 				return p.fail(err)
 			}
