@@ -338,3 +338,43 @@ func TestApprovalAfterRestarts(t *testing.T) {
 	require.Equal(t, 2, p.alias())
 	_ = w
 }
+
+// Two challengers finishing together: both beat the champion, one beats
+// the other. Whatever order they reach the alias in, each is compared with
+// the champion of its turn — never both with the old one — so the better
+// of the two ends on the alias, and every promotion in the alias history
+// was decided against the version it replaced.
+func TestConcurrentChallengersAreComparedInTurn(t *testing.T) {
+	t.Parallel()
+	p := newPolicyEnv(t, "local", testenv.TemporalOptions{})
+	base := p.model
+	eval := &activities.TrainingData{Pairs: line(3, 8).Pairs}
+	for round := range 3 {
+		p.model = fmt.Sprintf("%s-%d", base, round)
+		p.result(p.start("champion", workflows.LifecycleRequest{Data: line(5, 10)}))
+		req := func(offset float64) workflows.LifecycleRequest {
+			r := beats(activities.Holdout{Data: eval})
+			r.Data = line(offset, 10)
+			return r
+		}
+		// Started in either order: the better one (offset 3) first in odd rounds.
+		first, second := req(3.5), req(3)
+		if round%2 == 1 {
+			first, second = second, first
+		}
+		runs := []client.WorkflowRun{p.start("a", first), p.start("b", second)}
+		best := 0
+		for _, run := range runs {
+			res := p.result(run)
+			if res.Evidence.ChallengerScores.MSE == 0 {
+				best = res.Version
+			}
+		}
+		require.Equal(t, best, p.alias(), "round %d: the better challenger must hold the alias", round)
+		for _, ev := range p.history().Events {
+			if ev.Outcome == "changed" && ev.Evidence != nil && ev.Evidence.Champion != ev.To {
+				require.Equal(t, ev.From, ev.Evidence.Champion, "round %d: promotion of v%d was decided against v%d but replaced v%d", round, ev.To, ev.Evidence.Champion, ev.From)
+			}
+		}
+	}
+}
