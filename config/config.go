@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.temporal.io/sdk/contrib/envconfig"
 
 	"github.com/flavorflow/flavorflow/failure"
 )
@@ -18,16 +17,27 @@ import (
 // DefaultFile is the file name looked up when no path is given.
 const DefaultFile = "temporal-dev.yml"
 
-// Config is the whole development configuration.
+// Config is the whole configuration, one struct per section of
+// temporal-dev.yml. Every leaf is a row of the settings table (settings.go),
+// which names its key, variable and flag.
 type Config struct {
 	Temporal  Temporal  `yaml:"temporal"`
 	DevServer DevServer `yaml:"dev_server"`
 	Worker    Worker    `yaml:"worker"`
 	Store     Store     `yaml:"store"`
+	MLflow    MLflow    `yaml:"mlflow"`
 	Pipeline  Pipeline  `yaml:"pipeline"`
 
 	// Path is the file this was loaded from ("" for defaults only).
 	Path string `yaml:"-"`
+
+	// sources says where each setting (by key) came from; missing is the
+	// default.
+	sources map[string]Source
+	// profile is the Temporal envconfig profile with TEMPORAL_* variables
+	// applied (TLS, API key, headers); address and namespace are taken
+	// from Temporal, which applied the precedence to them.
+	profile envconfig.ClientConfigProfile
 }
 
 // Temporal is how clients reach Temporal.
@@ -36,6 +46,9 @@ type Temporal struct {
 	Namespace string `yaml:"namespace"`
 	TaskQueue string `yaml:"task_queue"`
 	UIURL     string `yaml:"ui_url"`
+	// Profile names the envconfig profile (temporal.toml) to read; ""
+	// is "default", which may be absent.
+	Profile string `yaml:"profile"`
 }
 
 // DevServer describes `temporal server start-dev`.
@@ -84,9 +97,28 @@ type Store struct {
 	Experiment  string `yaml:"experiment"`
 }
 
+// MLflow configures the REST client when the store is an MLflow server,
+// with the MLFLOW_* variables MLflow's Python client reads. Secrets come
+// from the environment only.
+type MLflow struct {
+	RegistryURI    string  `yaml:"registry_uri"`
+	Username       string  `yaml:"-"`
+	Password       string  `yaml:"-"`
+	Token          string  `yaml:"-"`
+	InsecureTLS    bool    `yaml:"insecure_tls"`
+	ServerCertPath string  `yaml:"server_cert_path"`
+	ClientCertPath string  `yaml:"client_cert_path"`
+	MaxRetries     int     `yaml:"max_retries"` // 0: none
+	Timeout        Seconds `yaml:"timeout"`
+	BackoffFactor  Seconds `yaml:"backoff_factor"`
+	BackoffJitter  Seconds `yaml:"backoff_jitter"`
+}
+
 // Pipeline holds starter defaults.
 type Pipeline struct {
-	Alias        string    `yaml:"alias"`
+	Alias string `yaml:"alias"`
+	// VerifyInputs are the verification inputs; empty means the pipeline's
+	// own (workflows.DefaultVerifyInputs), which is their one home.
 	VerifyInputs []float64 `yaml:"verify_inputs"`
 }
 
@@ -104,8 +136,10 @@ func Defaults() Config {
 			MultipartPartSize: 10 << 20, MultipartThreshold: 500 << 20, HTTPPoolSize: 16,
 			SweepEvery: 5 * time.Minute, WorkDirTTL: 24 * time.Hour, TempTTL: 30 * time.Minute, MinFreeBytes: 2 << 30,
 		},
-		Store:    Store{TrackingURI: ".data/store", Experiment: "flavorflow"},
-		Pipeline: Pipeline{Alias: "champion", VerifyInputs: []float64{4, 0, -1.5, 1000}},
+		Store: Store{TrackingURI: ".data/store", Experiment: "flavorflow"},
+		// MLflow's Python client defaults (mlflow.environment_variables).
+		MLflow:   MLflow{MaxRetries: 7, Timeout: Seconds(120 * time.Second), BackoffFactor: Seconds(2 * time.Second), BackoffJitter: Seconds(time.Second)},
+		Pipeline: Pipeline{Alias: "champion"},
 	}
 }
 
@@ -135,106 +169,145 @@ func Find(path string, getenv func(string) string) string {
 	}
 }
 
-// Load reads the file at path (defaults only when path is ""), then applies
-// environment overrides through getenv, and resolves relative paths.
+// Options are the inputs of LoadWith: every layer of the precedence.
+type Options struct {
+	// Path is the config file; "" finds one (Find: FLAVORFLOW_CONFIG,
+	// temporal-dev.yml here or above); "-" reads none.
+	Path string
+	// Getenv reads the environment (os.Getenv in the mains only).
+	Getenv func(string) string
+	// Environ lists the environment for Temporal's TEMPORAL_GRPC_META_*
+	// headers (os.Environ in the mains; nil: none).
+	Environ func() []string
+	// Flags are the command-line values given, by setting key (see
+	// Flags.Values).
+	Flags map[string]string
+}
+
+// Load reads the file at path (defaults only when path is ""), then the
+// envconfig profile and environment through getenv. It is LoadWith without
+// flags.
 func Load(path string, getenv func(string) string) (Config, error) {
-	cfg := Defaults()
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return Config{}, failure.Wrap(failure.InvalidConfig, err, "read config")
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return Config{}, failure.Wrap(failure.InvalidConfig, err, "parse %s", path)
-		}
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return Config{}, failure.Wrap(failure.InvalidConfig, err, "config path")
-		}
-		cfg.Path = abs
+	if path == "" {
+		path = "-"
 	}
-	if err := cfg.applyEnv(getenv); err != nil {
+	return LoadWith(Options{Path: path, Getenv: getenv})
+}
+
+// LoadWith applies the precedence, lowest first: built-in defaults <
+// temporal-dev.yml < Temporal envconfig profile (address and namespace) <
+// environment < flags, recording where each value came from; then it
+// resolves relative paths against the file and validates. Every layer is
+// parsed by the same table, so a value means the same wherever it is given,
+// and an error names the setting and its source.
+func LoadWith(o Options) (Config, error) {
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	cfg := Defaults()
+	cfg.sources = map[string]Source{}
+	path := o.Path
+	switch path {
+	case "-":
+		path = ""
+	case "":
+		path = Find("", getenv)
+	}
+	if path != "" {
+		if err := cfg.readFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, s := range settings {
+		if s.Env == "" {
+			continue
+		}
+		if v := getenv(s.Env); v != "" {
+			if err := cfg.set(s, v, Source{Layer: "env", Name: s.Env}); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	for _, s := range settings {
+		v, ok := o.Flags[s.Key]
+		if !ok {
+			continue
+		}
+		if s.Flag == "" {
+			return Config{}, failure.New(failure.InvalidConfig, "%s has no flag", s.Key)
+		}
+		if err := cfg.set(s, v, Source{Layer: "flag", Name: "--" + s.Flag}); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := cfg.applyProfile(getenv, o.Environ); err != nil {
 		return Config{}, err
 	}
 	cfg.resolvePaths()
 	return cfg, cfg.Validate()
 }
 
-func (c *Config) applyEnv(getenv func(string) string) error {
-	str := func(dst *string, key string) {
-		if v := getenv(key); v != "" {
-			*dst = v
+// applyProfile reads the Temporal envconfig profile (temporal.toml): its
+// address and namespace sit between the file and the environment; the rest
+// (TLS, API key, headers), with the TEMPORAL_* variables applied, is kept for
+// ClientProfile.
+func (c *Config) applyProfile(getenv func(string) string, environ func() []string) error {
+	lookup := envLookup{getenv: getenv, environ: environ}
+	file := getenv("TEMPORAL_CONFIG_FILE")
+	if file == "" {
+		file = envconfig.DefaultConfigFilePath()
+	}
+	prof, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{
+		ConfigFilePath: file, ConfigFileProfile: c.Temporal.Profile, DisableEnv: true, EnvLookup: lookup})
+	if err != nil {
+		return failure.Wrap(failure.InvalidConfig, err, "temporal.profile %q (from %s, file %s)", c.Temporal.Profile, c.SourceOf("temporal.profile"), file)
+	}
+	name := c.Temporal.Profile
+	if name == "" {
+		name = envconfig.DefaultConfigFileProfile
+	}
+	src := Source{Layer: "profile", Name: name + " in " + file}
+	for _, p := range []struct {
+		key, val string
+		dst      *string
+	}{{"temporal.address", prof.Address, &c.Temporal.Address}, {"temporal.namespace", prof.Namespace, &c.Temporal.Namespace}} {
+		if l := c.SourceOf(p.key).Layer; p.val != "" && (l == "default" || l == "file") {
+			*p.dst = p.val
+			c.sources[p.key] = src
 		}
 	}
-	num := func(dst *int, key string) error {
-		if v := getenv(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return failure.New(failure.InvalidConfig, "%s=%q is not a non-negative integer", key, v)
-			}
-			*dst = n
-		}
+	if err := prof.ApplyEnvVars(lookup); err != nil {
+		return failure.Wrap(failure.InvalidConfig, err, "TEMPORAL_* variables")
+	}
+	c.profile = prof
+	return nil
+}
+
+// ClientProfile is the Temporal client profile to dial with: the envconfig
+// profile and TEMPORAL_* variables, with address and namespace as resolved.
+func (c Config) ClientProfile() envconfig.ClientConfigProfile {
+	p := c.profile
+	p.Address, p.Namespace = c.Temporal.Address, c.Temporal.Namespace
+	return p
+}
+
+// envLookup gives envconfig the injected environment.
+type envLookup struct {
+	getenv  func(string) string
+	environ func() []string
+}
+
+func (e envLookup) Environ() []string {
+	if e.environ == nil {
 		return nil
 	}
-	str(&c.Temporal.Address, "TEMPORAL_ADDRESS")
-	str(&c.Temporal.Namespace, "TEMPORAL_NAMESPACE")
-	str(&c.Temporal.TaskQueue, "FLAVORFLOW_TASK_QUEUE")
-	str(&c.Temporal.UIURL, "FLAVORFLOW_TEMPORAL_UI")
-	str(&c.Store.TrackingURI, "MLFLOW_TRACKING_URI")
-	str(&c.Store.Experiment, "FLAVORFLOW_EXPERIMENT")
-	str(&c.Worker.WorkDir, "FLAVORFLOW_WORK_DIR")
-	str(&c.Worker.HealthAddr, "FLAVORFLOW_HEALTH_ADDR")
-	if err := num(&c.Worker.UploadParallelism, "FLAVORFLOW_UPLOAD_PARALLELISM"); err != nil {
-		return err
-	}
-	if err := num(&c.Worker.MaxConcurrentActivities, "FLAVORFLOW_MAX_CONCURRENT_ACTIVITIES"); err != nil {
-		return err
-	}
-	if err := num(&c.Worker.MaxConcurrentWorkflowTasks, "FLAVORFLOW_MAX_CONCURRENT_WORKFLOW_TASKS"); err != nil {
-		return err
-	}
-	if err := num(&c.Worker.HTTPPoolSize, "MLFLOW_HTTP_POOL_MAXSIZE"); err != nil {
-		return err
-	}
-	for _, n := range []struct {
-		dst *int64
-		key string
-	}{{&c.Worker.MultipartPartSize, "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"}, {&c.Worker.MultipartThreshold, "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"}, {&c.Worker.MinFreeBytes, "FLAVORFLOW_MIN_FREE_BYTES"}} {
-		if v := getenv(n.key); v != "" {
-			x, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || x < 0 {
-				return failure.New(failure.InvalidConfig, "%s=%q is not a non-negative integer", n.key, v)
-			}
-			*n.dst = x
-		}
-	}
-	if v := getenv("FLAVORFLOW_EAGER_ACTIVITIES"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return failure.New(failure.InvalidConfig, "FLAVORFLOW_EAGER_ACTIVITIES=%q is not a boolean", v)
-		}
-		c.Worker.EagerActivities = b
-	}
-	for _, d := range []struct {
-		dst *time.Duration
-		key string
-	}{
-		{&c.Worker.StopTimeout, "FLAVORFLOW_WORKER_STOP_TIMEOUT"},
-		{&c.Worker.SweepEvery, "FLAVORFLOW_SWEEP_EVERY"},
-		{&c.Worker.WorkDirTTL, "FLAVORFLOW_WORK_DIR_TTL"},
-		{&c.Worker.TempTTL, "FLAVORFLOW_TEMP_TTL"},
-	} {
-		if v := getenv(d.key); v != "" {
-			x, err := time.ParseDuration(v)
-			if err != nil || x < 0 {
-				return failure.New(failure.InvalidConfig, "%s=%q is not a duration", d.key, v)
-			}
-			*d.dst = x
-		}
-	}
-	return nil
+	return e.environ()
+}
+
+func (e envLookup) LookupEnv(k string) (string, bool) {
+	v := e.getenv(k)
+	return v, v != ""
 }
 
 // resolvePaths makes file paths absolute relative to the config file.
@@ -264,30 +337,41 @@ func IsLocalStore(uri string) bool {
 	return !strings.HasPrefix(uri, "http://") && !strings.HasPrefix(uri, "https://")
 }
 
-// Validate checks values that would otherwise fail later and less clearly.
+// Validate checks values that would otherwise fail later and less clearly;
+// an error names the setting and where its value came from.
 func (c Config) Validate() error {
 	switch {
 	case c.Temporal.TaskQueue == "":
-		return failure.New(failure.InvalidConfig, "temporal.task_queue is empty")
+		return c.invalid("temporal.task_queue", "is empty")
 	case c.Store.TrackingURI == "":
-		return failure.New(failure.InvalidConfig, "store.tracking_uri is empty")
+		return c.invalid("store.tracking_uri", "is empty")
 	case c.Store.Experiment == "":
-		return failure.New(failure.InvalidConfig, "store.experiment is empty")
+		return c.invalid("store.experiment", "is empty")
 	case c.Worker.WorkDir == "":
-		return failure.New(failure.InvalidConfig, "worker.work_dir is empty")
+		return c.invalid("worker.work_dir", "is empty")
 	case c.Worker.UploadParallelism < 1 || c.Worker.UploadParallelism > 64:
-		return failure.New(failure.InvalidConfig, "worker.upload_parallelism %d is outside 1..64", c.Worker.UploadParallelism)
+		return c.invalid("worker.upload_parallelism", "%d is outside 1..64", c.Worker.UploadParallelism)
 	case c.Worker.MultipartPartSize != 0 && (c.Worker.MultipartPartSize < 5<<20 || c.Worker.MultipartPartSize > 5<<30):
-		return failure.New(failure.InvalidConfig, "worker.multipart_part_size %d is outside 5 MiB..5 GiB (S3's part limits)", c.Worker.MultipartPartSize)
+		return c.invalid("worker.multipart_part_size", "%d is outside 5 MiB..5 GiB (S3's part limits)", c.Worker.MultipartPartSize)
+	case c.MLflow.MaxRetries > 10:
+		// Python MLflow's own ceiling: more only delays a failure by hours.
+		return c.invalid("mlflow.max_retries", "%d is over the limit of 10", c.MLflow.MaxRetries)
+	case c.MLflow.InsecureTLS && c.MLflow.ServerCertPath != "":
+		return c.invalid("mlflow.insecure_tls", "and mlflow.server_cert_path (from %s) cannot both be set", c.SourceOf("mlflow.server_cert_path"))
 	}
-	for name, typ := range c.DevServer.SearchAttributes {
-		switch strings.ToLower(typ) {
+	for _, name := range sortedKeys(c.DevServer.SearchAttributes) {
+		switch typ := c.DevServer.SearchAttributes[name]; strings.ToLower(typ) {
 		case "text", "keyword", "int", "double", "bool", "datetime", "keywordlist":
 		default:
-			return failure.New(failure.InvalidConfig, "dev_server.search_attributes.%s has unknown type %q", name, typ)
+			return c.invalid("dev_server.search_attributes", "%s has unknown type %q", name, typ)
 		}
 	}
 	return nil
+}
+
+// invalid is an InvalidConfig error naming the setting and its source.
+func (c Config) invalid(key, format string, args ...any) error {
+	return failure.New(failure.InvalidConfig, "%s %s (from %s)", key, fmt.Sprintf(format, args...), c.SourceOf(key))
 }
 
 // DevServerArgs returns the arguments after `temporal` that start the dev

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -85,47 +83,6 @@ func redactURI(s string) string {
 	return u.String()
 }
 
-// ConfigFromEnv reads the MLFLOW_* variables the Python client reads.
-// lookup is os.LookupEnv in production.
-func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
-	get := func(k string) string {
-		v, _ := lookup(k)
-		return strings.TrimSpace(v)
-	}
-	c := Config{
-		TrackingURI:    get("MLFLOW_TRACKING_URI"),
-		RegistryURI:    get("MLFLOW_REGISTRY_URI"),
-		Username:       get("MLFLOW_TRACKING_USERNAME"),
-		Password:       get("MLFLOW_TRACKING_PASSWORD"),
-		Token:          get("MLFLOW_TRACKING_TOKEN"),
-		ServerCertPath: get("MLFLOW_TRACKING_SERVER_CERT_PATH"),
-		ClientCertPath: get("MLFLOW_TRACKING_CLIENT_CERT_PATH"),
-	}
-	var err error
-	if c.InsecureTLS, err = envBool(get, "MLFLOW_TRACKING_INSECURE_TLS"); err != nil {
-		return Config{}, err
-	}
-	if c.MaxRetries, err = envInt(get, "MLFLOW_HTTP_REQUEST_MAX_RETRIES", DefaultMaxRetries); err != nil {
-		return Config{}, err
-	}
-	if c.MaxRetries == 0 {
-		c.MaxRetries = -1 // an explicit 0 means no retries, not the default
-	}
-	if c.Timeout, err = envSeconds(get, "MLFLOW_HTTP_REQUEST_TIMEOUT", DefaultTimeout); err != nil {
-		return Config{}, err
-	}
-	if c.BackoffFactor, err = envSeconds(get, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", DefaultBackoffFactor); err != nil {
-		return Config{}, err
-	}
-	if c.BackoffJitter, err = envSeconds(get, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", DefaultBackoffJitter); err != nil {
-		return Config{}, err
-	}
-	if c.TrackingURI == "" {
-		return Config{}, failure.New(failure.InvalidConfig, "MLFLOW_TRACKING_URI is not set")
-	}
-	return c, c.validate()
-}
-
 // withDefaults fills zero values.
 func (c Config) withDefaults() Config {
 	if c.RegistryURI == "" {
@@ -156,7 +113,9 @@ func setDefault[T int | int64 | time.Duration](p *T, def T) {
 	}
 }
 
-// validate checks what New needs; errors name the variable to fix.
+// validate checks what New needs; errors name the variable to fix (the
+// configuration loader, config.LoadWith, reads them: MLFLOW_* as in
+// MLflow's Python client).
 func (c Config) validate() error {
 	for _, u := range []struct{ name, val string }{{"MLFLOW_TRACKING_URI", c.TrackingURI}, {"MLFLOW_REGISTRY_URI", c.RegistryURI}} {
 		if u.val == "" && u.name == "MLFLOW_REGISTRY_URI" {
@@ -174,43 +133,4 @@ func (c Config) validate() error {
 		return failure.New(failure.InvalidConfig, "MLFLOW_HTTP_REQUEST_MAX_RETRIES=%d is over the limit of %d", c.MaxRetries, MaxRetriesLimit)
 	}
 	return nil
-}
-
-func envBool(get func(string) string, k string) (bool, error) {
-	v := get(k)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(strings.ToLower(v))
-	if err != nil {
-		return false, failure.New(failure.InvalidConfig, "%s=%q is not a boolean", k, v)
-	}
-	return b, nil
-}
-
-func envInt(get func(string) string, k string, def int) (int, error) {
-	v := get(k)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, failure.New(failure.InvalidConfig, "%s=%q is not a non-negative integer", k, v)
-	}
-	if n > MaxRetriesLimit && k == "MLFLOW_HTTP_REQUEST_MAX_RETRIES" {
-		return 0, failure.New(failure.InvalidConfig, "%s=%d is over the limit of %d", k, n, MaxRetriesLimit)
-	}
-	return n, nil
-}
-
-func envSeconds(get func(string) string, k string, def time.Duration) (time.Duration, error) {
-	v := get(k)
-	if v == "" {
-		return def, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(f >= 0 && f <= 1e6) { // also refuses NaN
-		return 0, failure.New(failure.InvalidConfig, "%s=%q is not a number of seconds", k, v)
-	}
-	return time.Duration(f * float64(time.Second)), nil
 }

@@ -10,26 +10,12 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 )
 
-func envOf(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-func TestConfigFromEnv(t *testing.T) {
-	cfg, err := ConfigFromEnv(envOf(map[string]string{
-		"MLFLOW_TRACKING_URI":                "https://mlflow.example:8443/prefix",
-		"MLFLOW_TRACKING_USERNAME":           "bob",
-		"MLFLOW_TRACKING_PASSWORD":           "pa55word",
-		"MLFLOW_HTTP_REQUEST_MAX_RETRIES":    "3",
-		"MLFLOW_HTTP_REQUEST_TIMEOUT":        "2.5",
-		"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
-		"MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.MaxRetries != 3 || cfg.Timeout != 2500*time.Millisecond || cfg.BackoffFactor != 500*time.Millisecond || cfg.BackoffJitter != 0 {
-		t.Errorf("cfg = %+v", cfg)
-	}
+// The MLFLOW_* variables are read by the configuration loader (config,
+// where their parsing is tested); the client checks and describes what it
+// is given.
+func TestConfig(t *testing.T) {
+	cfg := Config{TrackingURI: "https://mlflow.example:8443/prefix", Username: "bob", Password: "pa55word",
+		MaxRetries: 3, Timeout: 2500 * time.Millisecond, BackoffFactor: 500 * time.Millisecond}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -53,34 +39,26 @@ func TestConfigFromEnv(t *testing.T) {
 	if strings.Contains(logs.String(), "pa55word") {
 		t.Errorf("slog output leaks the password: %s", logs.String())
 	}
-
-	defaults, err := ConfigFromEnv(envOf(map[string]string{"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}))
-	if err != nil || defaults.MaxRetries != DefaultMaxRetries || defaults.Timeout != DefaultTimeout {
-		t.Errorf("defaults = %+v, %v", defaults, err)
+	if d := (Config{TrackingURI: "http://h"}).withDefaults(); d.MaxRetries != DefaultMaxRetries || d.Timeout != DefaultTimeout {
+		t.Errorf("defaults = %+v", d)
 	}
-	none, _ := ConfigFromEnv(envOf(map[string]string{"MLFLOW_TRACKING_URI": "http://h", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}))
-	if none.withDefaults().MaxRetries != 0 {
-		t.Errorf("MLFLOW_HTTP_REQUEST_MAX_RETRIES=0 must mean no retries, got %d", none.withDefaults().MaxRetries)
+	if n := (Config{TrackingURI: "http://h", MaxRetries: -1}).withDefaults().MaxRetries; n != 0 {
+		t.Errorf("MaxRetries -1 must mean no retries, got %d", n)
 	}
 }
 
-func TestConfigFromEnvErrors(t *testing.T) {
+func TestConfigErrors(t *testing.T) {
 	base := "http://127.0.0.1:5000"
-	tests := map[string]map[string]string{
-		"MLFLOW_TRACKING_URI":                {},
-		"MLFLOW_TRACKING_URI=ftp":            {"MLFLOW_TRACKING_URI": "ftp://x"},
-		"MLFLOW_REGISTRY_URI":                {"MLFLOW_TRACKING_URI": base, "MLFLOW_REGISTRY_URI": "databricks-uc"},
-		"MLFLOW_HTTP_REQUEST_MAX_RETRIES":    {"MLFLOW_TRACKING_URI": base, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "11"},
-		"MLFLOW_HTTP_REQUEST_MAX_RETRIES=x":  {"MLFLOW_TRACKING_URI": base, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "x"},
-		"MLFLOW_HTTP_REQUEST_TIMEOUT":        {"MLFLOW_TRACKING_URI": base, "MLFLOW_HTTP_REQUEST_TIMEOUT": "-1"},
-		"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": {"MLFLOW_TRACKING_URI": base, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "fast"},
-		"MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": {"MLFLOW_TRACKING_URI": base, "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "NaN"},
-		"MLFLOW_TRACKING_INSECURE_TLS":       {"MLFLOW_TRACKING_URI": base, "MLFLOW_TRACKING_INSECURE_TLS": "maybe"},
-		"MLFLOW_TRACKING_SERVER_CERT_PATH":   {"MLFLOW_TRACKING_URI": base, "MLFLOW_TRACKING_INSECURE_TLS": "true", "MLFLOW_TRACKING_SERVER_CERT_PATH": "/ca.pem"},
+	tests := map[string]Config{
+		"MLFLOW_TRACKING_URI":              {},
+		"MLFLOW_TRACKING_URI=ftp":          {TrackingURI: "ftp://x"},
+		"MLFLOW_REGISTRY_URI":              {TrackingURI: base, RegistryURI: "databricks-uc"},
+		"MLFLOW_HTTP_REQUEST_MAX_RETRIES":  {TrackingURI: base, MaxRetries: 11},
+		"MLFLOW_TRACKING_SERVER_CERT_PATH": {TrackingURI: base, InsecureTLS: true, ServerCertPath: "/ca.pem"},
 	}
-	for want, env := range tests {
+	for want, cfg := range tests {
 		t.Run(want, func(t *testing.T) {
-			_, err := ConfigFromEnv(envOf(env))
+			_, err := New(cfg)
 			wantCode(t, err, failure.InvalidConfig)
 			if name, _, _ := strings.Cut(want, "="); !strings.Contains(err.Error(), name) {
 				t.Errorf("error %q does not name %s", err, name)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -54,26 +54,38 @@ type aliasOut struct {
 	Error       *errorOut `json:"error,omitempty"`
 }
 
-func cmdPromote(ctx context.Context, e *env, args []string) error {
-	return aliasChange(ctx, e, "promote", promoteUsage, false, args)
+// aliasCmd is promote (rollback false) or rollback.
+func aliasCmd(e *env, c *commonFlags, name, usage string, rollback bool) *cobra.Command {
+	short := "move an alias forward to a verified version (through Temporal)"
+	if rollback {
+		short = "move an alias back to an earlier verified version"
+	}
+	var f aliasFlags
+	cmd := command(usage, short, func(cmd *cobra.Command, _ []string) error {
+		return aliasChange(cmd.Context(), e, c, cmd, name, rollback, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.StringVar(&f.alias, "alias", "", "alias to move (required)")
+	fs.IntVar(&f.version, "version", 0, "version to point the alias at (required)")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait")
+	return cmd
 }
 
-func cmdRollback(ctx context.Context, e *env, args []string) error {
-	return aliasChange(ctx, e, "rollback", rollbackUsage, true, args)
+type aliasFlags struct {
+	model, alias string
+	version      int
+	timeout      time.Duration
 }
 
-func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, name, usage)
-	model := fs.String("model", "", "registered model name (required)")
-	alias := fs.String("alias", "", "alias to move (required)")
-	version := fs.Int("version", 0, "version to point the alias at (required)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait")
-	cfg, err := c.setup(e, fs, args, 0, 0)
-	if err != nil {
+func aliasChange(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, name string, rollback bool, f aliasFlags) error {
+	model, alias, version, timeout := &f.model, &f.alias, &f.version, &f.timeout
+	if err := requireFlags(cmd, "model", "alias", "version"); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model", "alias", "version"); err != nil {
+	cfg, err := c.load(e)
+	if err != nil {
 		return err
 	}
 	if err := store.ValidateModelName(*model); err != nil {
@@ -139,12 +151,10 @@ func aliasChange(ctx context.Context, e *env, name, usage string, rollback bool,
 }
 
 // requireFlags is a usage error naming the first required flag not given.
-func requireFlags(fs *flag.FlagSet, names ...string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+func requireFlags(cmd *cobra.Command, names ...string) error {
 	for _, n := range names {
-		if !set[n] {
-			return usageError{fmt.Sprintf("--%s is required (see starter %s --help)", n, fs.Name())}
+		if !cmd.Flags().Changed(n) {
+			return usageError{fmt.Sprintf("--%s is required (see %s --help)", n, cmd.CommandPath())}
 		}
 	}
 	return nil

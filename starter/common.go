@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -22,66 +22,42 @@ import (
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 )
 
-// commonFlags are shared by commands that talk to Temporal.
+// commonFlags are the root's persistent flags, shared by every command.
 type commonFlags struct {
-	config    string
-	address   string
-	namespace string
-	profile   string
-	output    string
-	logLevel  string
-	tracking  string
-	tel       *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
+	config   string
+	output   string
+	json     bool
+	logLevel string
+	settings config.Flags         // --address, --namespace, --profile, --tracking-uri: from the settings table
+	tel      *telemetry.Telemetry // telemetry: set by commands that trace; nil is off
+	ran      bool                 // a command's own code started (past the command-line parser)
 }
 
-func (c *commonFlags) register(fs *flag.FlagSet) {
+// commonSettings are the settings every command takes as flags.
+var commonSettings = []string{"temporal.address", "temporal.namespace", "temporal.profile", "store.tracking_uri"}
+
+func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "config file (default: FLAVORFLOW_CONFIG or temporal-dev.yml here or above)")
-	fs.StringVar(&c.address, "address", "", "Temporal frontend host:port (overrides TEMPORAL_ADDRESS)")
-	fs.StringVar(&c.namespace, "namespace", "", "Temporal namespace (overrides TEMPORAL_NAMESPACE)")
-	fs.StringVar(&c.profile, "profile", "", "Temporal envconfig profile (TEMPORAL_PROFILE)")
 	fs.StringVar(&c.output, "output", "text", "output format: text or json")
+	fs.BoolVar(&c.json, "json", false, "same as --output json")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "client log level")
-	fs.StringVar(&c.tracking, "tracking-uri", "", "model store: a directory or an MLflow server URL (overrides MLFLOW_TRACKING_URI)")
+	c.settings.AddTo(fs, commonSettings...)
 }
 
 func (c *commonFlags) validate() error {
 	if c.output != "text" && c.output != "json" {
 		return usageError{fmt.Sprintf("--output %q: want text or json", c.output)}
 	}
+	if c.json {
+		c.output = "json"
+	}
 	return nil
 }
 
-// load reads the configuration: flags > environment > temporal-dev.yml (the
-// envconfig profile sits between the last two for Temporal settings; see
-// app.ClientOptions).
+// load reads the configuration with the one loader: flags > environment >
+// envconfig profile > temporal-dev.yml.
 func (c *commonFlags) load(e *env) (config.Config, error) {
-	cfg, err := config.Load(config.Find(c.config, e.getenv), e.getenv)
-	if err != nil {
-		return cfg, err
-	}
-	if c.tracking != "" {
-		cfg.Store.TrackingURI = c.tracking
-	}
-	return cfg, nil
-}
-
-// setup parses the command line (no positional arguments beyond maxArgs),
-// validates the common flags and loads the configuration.
-func (c *commonFlags) setup(e *env, fs *flag.FlagSet, args []string, minArgs, maxArgs int) (config.Config, error) {
-	c.register(fs)
-	if err := parse(fs, args); err != nil {
-		return config.Config{}, err
-	}
-	if err := c.validate(); err != nil {
-		return config.Config{}, err
-	}
-	if n := fs.NArg(); n < minArgs || n > maxArgs {
-		if n > maxArgs {
-			return config.Config{}, usageError{fmt.Sprintf("unexpected arguments %q (see %s --help)", fs.Args()[maxArgs:], fs.Name())}
-		}
-		return config.Config{}, usageError{fmt.Sprintf("%s: missing argument (see %s --help)", fs.Name(), fs.Name())}
-	}
-	return c.load(e)
+	return config.LoadWith(config.Options{Path: c.config, Getenv: e.getenv, Environ: e.environ, Flags: c.settings.Values()})
 }
 
 // session is a connected command: configuration, client and links.
@@ -99,9 +75,9 @@ func (c *commonFlags) connect(ctx context.Context, e *env, cfg config.Config) (*
 	return &session{cfg: cfg, cl: cl, opts: opts}, nil
 }
 
-// open is setup then connect, for commands whose flags need no more checks.
-func (c *commonFlags) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string, minArgs, maxArgs int) (*session, error) {
-	cfg, err := c.setup(e, fs, args, minArgs, maxArgs)
+// open is load then connect, for commands whose flags need no more checks.
+func (c *commonFlags) open(ctx context.Context, e *env) (*session, error) {
+	cfg, err := c.load(e)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +143,7 @@ func temporalError(err error, format string, args ...any) error {
 // clientOptions applies the precedence flags > env > envconfig profile >
 // temporal-dev.yml to the Temporal client options.
 func (c *commonFlags) clientOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
-	return app.ClientOptions(cfg, app.ClientOverrides{Address: c.address, Namespace: c.namespace, Profile: c.profile}, logger)
+	return app.ClientOptions(cfg, logger)
 }
 
 func (c *commonFlags) dial(ctx context.Context, e *env, cfg config.Config) (client.Client, client.Options, error) {

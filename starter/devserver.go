@@ -1,18 +1,21 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
 
-func cmdDevServerArgs(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "devserver-args", devServerUsage)
-	c.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+func devServerCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(devServerUsage, "print the temporal arguments that start the configured dev server", func(*cobra.Command, []string) error {
+		return devServerArgs(e, c)
+	})
+	cmd.Args = args(0, 0, "")
+	return cmd
+}
+
+func devServerArgs(e *env, c *commonFlags) error {
 	cfg, err := c.load(e)
 	if err != nil {
 		return err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/export"
 	"github.com/flavorflow/flavorflow/internal/app"
@@ -23,22 +25,29 @@ Examples:
   starter export --model iris --version 3 --to https://mlflow.example --alias champion --output json
 `
 
-func cmdExport(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "export", exportUsage)
-	c.register(fs)
-	model := fs.String("model", "", "registered model name (required)")
-	version := fs.Int("version", 0, "version to export (required)")
-	to := fs.String("to", "", "destination MLflow server URL (required)")
-	from := fs.String("from", "", "source store (default: store.tracking_uri, the embedded store)")
-	aliases := fs.String("alias", "", "comma-separated aliases to set on the destination (default: the source version's aliases)")
-	experiment := fs.String("experiment", "", "destination experiment (default: store.experiment)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := c.validate(); err != nil {
-		return err
-	}
+func exportCmd(e *env, c *commonFlags) *cobra.Command {
+	var f exportFlags
+	cmd := command(exportUsage, "copy a model version from the embedded store to an MLflow server", func(cmd *cobra.Command, _ []string) error {
+		return exportVersion(cmd.Context(), e, c, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.IntVar(&f.version, "version", 0, "version to export (required)")
+	fs.StringVar(&f.to, "to", "", "destination MLflow server URL (required)")
+	fs.StringVar(&f.from, "from", "", "source store (default: store.tracking_uri, the embedded store)")
+	fs.StringVar(&f.aliases, "alias", "", "comma-separated aliases to set on the destination (default: the source version's aliases)")
+	fs.StringVar(&f.experiment, "experiment", "", "destination experiment (default: store.experiment)")
+	return cmd
+}
+
+type exportFlags struct {
+	model, to, from, aliases, experiment string
+	version                              int
+}
+
+func exportVersion(ctx context.Context, e *env, c *commonFlags, f exportFlags) error {
+	model, version, to, from, aliases, experiment := &f.model, &f.version, &f.to, &f.from, &f.aliases, &f.experiment
 	switch {
 	case *model == "":
 		return usageError{"--model is required"}
@@ -58,12 +67,12 @@ func cmdExport(ctx context.Context, e *env, args []string) error {
 		*experiment = cfg.Store.Experiment
 	}
 	logger := quietLogger(e.stderr)
-	src, err := app.OpenStore(ctx, *from, logger)
+	src, err := app.OpenStore(ctx, *from, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := app.OpenStore(ctx, *to, logger)
+	dst, err := app.OpenStore(ctx, *to, logger, app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}

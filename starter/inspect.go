@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -172,15 +173,21 @@ func errorOf(err error) *errorOut {
 	return out
 }
 
-func cmdStatus(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "status", statusUsage)
-	s, err := c.open(ctx, e, fs, idFirst(args), 1, 1)
+func statusCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(statusUsage, "show a pipeline's status, step, version and URIs", func(cmd *cobra.Command, args []string) error {
+		return status(cmd.Context(), e, c, args[0])
+	})
+	cmd.Args = args(1, 1, "WORKFLOW_ID")
+	return cmd
+}
+
+func status(ctx context.Context, e *env, c *commonFlags, id string) error {
+	s, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	o, err := describe(ctx, s, fs.Arg(0))
+	o, err := describe(ctx, s, id)
 	if err != nil {
 		return err
 	}
@@ -223,16 +230,22 @@ func printStatus(e *env, o statusOut) {
 	row("Temporal UI", o.TemporalURL)
 }
 
-func cmdWatch(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "watch", watchUsage)
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
-	s, err := c.open(ctx, e, fs, idFirst(args), 1, 1)
+func watchCmd(e *env, c *commonFlags) *cobra.Command {
+	var timeout time.Duration
+	cmd := command(watchUsage, "follow a running or finished pipeline", func(cmd *cobra.Command, args []string) error {
+		return watch(cmd.Context(), e, c, args[0], timeout)
+	})
+	cmd.Args = args(1, 1, "WORKFLOW_ID")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for the result")
+	return cmd
+}
+
+func watch(ctx context.Context, e *env, c *commonFlags, id string, timeout time.Duration) error {
+	s, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	id := fs.Arg(0)
 	d, err := s.cl.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return temporalError(err, "workflow %s", id)
@@ -246,20 +259,34 @@ func cmdWatch(ctx context.Context, e *env, args []string) error {
 	// On stderr in both formats: stdout stays one JSON document, and a
 	// script (or a test) can tell the watch has found its pipeline.
 	fmt.Fprintf(e.stderr, "watching %s (run %s)\n  %s\n", id, runID, out.TemporalURL)
-	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return finish(waitCtx, e, c.output, s.cl, run, out, *timeout)
+	return finish(waitCtx, e, c.output, s.cl, run, out, timeout)
 }
 
-func cmdList(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "list", listUsage)
-	model := fs.String("model", "", "only pipelines of this registered model")
-	stage := fs.String("stage", "", "only pipelines at this stage (e.g. promoted, failed)")
-	status := fs.String("status", "", "only pipelines in this execution status (Running, Completed, Failed, ...)")
-	raw := fs.String("query", "", "extra Temporal list filter, AND-ed with the others")
-	limit := fs.Int("limit", 20, "at most this many pipelines")
-	cfg, err := c.setup(e, fs, args, 0, 0)
+func listCmd(e *env, c *commonFlags) *cobra.Command {
+	var f listFlags
+	cmd := command(listUsage, "list pipelines by model, stage or status", func(cmd *cobra.Command, _ []string) error {
+		return list(cmd.Context(), e, c, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "only pipelines of this registered model")
+	fs.StringVar(&f.stage, "stage", "", "only pipelines at this stage (e.g. promoted, failed)")
+	fs.StringVar(&f.status, "status", "", "only pipelines in this execution status (Running, Completed, Failed, ...)")
+	fs.StringVar(&f.raw, "query", "", "extra Temporal list filter, AND-ed with the others")
+	fs.IntVar(&f.limit, "limit", 20, "at most this many pipelines")
+	return cmd
+}
+
+type listFlags struct {
+	model, stage, status, raw string
+	limit                     int
+}
+
+func list(ctx context.Context, e *env, c *commonFlags, f listFlags) error {
+	model, stage, status, raw, limit := &f.model, &f.stage, &f.status, &f.raw, &f.limit
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}

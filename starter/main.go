@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flavorflow/flavorflow/failure"
 )
@@ -24,60 +24,44 @@ const (
 	exitUnreachable = 3
 )
 
-type command struct {
-	summary string
-	usage   string
-	run     func(ctx context.Context, e *env, args []string) error
-}
+const rootLong = `starter: start and watch flavorflow model lifecycle pipelines
 
-var commands = map[string]command{
-	"run":            {"start a model lifecycle pipeline and follow it", runUsage, cmdRun},
-	"predict":        {"load a model by URI and print predictions", predictUsage, cmdPredict},
-	"export":         {"copy a model version from the embedded store to an MLflow server", exportUsage, cmdExport},
-	"status":         {"show a pipeline's status, step, version and URIs", statusUsage, cmdStatus},
-	"watch":          {"follow a running or finished pipeline", watchUsage, cmdWatch},
-	"list":           {"list pipelines by model, stage or status", listUsage, cmdList},
-	"promote":        {"move an alias forward to a verified version (through Temporal)", promoteUsage, cmdPromote},
-	"rollback":       {"move an alias back to an earlier verified version", rollbackUsage, cmdRollback},
-	"verify":         {"verify a version registered elsewhere (records its manifest) so it can be promoted", verifyUsage, cmdVerify},
-	"config":         {"print the effective settings (flags > env > envconfig profile > temporal-dev.yml)", configUsage, cmdConfig},
-	"schedule":       {"scheduled retraining: create, list, describe, pause, unpause, trigger, backfill, delete", scheduleUsage, cmdSchedule},
-	"devserver-args": {"print the temporal arguments that start the configured dev server", devServerUsage, cmdDevServerArgs},
-}
+Exit codes: 0 ok, 1 pipeline failed, 2 bad usage or input, 3 server unreachable or no result yet (the pipeline goes on).`
 
-// env is what commands write to.
+// env is what commands write to and read the environment from.
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	code := dispatch(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
+// dispatch runs the command line and returns the exit code.
 func dispatch(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printHelp(e.stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "starter: unknown command %q\n\n", args[0])
-		printHelp(e.stderr)
-		return exitUsage
-	}
 	out := &watchWriter{w: e.stdout}
 	ce := *e
 	ce.stdout = out
-	err := cmd.run(ctx, &ce, args[1:])
+	c := &commonFlags{}
+	root := newRoot(&ce, c)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !c.ran {
+		// Refused by the command line parser before any command ran: an
+		// unknown command or flag, a bad flag value, a wrong number of
+		// arguments.
+		var ue usageError
+		if !errors.As(err, &ue) {
+			err = usageError{err.Error()}
+		}
+	}
 	code := report(e, err)
-	if code != exitOK && !out.wrote && wantsJSON(args) {
+	if code != exitOK && !out.wrote && c.output == "json" {
 		// --output json: a failure the command did not report itself is
 		// still a JSON document on stdout (the text stays on stderr).
 		var ue usageError
@@ -88,6 +72,83 @@ func dispatch(ctx context.Context, e *env, args []string) int {
 		_ = printJSON(e.stdout, map[string]any{"error": errorOut{Type: typ, Message: err.Error()}, "exit_code": code})
 	}
 	return code
+}
+
+// newRoot builds the command tree. Flags every command takes (--config,
+// --output/--json, --log-level and the settings --address, --namespace,
+// --profile, --tracking-uri) are persistent flags of the root.
+func newRoot(e *env, c *commonFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "starter",
+		Short:         "start and watch flavorflow model lifecycle pipelines",
+		Long:          rootLong,
+		SilenceErrors: true, // report prints them, with the exit code
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			c.ran = true
+			if cmd.DisableFlagParsing {
+				return nil // the command parses its flags itself (predict)
+			}
+			return c.validate()
+		},
+		// No command: the help, and exit 2 (as before cobra).
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(e.stdout)
+			_ = cmd.Help()
+			return silentUsage{}
+		},
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%v (see %s --help)", err, cmd.CommandPath())}
+	})
+	c.register(root.PersistentFlags())
+	root.AddCommand(
+		runCmd(e, c), predictCmd(e, c), exportCmd(e, c), statusCmd(e, c), watchCmd(e, c), listCmd(e, c),
+		aliasCmd(e, c, "promote", promoteUsage, false), aliasCmd(e, c, "rollback", rollbackUsage, true),
+		verifyCmd(e, c), configCmd(e, c), scheduleCmd(e, c), devServerCmd(e, c),
+	)
+	return root
+}
+
+// command makes a cobra command from a usage text: its first line (after
+// "starter ") is the usage line, the text up to "Example" the long help,
+// the rest the examples.
+func command(usage, short string, run func(cmd *cobra.Command, args []string) error) *cobra.Command {
+	text := strings.TrimSpace(usage)
+	first, rest, _ := strings.Cut(text, "\n")
+	use := strings.TrimPrefix(first, "starter ")
+	if sub, ok := strings.CutPrefix(use, "schedule "); ok && !strings.HasPrefix(sub, "COMMAND") {
+		use = sub // a schedule subcommand: "create ..."
+	}
+	long, example := rest, ""
+	if i := strings.Index(rest, "\nExample"); i >= 0 {
+		long = rest[:i]
+		example = rest[i:]
+		if _, after, ok := strings.Cut(example, ":\n"); ok {
+			example = after
+		}
+	}
+	long = strings.TrimSpace(long)
+	if long == "" {
+		long = short
+	}
+	return &cobra.Command{Use: use, Short: short, Long: long, Example: strings.TrimRight(example, "\n"), RunE: run}
+}
+
+// args checks the number of positional arguments; too many or too few is a
+// usage error naming the command.
+func args(minArgs, maxArgs int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch n := len(args); {
+		case n > maxArgs:
+			return usageError{fmt.Sprintf("unexpected arguments %q (see %s --help)", args[maxArgs:], cmd.CommandPath())}
+		case n < minArgs:
+			return usageError{fmt.Sprintf("%s: missing %s (see %s --help)", cmd.Name(), names, cmd.CommandPath())}
+		}
+		return nil
+	}
 }
 
 // watchWriter records whether anything was written.
@@ -101,21 +162,15 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-// wantsJSON reports whether the command line asks for --output json.
-func wantsJSON(args []string) bool {
-	for i, a := range args {
-		a = strings.TrimLeft(a, "-")
-		if a == "output=json" || a == "output" && i+1 < len(args) && args[i+1] == "json" {
-			return true
-		}
-	}
-	return false
-}
-
 // usageError marks bad command-line usage.
 type usageError struct{ msg string }
 
 func (u usageError) Error() string { return u.msg }
+
+// silentUsage is exit 2 after the help was printed.
+type silentUsage struct{}
+
+func (silentUsage) Error() string { return "usage" }
 
 // pipelineError marks a pipeline that ran and failed (already reported).
 type pipelineError struct{ err error }
@@ -135,11 +190,12 @@ func report(e *env, err error) int {
 	var ue usageError
 	var pe pipelineError
 	var pending pendingError
+	var silent silentUsage
 	switch {
 	case errors.As(err, &pending):
 		return exitUnreachable
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
+	case errors.As(err, &silent):
+		return exitUsage
 	case errors.As(err, &ue):
 		fmt.Fprintln(e.stderr, "starter:", ue.msg)
 		return exitUsage
@@ -154,44 +210,6 @@ func report(e *env, err error) int {
 		return exitUsage
 	}
 	return exitFailed
-}
-
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "starter: start and watch flavorflow model lifecycle pipelines")
-	fmt.Fprintln(w, "\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-15s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'starter COMMAND --help' for a command's flags and examples.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 pipeline failed, 2 bad usage or input, 3 server unreachable or no result yet (the pipeline goes on).")
-}
-
-// newFlags returns a flag set whose usage prints the command's usage text.
-func newFlags(e *env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, strings.TrimSpace(usage))
-		fmt.Fprintln(e.stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags, turning errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	return nil
 }
 
 // printJSON writes v as indented JSON.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/app"
@@ -24,21 +27,67 @@ Example:
   starter predict models:/iris@champion 4      # prints 7 for FakeModel(3)
 `
 
-func cmdPredict(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "predict", predictUsage)
-	c.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+func predictCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(predictUsage, "load a model by URI and print predictions", func(cmd *cobra.Command, args []string) error {
+		args, err := parseNumberArgs(cmd, args)
+		if err != nil || args == nil {
+			return err // nil, nil: --help was given and shown
+		}
+		return predict(cmd.Context(), e, c, args)
+	})
+	// The inputs may be negative (predict URI -1.5), which a flag parser
+	// takes for a shorthand flag: this command separates numbers from
+	// flags itself (parseNumberArgs), so flags still go anywhere.
+	cmd.DisableFlagParsing = true
+	return cmd
+}
+
+// parseNumberArgs parses cmd's flags from args, taking every argument that
+// is a number (or follows "--") as a positional one. It returns nil
+// arguments after printing the help.
+func parseNumberArgs(cmd *cobra.Command, args []string) ([]string, error) {
+	_ = cmd.InheritedFlags() // merges the root's persistent flags into cmd.Flags()
+	fs := cmd.Flags()
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if _, err := strconv.ParseFloat(a, 64); err == nil || a == "-" || !strings.HasPrefix(a, "-") {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if !strings.HasPrefix(a, "--") && len(name) == 1 {
+			f = fs.ShorthandLookup(name)
+		}
+		if f != nil && !hasValue && f.NoOptDefVal == "" && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i]) // the flag's value, even if it is a number
+		}
 	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, cmd.FlagErrorFunc()(cmd, err)
+	}
+	if help, _ := fs.GetBool("help"); help {
+		return nil, cmd.Help()
+	}
+	return append(positional, fs.Args()...), nil
+}
+
+func predict(ctx context.Context, e *env, c *commonFlags, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	if fs.NArg() < 2 {
+	if len(args) < 2 {
 		return usageError{"want MODEL_URI and at least one input"}
 	}
-	xs := make([]float64, 0, fs.NArg()-1)
-	for _, a := range fs.Args()[1:] {
+	xs := make([]float64, 0, len(args)-1)
+	for _, a := range args[1:] {
 		x, err := strconv.ParseFloat(a, 64)
 		if err != nil {
 			return usageError{fmt.Sprintf("input %q is not a number", a)}
@@ -49,7 +98,7 @@ func cmdPredict(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, quietLogger(e.stderr))
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, quietLogger(e.stderr), app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
@@ -59,13 +108,13 @@ func cmdPredict(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dst)
-	loaded, err := flavor.LoadModel(ctx, st, fs.Arg(0), dst)
+	loaded, err := flavor.LoadModel(ctx, st, args[0], dst)
 	if err != nil {
 		return err
 	}
 	preds := loaded.Model.PredictAll(xs)
 	if c.output == "json" {
-		return printJSON(e.stdout, map[string]any{"model_uri": fs.Arg(0), "flavor": loaded.Flavor, "offset": loaded.Model.Offset,
+		return printJSON(e.stdout, map[string]any{"model_uri": args[0], "flavor": loaded.Flavor, "offset": loaded.Model.Offset,
 			"manifest_sha256": loaded.ManifestSHA256, "inputs": xs, "predictions": preds})
 	}
 	for i, p := range preds {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.opentelemetry.io/otel/codes"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -67,7 +68,7 @@ type pipelineFlags struct {
 	weights                       int64
 }
 
-func (p *pipelineFlags) register(fs *flag.FlagSet) {
+func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.model, "model", "", "registered model name (required)")
 	fs.StringVar(&p.dataFile, "data", "", "training data file: CSV x,y or t,x,y lines, or a JSON array of {x,y[,t]} (t: RFC 3339 or unix seconds)")
 	fs.StringVar(&p.pairs, "pairs", "", `inline training pairs "x,y;x,y"`)
@@ -120,15 +121,25 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 	return req, nil
 }
 
-func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
-	var c commonFlags
+func runCmd(e *env, c *commonFlags) *cobra.Command {
 	var p pipelineFlags
-	fs := newFlags(e, "run", runUsage)
+	var id string
+	var noWait bool
+	var timeout time.Duration
+	cmd := command(runUsage, "start a model lifecycle pipeline and follow it", func(cmd *cobra.Command, _ []string) error {
+		return runPipeline(cmd.Context(), e, c, &p, id, noWait, timeout)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
 	p.register(fs)
-	id := fs.String("id", "", "workflow ID, printable ASCII (default: lifecycle-<model>-<random>, non-ASCII bytes of the name as ~XX); reusing one is idempotent")
-	noWait := fs.Bool("no-wait", false, "start the pipeline and return without waiting")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the result")
-	cfg, err := c.setup(e, fs, args, 0, 0)
+	fs.StringVar(&id, "id", "", "workflow ID, printable ASCII (default: lifecycle-<model>-<random>, non-ASCII bytes of the name as ~XX); reusing one is idempotent")
+	fs.BoolVar(&noWait, "no-wait", false, "start the pipeline and return without waiting")
+	fs.DurationVar(&timeout, "timeout", 30*time.Minute, "how long to wait for the result")
+	return cmd
+}
+
+func runPipeline(ctx context.Context, e *env, c *commonFlags, p *pipelineFlags, id string, noWait bool, timeout time.Duration) (retErr error) {
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
@@ -136,7 +147,7 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	if err != nil {
 		return err
 	}
-	if err := checkID("--id", *id); err != nil {
+	if err := checkID("--id", id); err != nil {
 		return err
 	}
 	model := &p.model
@@ -160,7 +171,7 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 		return err
 	}
 	defer cl.Close()
-	wfID := *id
+	wfID := id
 	if wfID == "" {
 		// The ID is ASCII (gRPC headers carry it); the real name is in the
 		// ModelName search attribute and the memo.
@@ -182,15 +193,15 @@ func cmdRun(ctx context.Context, e *env, args []string) (retErr error) {
 	}
 	out := runResult{WorkflowID: run.GetID(), RunID: run.GetRunID(), Status: "Running",
 		TemporalURL: workflowURL(cfg.Temporal.UIURL, opts.Namespace, run.GetID(), run.GetRunID())}
-	if *noWait {
+	if noWait {
 		return emitRun(e, c.output, out)
 	}
 	if c.output == "text" {
 		fmt.Fprintf(e.stderr, "started %s (run %s)\n  %s\n", out.WorkflowID, out.RunID, out.TemporalURL)
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return finish(waitCtx, e, c.output, cl, run, out, *timeout)
+	return finish(waitCtx, e, c.output, cl, run, out, timeout)
 }
 
 // checkID refuses a workflow or schedule ID the pipeline cannot carry,

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -82,24 +83,43 @@ var scheduleUsages = map[string]string{
 	"delete":   "starter schedule delete SCHEDULE_ID\n\nExample:\n  starter schedule delete retrain-iris",
 }
 
-var scheduleCommands = map[string]func(context.Context, *env, []string) error{
-	"create": cmdScheduleCreate, "list": cmdScheduleList, "describe": cmdScheduleDescribe, "pause": cmdSchedulePause,
-	"unpause": cmdScheduleUnpause, "trigger": cmdScheduleTrigger, "backfill": cmdScheduleBackfill, "delete": cmdScheduleDelete,
+// scheduleShorts are the one-line summaries of the subcommands.
+var scheduleShorts = map[string]string{
+	"create": "create a schedule (upsert: an existing ID is updated)", "list": "list schedules",
+	"describe": "show a schedule's spec, state, recent and next runs", "pause": "pause a schedule", "unpause": "unpause a schedule",
+	"trigger": "run the action now", "backfill": "run the actions a time range would have run", "delete": "delete a schedule (running pipelines go on)",
 }
 
-func cmdSchedule(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(e.stdout, strings.TrimSpace(scheduleUsage))
-		if len(args) == 0 {
-			return usageError{"schedule: missing command"}
-		}
-		return flag.ErrHelp
-	}
-	sub, ok := scheduleCommands[args[0]]
-	if !ok {
-		return usageError{fmt.Sprintf("schedule: unknown command %q (see starter schedule --help)", args[0])}
-	}
-	return sub(ctx, e, args[1:])
+func scheduleCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(scheduleUsage, "scheduled retraining: create, list, describe, pause, unpause, trigger, backfill, delete",
+		func(cmd *cobra.Command, args []string) error {
+			// Reached only without a known subcommand.
+			switch {
+			case len(args) == 0:
+				fmt.Fprintln(e.stdout, strings.TrimSpace(scheduleUsage))
+				return usageError{"schedule: missing command"}
+			case args[0] == "help": // "starter schedule help", as before cobra
+				return cmd.Help()
+			}
+			return usageError{fmt.Sprintf("schedule: unknown command %q (see starter schedule --help)", args[0])}
+		})
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.AddCommand(scheduleCreateCmd(e, c), scheduleListCmd(e, c),
+		scheduleSub(e, c, "describe", nil, func(ctx context.Context, s *session, h client.ScheduleHandle) error {
+			return describeSchedule(ctx, e, c, s, h.GetID(), "")
+		}),
+		pauseCmd(e, c, true), pauseCmd(e, c, false), scheduleTriggerCmd(e, c), scheduleBackfillCmd(e, c),
+		scheduleSub(e, c, "delete", nil, func(ctx context.Context, s *session, h client.ScheduleHandle) error {
+			if err := h.Delete(ctx); err != nil {
+				return temporalError(err, "delete schedule %s", h.GetID())
+			}
+			if c.output == "json" {
+				return printJSON(e.stdout, scheduleOut{ScheduleID: h.GetID(), Action: "deleted"})
+			}
+			fmt.Fprintf(e.stdout, "Deleted schedule %s (running pipelines go on)\n", h.GetID())
+			return nil
+		}))
+	return cmd
 }
 
 var overlapPolicies = map[string]enumspb.ScheduleOverlapPolicy{
@@ -150,21 +170,38 @@ type runOut struct {
 	TemporalURL string `json:"temporal_ui_url,omitempty"`
 }
 
-func cmdScheduleCreate(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	var p pipelineFlags
-	fs := newFlags(e, "schedule create", scheduleCreateUsage)
-	p.register(fs)
-	id := fs.String("id", "", "schedule ID (default: retrain-<model>, non-ASCII bytes of the name as ~XX)")
-	cron := fs.String("cron", "", `cron expression, e.g. "0 3 * * *" or "@daily" (UTC)`)
-	every := fs.Duration("every", 0, "interval, e.g. 24h")
-	jitter := fs.Duration("jitter", 0, "random delay of up to this much for each run")
-	overlap := fs.String("overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
-	catchup := fs.Duration("catchup-window", time.Hour, "how late a missed run may still start (after an outage)")
-	pauseOnFailure := fs.Bool("pause-on-failure", false, "pause the schedule when a run fails")
-	paused := fs.Bool("paused", false, "create it paused")
-	note := fs.String("note", "", "note shown with the schedule")
-	cfg, err := c.setup(e, fs, args, 0, 0)
+func scheduleCreateCmd(e *env, c *commonFlags) *cobra.Command {
+	var f scheduleFlags
+	cmd := command(scheduleCreateUsage, scheduleShorts["create"], func(cmd *cobra.Command, _ []string) error {
+		return scheduleCreate(cmd.Context(), e, c, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	f.p.register(fs)
+	fs.StringVar(&f.id, "id", "", "schedule ID (default: retrain-<model>, non-ASCII bytes of the name as ~XX)")
+	fs.StringVar(&f.cron, "cron", "", `cron expression, e.g. "0 3 * * *" or "@daily" (UTC)`)
+	fs.DurationVar(&f.every, "every", 0, "interval, e.g. 24h")
+	fs.DurationVar(&f.jitter, "jitter", 0, "random delay of up to this much for each run")
+	fs.StringVar(&f.overlap, "overlap", "skip", "when a run is still going: skip, buffer-one, buffer-all, cancel-other, terminate-other, allow-all")
+	fs.DurationVar(&f.catchup, "catchup-window", time.Hour, "how late a missed run may still start (after an outage)")
+	fs.BoolVar(&f.pauseOnFailure, "pause-on-failure", false, "pause the schedule when a run fails")
+	fs.BoolVar(&f.paused, "paused", false, "create it paused")
+	fs.StringVar(&f.note, "note", "", "note shown with the schedule")
+	return cmd
+}
+
+type scheduleFlags struct {
+	p                       pipelineFlags
+	id, cron, overlap, note string
+	every, jitter, catchup  time.Duration
+	pauseOnFailure, paused  bool
+}
+
+func scheduleCreate(ctx context.Context, e *env, c *commonFlags, f scheduleFlags) error {
+	p := &f.p
+	id, cron, every, jitter, overlap, catchup := &f.id, &f.cron, &f.every, &f.jitter, &f.overlap, &f.catchup
+	pauseOnFailure, paused, note := &f.pauseOnFailure, &f.paused, &f.note
+	cfg, err := c.load(e)
 	if err != nil {
 		return err
 	}
@@ -231,17 +268,23 @@ func cmdScheduleCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return temporalError(err, "create schedule %s", *id)
 	}
-	return describeSchedule(ctx, e, &c, s, *id, verb)
+	return describeSchedule(ctx, e, c, s, *id, verb)
 }
 
 func isAlreadyRunning(err error) bool {
 	return err != nil && (err == temporal.ErrScheduleAlreadyRunning || failure.CodeOf(temporalError(err, "")) == failure.AlreadyExists)
 }
 
-func cmdScheduleList(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "schedule list", scheduleUsages["list"])
-	s, err := c.open(ctx, e, fs, args, 0, 0)
+func scheduleListCmd(e *env, c *commonFlags) *cobra.Command {
+	cmd := command(scheduleUsages["list"], scheduleShorts["list"], func(cmd *cobra.Command, _ []string) error {
+		return scheduleList(cmd.Context(), e, c)
+	})
+	cmd.Args = args(0, 0, "")
+	return cmd
+}
+
+func scheduleList(ctx context.Context, e *env, c *commonFlags) error {
+	s, err := c.open(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -328,29 +371,15 @@ func calendarString(cal client.ScheduleCalendarSpec) string {
 	return strings.Join([]string{r(cal.Minute, 0, 59), r(cal.Hour, 0, 23), r(cal.DayOfMonth, 1, 31), r(cal.Month, 1, 12), r(cal.DayOfWeek, 0, 6)}, " ")
 }
 
-func cmdScheduleDescribe(ctx context.Context, e *env, args []string) error {
-	return withSchedule(ctx, e, "describe", args, func(*flag.FlagSet) {}, func(c *commonFlags, s *session, h client.ScheduleHandle) error {
-		return describeSchedule(ctx, e, c, s, h.GetID(), "")
-	})
-}
-
-func cmdSchedulePause(ctx context.Context, e *env, args []string) error {
-	return setPaused(ctx, e, args, true)
-}
-
-func cmdScheduleUnpause(ctx context.Context, e *env, args []string) error {
-	return setPaused(ctx, e, args, false)
-}
-
-// setPaused pauses or unpauses a schedule, with a note saying why.
-func setPaused(ctx context.Context, e *env, args []string, pause bool) error {
+// pauseCmd is pause or unpause, with a note saying why.
+func pauseCmd(e *env, c *commonFlags, pause bool) *cobra.Command {
 	name, verb := "unpause", "Unpaused"
 	if pause {
 		name, verb = "pause", "Paused"
 	}
 	var note string
-	return withSchedule(ctx, e, name, args, func(fs *flag.FlagSet) { fs.StringVar(&note, "note", name+"d with starter", "why") },
-		func(c *commonFlags, s *session, h client.ScheduleHandle) error {
+	return scheduleSub(e, c, name, func(fs *pflag.FlagSet) { fs.StringVar(&note, "note", name+"d with starter", "why") },
+		func(ctx context.Context, s *session, h client.ScheduleHandle) error {
 			var err error
 			if pause {
 				err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
@@ -364,11 +393,11 @@ func setPaused(ctx context.Context, e *env, args []string, pause bool) error {
 		})
 }
 
-func cmdScheduleTrigger(ctx context.Context, e *env, args []string) error {
+func scheduleTriggerCmd(e *env, c *commonFlags) *cobra.Command {
 	var overlap string
-	return withSchedule(ctx, e, "trigger", args, func(fs *flag.FlagSet) {
+	return scheduleSub(e, c, "trigger", func(fs *pflag.FlagSet) {
 		fs.StringVar(&overlap, "overlap", "", "overlap policy for this run (default: the schedule's)")
-	}, func(c *commonFlags, s *session, h client.ScheduleHandle) error {
+	}, func(ctx context.Context, s *session, h client.ScheduleHandle) error {
 		var policy enumspb.ScheduleOverlapPolicy
 		if overlap != "" {
 			var err error
@@ -383,13 +412,13 @@ func cmdScheduleTrigger(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func cmdScheduleBackfill(ctx context.Context, e *env, args []string) error {
+func scheduleBackfillCmd(e *env, c *commonFlags) *cobra.Command {
 	var start, end, overlap string
-	return withSchedule(ctx, e, "backfill", args, func(fs *flag.FlagSet) {
+	return scheduleSub(e, c, "backfill", func(fs *pflag.FlagSet) {
 		fs.StringVar(&start, "start", "", "start of the range, RFC 3339 (required)")
 		fs.StringVar(&end, "end", "", "end of the range, RFC 3339 (required)")
 		fs.StringVar(&overlap, "overlap", "buffer-all", "overlap policy for the backfilled runs (buffer-all runs them one after another)")
-	}, func(c *commonFlags, s *session, h client.ScheduleHandle) error {
+	}, func(ctx context.Context, s *session, h client.ScheduleHandle) error {
 		from, err := time.Parse(time.RFC3339, start)
 		if err != nil {
 			return usageError{fmt.Sprintf("--start %q is not RFC 3339", start)}
@@ -418,46 +447,29 @@ func cmdScheduleBackfill(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-func cmdScheduleDelete(ctx context.Context, e *env, args []string) error {
-	return withSchedule(ctx, e, "delete", args, func(*flag.FlagSet) {}, func(c *commonFlags, s *session, h client.ScheduleHandle) error {
-		if err := h.Delete(ctx); err != nil {
-			return temporalError(err, "delete schedule %s", h.GetID())
+// scheduleSub is a subcommand "NAME SCHEDULE_ID [flags]": it connects and
+// checks the schedule exists (an unknown ID is NotFound, exit 2) before
+// running fn.
+func scheduleSub(e *env, c *commonFlags, name string, flags func(*pflag.FlagSet),
+	fn func(context.Context, *session, client.ScheduleHandle) error) *cobra.Command {
+	cmd := command(scheduleUsages[name], scheduleShorts[name], func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		s, err := c.open(ctx, e)
+		if err != nil {
+			return err
 		}
-		if c.output == "json" {
-			return printJSON(e.stdout, scheduleOut{ScheduleID: h.GetID(), Action: "deleted"})
+		defer s.Close()
+		h := s.cl.ScheduleClient().GetHandle(ctx, args[0])
+		if _, err := h.Describe(ctx); err != nil {
+			return temporalError(err, "schedule %s", args[0])
 		}
-		fmt.Fprintf(e.stdout, "Deleted schedule %s (running pipelines go on)\n", h.GetID())
-		return nil
+		return fn(ctx, s, h)
 	})
-}
-
-// withSchedule parses "COMMAND SCHEDULE_ID [flags]", connects and checks the
-// schedule exists (an unknown ID is NotFound, exit 2) before running fn.
-func withSchedule(ctx context.Context, e *env, name string, args []string, flags func(*flag.FlagSet),
-	fn func(*commonFlags, *session, client.ScheduleHandle) error) error {
-	var c commonFlags
-	fs := newFlags(e, "schedule "+name, scheduleUsages[name])
-	flags(fs)
-	args = idFirst(args)
-	s, err := c.open(ctx, e, fs, args, 1, 1)
-	if err != nil {
-		return err
+	cmd.Args = args(1, 1, "SCHEDULE_ID")
+	if flags != nil {
+		flags(cmd.Flags())
 	}
-	defer s.Close()
-	h := s.cl.ScheduleClient().GetHandle(ctx, fs.Arg(0))
-	if _, err := h.Describe(ctx); err != nil {
-		return temporalError(err, "schedule %s", fs.Arg(0))
-	}
-	return fn(&c, s, h)
-}
-
-// idFirst moves a leading positional argument after the flags, so both
-// "pause ID --note x" and "pause --note x ID" work with the flag package.
-func idFirst(args []string) []string {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return append(append([]string{}, args[1:]...), args[0])
-	}
-	return args
+	return cmd
 }
 
 func describeSchedule(ctx context.Context, e *env, c *commonFlags, s *session, id, verb string) error {

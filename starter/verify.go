@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -57,18 +58,33 @@ type verifyOut struct {
 	Error           *errorOut `json:"error,omitempty"`
 }
 
-func cmdVerify(ctx context.Context, e *env, args []string) error {
-	var c commonFlags
-	fs := newFlags(e, "verify", verifyUsage)
-	model := fs.String("model", "", "registered model name (required)")
-	version := fs.Int("version", 0, "version to verify (required)")
-	inputsFlag := fs.String("inputs", "", "comma-separated verification inputs (default: pipeline.verify_inputs)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait")
-	cfg, err := c.setup(e, fs, args, 0, 0)
-	if err != nil {
+func verifyCmd(e *env, c *commonFlags) *cobra.Command {
+	var f verifyFlags
+	cmd := command(verifyUsage, "verify a version registered elsewhere (records its manifest) so it can be promoted", func(cmd *cobra.Command, _ []string) error {
+		return verify(cmd.Context(), e, c, cmd, f)
+	})
+	cmd.Args = args(0, 0, "")
+	fs := cmd.Flags()
+	fs.StringVar(&f.model, "model", "", "registered model name (required)")
+	fs.IntVar(&f.version, "version", 0, "version to verify (required)")
+	fs.StringVar(&f.inputs, "inputs", "", "comma-separated verification inputs (default: pipeline.verify_inputs)")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "how long to wait")
+	return cmd
+}
+
+type verifyFlags struct {
+	model, inputs string
+	version       int
+	timeout       time.Duration
+}
+
+func verify(ctx context.Context, e *env, c *commonFlags, cmd *cobra.Command, f verifyFlags) error {
+	model, version, inputsFlag, timeout := &f.model, &f.version, &f.inputs, &f.timeout
+	if err := requireFlags(cmd, "model", "version"); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model", "version"); err != nil {
+	cfg, err := c.load(e)
+	if err != nil {
 		return err
 	}
 	if err := store.ValidateModelName(*model); err != nil {

@@ -27,36 +27,28 @@ import (
 
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flags were printed
+		}
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, args []string) error {
+	// The standard flag package: the worker has no subcommands, and it
+	// keeps taking -flag as well as --flag (the benchmark starts it so).
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "config file (default: FLAVORFLOW_CONFIG or temporal-dev.yml in this or a parent directory)")
-	trackingURI := fs.String("tracking-uri", "", "store: a directory (embedded store) or an MLflow server URL (overrides MLFLOW_TRACKING_URI)")
-	taskQueue := fs.String("task-queue", "", "task queue (overrides FLAVORFLOW_TASK_QUEUE)")
-	workDir := fs.String("work-dir", "", "directory for model files between activities")
-	address := fs.String("address", "", "Temporal frontend host:port (overrides TEMPORAL_ADDRESS)")
-	namespace := fs.String("namespace", "", "Temporal namespace (overrides TEMPORAL_NAMESPACE)")
-	profile := fs.String("profile", "", "Temporal envconfig profile (TEMPORAL_PROFILE)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	healthAddr := fs.String("health-addr", "", "address for /healthz (overrides worker.health_addr)")
-	tuning := app.RegisterTuningFlags(fs)
+	var settings config.Flags
+	settings.AddToGo(fs, app.WorkerFlags...)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Find(*cfgPath, os.Getenv), os.Getenv)
+	cfg, err := config.LoadWith(config.Options{Path: *cfgPath, Getenv: os.Getenv, Environ: os.Environ, Flags: settings.Values()})
 	if err != nil {
-		return err
-	}
-	override(&cfg.Store.TrackingURI, *trackingURI)
-	override(&cfg.Temporal.TaskQueue, *taskQueue)
-	override(&cfg.Worker.WorkDir, *workDir)
-	override(&cfg.Worker.HealthAddr, *healthAddr)
-	if err := tuning.Apply(&cfg); err != nil {
 		return err
 	}
 
@@ -76,13 +68,13 @@ func run(ctx context.Context, args []string) error {
 	logger = slog.New(telemetry.LogHandler(logger.Handler()))
 	// end telemetry
 
-	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport), app.WithTuning(cfg.Worker))
+	st, err := app.OpenStore(ctx, cfg.Store.TrackingURI, logger, app.WithTransport(tel.WrapTransport), app.WithTuning(cfg.Worker), app.WithMLflow(cfg.MLflow))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	opts, err := app.ClientOptions(cfg, app.ClientOverrides{Address: *address, Namespace: *namespace, Profile: *profile}, logger)
+	opts, err := app.ClientOptions(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -137,12 +129,6 @@ func run(ctx context.Context, args []string) error {
 	w.Stop() // waits up to WorkerStopTimeout for running activities
 	logger.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-func override(dst *string, v string) {
-	if v != "" {
-		*dst = v
-	}
 }
 
 // serveHealth serves h on /healthz. It logs the bound address (the port

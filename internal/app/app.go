@@ -30,32 +30,15 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, failure.New(failure.InvalidConfig, "log format %q is not json or text", format)
 }
 
-// ClientOverrides are values from flags; empty ones are not applied.
-type ClientOverrides struct {
-	Address   string
-	Namespace string
-	Profile   string
-}
-
-// ClientOptions builds Temporal client options. temporal-dev.yml gives the
-// base, a Temporal envconfig profile (temporal.toml, TEMPORAL_PROFILE) and
-// TEMPORAL_* env vars override it, and flags override everything.
-func ClientOptions(cfg config.Config, o ClientOverrides, logger *slog.Logger) (client.Options, error) {
-	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{ConfigFileProfile: o.Profile})
+// ClientOptions builds Temporal client options from the configuration,
+// whose loader applied the precedence (flags > env > envconfig profile >
+// temporal-dev.yml) to address and namespace and kept the profile's TLS, API
+// key and headers.
+func ClientOptions(cfg config.Config, logger *slog.Logger) (client.Options, error) {
+	prof := cfg.ClientProfile()
+	opts, err := prof.ToClientOptions(envconfig.ToClientOptionsRequest{})
 	if err != nil {
 		return client.Options{}, failure.Wrap(failure.InvalidConfig, err, "temporal client profile")
-	}
-	if opts.HostPort == "" {
-		opts.HostPort = cfg.Temporal.Address
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = cfg.Temporal.Namespace
-	}
-	if o.Address != "" {
-		opts.HostPort = o.Address
-	}
-	if o.Namespace != "" {
-		opts.Namespace = o.Namespace
 	}
 	opts.Logger = tlog.NewStructuredLogger(logger)
 	return opts, nil

@@ -21,7 +21,7 @@ func OpenStore(ctx context.Context, trackingURI string, logger *slog.Logger, opt
 		}
 		return localstore.Open(trackingURI)
 	}
-	var o storeOptions
+	o := storeOptions{mlflow: config.Defaults().MLflow}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -34,6 +34,14 @@ type StoreOption func(*storeOptions)
 type storeOptions struct {
 	wrapTransport func(http.RoundTripper) http.RoundTripper
 	tuning        config.Worker
+	mlflow        config.MLflow
+}
+
+// WithMLflow applies the mlflow section (credentials, TLS, retries) to the
+// MLflow client; without it the client has MLflow's defaults and no
+// credentials.
+func WithMLflow(m config.MLflow) StoreOption {
+	return func(o *storeOptions) { o.mlflow = m }
 }
 
 // WithTuning applies the worker's upload and HTTP tuning (upload

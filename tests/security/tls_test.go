@@ -27,9 +27,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/app"
 	"github.com/flavorflow/flavorflow/internal/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/workflows"
@@ -75,8 +77,9 @@ func tlsProxy(t *testing.T, target string) (proxyURL, caFile string) {
 // clientFromEnv builds the REST client the way the worker does, from
 // MLFLOW_* variables, logging into log.
 func clientFromEnv(t *testing.T, env map[string]string, log *bytes.Buffer) (*mlflow.Client, error) {
-	cfg, err := mlflow.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	loaded, err := config.LoadWith(config.Options{Path: "-", Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
+	cfg := app.MLflowConfig(loaded.Store.TrackingURI, loaded.MLflow, config.Worker{})
 	cfg.MaxRetries = -1
 	cfg.Logger = slog.New(slog.NewTextHandler(log, nil))
 	return mlflow.New(cfg)
