@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/policy"
+	"github.com/flavorflow/flavorflow/workflows"
 )
 
 // policyFlags are the promotion-policy flags of `run` and `schedule create`.
@@ -35,6 +38,39 @@ var policyFlagHelp = map[string]string{
 	"holdout-fraction": "hold out this fraction (0-1) of the training rows for evaluation, chosen by --holdout-seed",
 	"holdout-seed":     "seed of the --holdout-fraction row choice (same seed, same rows)",
 	"holdout-window":   "hold out the rows of the last window before the cutoff (e.g. 24h): train on the past, evaluate on the most recent",
+}
+
+// register adds the flags to fs.
+func (f *policyFlags) register(fs *pflag.FlagSet) {
+	h := policyFlagHelp
+	fs.StringVar(&f.mode, "policy", "", h["policy"])
+	fs.StringVar(&f.metric, "metric", "", h["metric"])
+	fs.Float64Var(&f.margin, "margin", 0, h["margin"])
+	fs.BoolVar(&f.marginAbsolute, "margin-absolute", false, h["margin-absolute"])
+	fs.StringVar(&f.threshold, "threshold", "", h["threshold"])
+	fs.StringVar(&f.approval, "approval", "", h["approval"])
+	fs.DurationVar(&f.approvalTimeout, "approval-timeout", 0, h["approval-timeout"])
+	fs.StringVar(&f.onTimeout, "on-timeout", "", h["on-timeout"])
+	fs.StringVar(&f.evalData, "eval-data", "", h["eval-data"])
+	fs.Float64Var(&f.holdoutFraction, "holdout-fraction", 0, h["holdout-fraction"])
+	fs.Int64Var(&f.holdoutSeed, "holdout-seed", 0, h["holdout-seed"])
+	fs.DurationVar(&f.holdoutWindow, "holdout-window", 0, h["holdout-window"])
+}
+
+// fits refuses, before anything starts, a policy the request cannot carry
+// out: one that needs an alias without one, and (for a run, whose data is
+// fixed) held-out rows that leave nothing to train or to score on. A
+// schedule's data and cutoff change from run to run, so its split is
+// checked by each run's Train.
+func (f *policyFlags) fits(req workflows.LifecycleRequest, byPath bool) error {
+	if err := workflows.ValidatePolicy(req); err != nil {
+		return err
+	}
+	if byPath || req.Holdout.IsZero() {
+		return nil
+	}
+	_, err := activities.SplitData(req.Data, req.Holdout, time.Time{})
+	return err
 }
 
 // build returns the policy and held-out data the flags describe; evalData

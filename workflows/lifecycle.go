@@ -259,7 +259,7 @@ func validate(req LifecycleRequest) error {
 			return err
 		}
 	}
-	if err := check(validatePolicy(req)); err != nil {
+	if err := check(ValidatePolicy(req)); err != nil {
 		return err
 	}
 	return check(req.Data.CheckInlineLimit())

@@ -36,8 +36,9 @@ func usesPolicy(req LifecycleRequest) bool {
 	return p.Mode != policy.Always || p.Approval == policy.ApprovalRequired || !req.Holdout.IsZero()
 }
 
-// validatePolicy rejects a policy that can never be applied to req.
-func validatePolicy(req LifecycleRequest) error {
+// ValidatePolicy rejects a policy that can never be applied to req (the
+// starter checks it before it starts a pipeline, the workflow again).
+func ValidatePolicy(req LifecycleRequest) error {
 	if err := req.Policy.Validate(); err != nil {
 		return err
 	}
