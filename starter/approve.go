@@ -123,7 +123,7 @@ func decideApproval(ctx context.Context, e *env, c *commonFlags, id, update, by,
 		}
 		return temporalError(err, "%s pipeline %s", update, id)
 	}
-	out := approvalOut{WorkflowID: id, Approval: a, TemporalURL: s.workflowURL(id, "")}
+	out := approvalOut{WorkflowID: id, Approval: a, TemporalURL: s.workflowURL(id, o.RunID)}
 	if c.output == "json" {
 		return printJSON(e.stdout, out)
 	}
@@ -174,7 +174,10 @@ func aliasHistory(ctx context.Context, e *env, c *commonFlags, model, alias stri
 	fmt.Fprintf(w, "Alias %s of %s: %d events (keeper %s)\n", alias, model, len(h.Events), id)
 	for _, ev := range h.Events {
 		fmt.Fprintf(w, "%4d  %s  %-13s v%d", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Outcome, ev.To)
-		if ev.Outcome == "changed" || ev.Outcome == "unchanged" {
+		switch {
+		case (ev.Outcome == "changed" || ev.Outcome == "unchanged") && ev.From == 0:
+			fmt.Fprint(w, " (was unset)")
+		case ev.Outcome == "changed" || ev.Outcome == "unchanged":
 			fmt.Fprintf(w, " (was v%d)", ev.From)
 		}
 		fmt.Fprintf(w, "  by %s\n", ev.Requester)
