@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/flavorflow/flavorflow/policy"
 )
 
 // The alias keeper's contract: the workflow (workflows.AliasKeeper) and its
@@ -48,6 +50,11 @@ type AliasChangeRequest struct {
 	// Deadline is when the requester stops waiting (zero: never). A request
 	// the keeper reaches later is not applied.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// Decided is the evidence and approval behind a pipeline's decision
+	// (see PromoteInput.Decided); Record asks only to record a decision not
+	// to promote (see PromoteInput.Record).
+	Decided *Decided `json:"decided,omitempty"`
+	Record  string   `json:"record,omitempty"`
 }
 
 // AliasChangeResult is where the alias pointed before and after.
@@ -59,6 +66,9 @@ type AliasChangeResult struct {
 	Current   int    `json:"current"`  // where it points now
 	Changed   bool   `json:"changed"`  // false: it already pointed there
 	AliasURI  string `json:"alias_uri"`
+	// Stale: a conditional change found the alias moved off the champion
+	// it was decided against; nothing was written.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // AliasEvent is one change request the keeper handled.
@@ -71,9 +81,17 @@ type AliasEvent struct {
 	To        int       `json:"to"`      // the requested version
 	Current   int       `json:"current"` // where it points after
 	Rollback  bool      `json:"rollback,omitempty"`
-	// Outcome is "changed", "unchanged", or the failure type.
+	// Outcome is "changed", "unchanged", "stale" (a conditional change
+	// found another champion), a recorded decision ("kept-champion",
+	// "rejected"), or the failure type.
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
+	// Reason, ApprovedBy, ApprovalReason and Evidence say why, when a
+	// pipeline's policy decided (see Decided).
+	Reason         string           `json:"reason,omitempty"`
+	ApprovedBy     string           `json:"approved_by,omitempty"`
+	ApprovalReason string           `json:"approval_reason,omitempty"`
+	Evidence       *policy.Evidence `json:"evidence,omitempty"`
 }
 
 // AliasOutcome is a remembered answer to a request ID.

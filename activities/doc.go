@@ -8,6 +8,7 @@
 //	RegisterModel create or find the model version
 //	ReadAlias     read where an alias points before verification
 //	LoadAndVerify download the exact version, check every hash, compare predictions
+//	Evaluate      score the challenger and the champion on the same held-out rows
 //	PromoteAlias  ask the alias's keeper workflow to move it (Update-with-Start)
 //	ApplyAliasChange the keeper's step: check, move by the forward-only rule, read back
 //

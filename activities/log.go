@@ -156,12 +156,18 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 }
 
 func trainParams(in LogInput) store.Tags {
-	return store.Tags{
+	p := store.Tags{
 		"model_name":   in.ModelName,
 		"flavor":       flavor.FlavorName,
 		"weights_size": strconv.FormatInt(in.Train.Model.WeightsSize, 10),
 		"samples":      strconv.Itoa(in.Train.Stats.N),
 	}
+	if in.Train.HeldOut != "" {
+		// samples counts the rows trained on; these say what was kept out.
+		p["held_out"] = in.Train.HeldOut
+		p["held_out_rows"] = strconv.Itoa(in.Train.HeldOutRows)
+	}
+	return p
 }
 
 // shortID keeps run names readable: the last 12 characters of the ID.

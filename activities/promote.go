@@ -47,9 +47,12 @@ func (a *Activities) promote(ctx context.Context, in PromoteInput) (PromoteOutpu
 // promoteAlias applies a pipeline's promotion directly.
 func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (PromoteOutput, error) {
 	wfID, _ := workflowKey(ctx)
+	if in.Record != "" {
+		return PromoteOutput{}, nil // no keeper, no history to record in
+	}
 	return a.applyAliasChange(ctx, AliasChangeRequest{
 		ModelName: in.ModelName, Alias: in.Alias, Version: in.Version, Rollback: in.Rollback,
-		Requester: wfID, Pipeline: wfID,
+		Requester: wfID, Pipeline: wfID, Decided: in.Decided,
 	})
 }
 
@@ -68,6 +71,15 @@ func (a *Activities) promoteThroughKeeper(ctx context.Context, in PromoteInput) 
 		Requester: wfID, Pipeline: wfID,
 		RequestID: fmt.Sprintf("%s/%s/v%d", wfID, in.Alias, in.Version),
 		Deadline:  info.Deadline,
+		Decided:   in.Decided, Record: in.Record,
+	}
+	switch {
+	case in.Record != "":
+		req.RequestID += "/" + in.Record
+	case in.Decided != nil && in.Decided.RequireChampion && in.Decided.Evidence != nil:
+		// Each round against another champion is another request: the
+		// keeper must not answer it with the previous round's "stale".
+		req.RequestID += fmt.Sprintf("/vs-v%d", in.Decided.Evidence.Champion)
 	}
 	updateID := fmt.Sprintf("%s#%d", req.RequestID, info.Attempt)
 	res, _, err := ChangeAlias(ctx, a.Temporal, info.TaskQueue, in.Keeper, updateID, req)
@@ -75,7 +87,7 @@ func (a *Activities) promoteThroughKeeper(ctx context.Context, in PromoteInput) 
 		return PromoteOutput{}, keeperError(err)
 	}
 	a.logger(ctx).Info("alias change answered", "keeper", in.Keeper, "alias", in.Alias, "version", in.Version, "previous", res.Previous, "current", res.Current, "changed", res.Changed)
-	return PromoteOutput{Previous: res.Previous, Current: res.Current, Changed: res.Changed}, nil
+	return PromoteOutput{Previous: res.Previous, Current: res.Current, Changed: res.Changed, Stale: res.Stale}, nil
 }
 
 // keeperError keeps the keeper's typed outcome (AliasConflict, NotFound...)
@@ -133,10 +145,16 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 		return PromoteOutput{}, err
 	}
 	out := PromoteOutput{Previous: current, Current: current}
+	conditional := req.Decided != nil && req.Decided.RequireChampion && req.Decided.Evidence != nil
 	switch {
 	case current == req.Version:
 		return out, a.markPromoted(ctx, req, mv)
-	case current > req.Version && !req.Rollback:
+	case conditional && current != req.Decided.Evidence.Champion:
+		out.Stale = true
+		a.logger(ctx).Info("champion changed since the evaluation; not promoted", "alias", req.Alias, "version", req.Version,
+			"evaluated_against", req.Decided.Evidence.Champion, "now", current)
+		return out, nil
+	case current > req.Version && !req.Rollback && !conditional:
 		if req.Pipeline != "" && mv.Tags[vocab.TagPromotedBy+req.Alias] == req.Pipeline {
 			// This pipeline promoted this version before (a re-run, e.g. a
 			// repeated backfill) and a newer one has taken the alias since:
@@ -157,6 +175,10 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 		return out, err
 	} else if now != current {
 		out.Current = now
+		if conditional {
+			out.Stale = true // decided against a champion that is gone: evaluate again
+			return out, nil
+		}
 		return out, failure.New(failure.AliasConflict, "alias %s of %s moved from version %d to %d while version %d was being checked: another writer moved it", req.Alias, req.ModelName, current, now, req.Version)
 	}
 	if err := a.Store.SetAlias(ctx, req.ModelName, req.Alias, req.Version); err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/store/localstore"
 	"github.com/flavorflow/flavorflow/vocab"
@@ -125,4 +126,59 @@ func TestRollbackThenPromote(t *testing.T) {
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 3})
 	require.NoError(t, err)
 	require.Equal(t, 3, aliasOf(t, st))
+}
+
+// decided is a beats-champion decision taken against champion.
+func decided(champion int) *Decided {
+	return &Decided{Evidence: &policy.Evidence{Challenger: 0, Champion: champion}, Reason: "better", RequireChampion: true}
+}
+
+// A conditional (evidence-based) promotion is applied only if the alias is
+// still on the champion it was decided against; otherwise nothing moves and
+// the answer says Stale, so the pipeline evaluates again.
+func TestConditionalPromotionOnlyOverTheChampionItBeat(t *testing.T) {
+	a, st := registry(t, true, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
+	require.NoError(t, err)
+
+	// Decided against v1, but v2 took the alias meanwhile.
+	out, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 3, Decided: decided(1)})
+	require.NoError(t, err)
+	require.True(t, out.Stale)
+	require.False(t, out.Changed)
+	require.Equal(t, 2, out.Current)
+	require.Equal(t, 2, aliasOf(t, st))
+
+	// Decided against the current champion: applied.
+	out, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 3, Decided: decided(2)})
+	require.NoError(t, err)
+	require.True(t, out.Changed)
+	require.Equal(t, 3, aliasOf(t, st))
+}
+
+// An older version that beat the current champion on evidence takes the
+// alias: "forward only" stands in for evidence that plain promotions lack.
+func TestConditionalPromotionMayMoveBackwards(t *testing.T) {
+	a, st := registry(t, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2})
+	require.NoError(t, err)
+	out, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1, Decided: decided(2)})
+	require.NoError(t, err)
+	require.True(t, out.Changed)
+	require.Equal(t, 1, aliasOf(t, st))
+}
+
+// A writer outside Temporal overwrites a conditional change right after it
+// was set: as for any change, AliasConflict, never reported as done.
+func TestConditionalPromotionOutsideWriterIsAliasConflict(t *testing.T) {
+	a, st := registry(t, true, true, true)
+	ctx := context.Background()
+	_, err := a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.NoError(t, err)
+	outside := &Activities{Store: &outsideWriter{Store: st, version: 3}}
+	out, err := outside.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2, Decided: decided(1)})
+	require.Equal(t, failure.AliasConflict, failure.CodeOf(err), "%v", err)
+	require.Equal(t, 3, out.Current)
 }

@@ -14,7 +14,9 @@ import (
 )
 
 // Train fits a FakeModel to the training data observed at or before the
-// cutoff (the schedule's nominal time; all data without one). The weights payload, when
+// cutoff (the schedule's nominal time; all data without one), less the rows
+// in.Holdout keeps for evaluation (SplitData: the rows Evaluate scores).
+// The output's stats and data sha256 are of the rows it fitted. The weights payload, when
 // asked for, is seeded by the workflow ID so every attempt builds the same
 // bytes.
 func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, error) {
@@ -27,7 +29,7 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
 	}
-	samples, model, stats, err := fakemodel.FitData(in.Data, in.Cutoff)
+	split, model, stats, err := fakemodel.FitSplit(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
 		return TrainOutput{}, err
 	}
@@ -41,8 +43,13 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 		_, _ = h.Write([]byte(id))
 		model.WeightsSeed = h.Sum64()
 	}
-	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff)
-	return TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(samples)}, nil
+	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff,
+		"held_out", split.HeldOutDesc, "held_out_rows", len(split.HeldOut))
+	out := TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(split.Train)}
+	if !in.Holdout.IsZero() {
+		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, len(split.HeldOut)
+	}
+	return out, nil
 }
 
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:

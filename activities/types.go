@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -18,6 +19,7 @@ type ArtifactRef struct {
 type TrainInput struct {
 	ModelName   string             `json:"model_name"`
 	Data        vocab.TrainingData `json:"data"`
+	Holdout     vocab.Holdout      `json:"holdout,omitzero"` // rows kept out of training
 	WeightsSize int64              `json:"weights_size,omitempty"`
 	// Cutoff is the training-data cutoff (the schedule's nominal time for
 	// scheduled runs); recorded as a tag.
@@ -26,9 +28,15 @@ type TrainInput struct {
 
 // TrainOutput is the trained model (a few numbers, not bytes).
 type TrainOutput struct {
-	Model      fakemodel.FakeModel `json:"model"`
-	Stats      fakemodel.Stats     `json:"stats"`
-	DataSHA256 string              `json:"data_sha256"`
+	Model fakemodel.FakeModel `json:"model"`
+	// Stats and DataSHA256 are of the rows trained on: held-out rows are
+	// not in them.
+	Stats      fakemodel.Stats `json:"stats"`
+	DataSHA256 string          `json:"data_sha256"`
+	// HeldOut says how rows were held out of training ("" when none were)
+	// and HeldOutRows how many.
+	HeldOut     string `json:"held_out,omitempty"`
+	HeldOutRows int    `json:"held_out_rows,omitempty"`
 }
 
 // SaveInput is the input of SaveModel.
@@ -109,6 +117,40 @@ type VerifyOutput struct {
 	BytesRead      int64     `json:"bytes_read"`
 }
 
+// EvaluateInput is the input of Evaluate: score the challenger version and
+// the champion version (the one the alias points at) on the same held-out
+// rows, with the flavor's predictions of the exact downloaded versions.
+type EvaluateInput struct {
+	ModelName        string `json:"model_name"`
+	Challenger       int    `json:"challenger"`
+	ChallengerSHA256 string `json:"challenger_sha256"` // manifest hash recorded at logging
+	// ChallengerRunID and ChallengerModelID are the challenger's run and
+	// logged model: the scores are logged to that run as metrics.
+	ChallengerRunID   string `json:"challenger_run_id"`
+	ChallengerModelID string `json:"challenger_model_id"`
+	Champion          int    `json:"champion,omitempty"` // 0: no champion, score the challenger only
+	// Data, Holdout and Cutoff are the pipeline's: the held-out rows are
+	// chosen exactly as Train chose the rows it kept out.
+	Data    vocab.TrainingData `json:"data"`
+	Holdout vocab.Holdout      `json:"holdout"`
+	Cutoff  time.Time          `json:"cutoff,omitzero"`
+	// TrainDataSHA256, when set, is Train's DataSHA256: the rows the
+	// challenger was trained on. If the data now splits into other
+	// training rows (the file was rewritten or appended to since), the
+	// held-out rows may include rows the challenger was trained on, and
+	// Evaluate refuses (InvalidTrainingData) rather than score on them.
+	TrainDataSHA256 string `json:"train_data_sha256,omitempty"`
+	// At is the time metrics are logged with (the workflow's start), so a
+	// retried evaluation logs identical points.
+	At time.Time `json:"at"`
+}
+
+// EvaluateOutput is the evidence the policy decides on.
+type EvaluateOutput struct {
+	Evidence  policy.Evidence `json:"evidence"`
+	BytesRead int64           `json:"bytes_read"`
+}
+
 // PromoteInput is the input of PromoteAlias.
 type PromoteInput struct {
 	ModelName string `json:"model_name"`
@@ -121,6 +163,34 @@ type PromoteInput struct {
 	// serializes its changes ("" in pipelines started before it existed:
 	// the change is applied directly).
 	Keeper string `json:"keeper,omitempty"`
+	// Decided is the evidence, decision and approval behind the change,
+	// for the alias history (nil: a plain promotion). With
+	// RequireChampion it also makes the change conditional.
+	Decided *Decided `json:"decided,omitempty"`
+	// Record, when set, moves nothing: it records in the alias history that
+	// the pipeline decided not to promote ("kept-champion", "rejected"),
+	// with Decided's reason and evidence.
+	Record string `json:"record,omitempty"`
+}
+
+// Decided is the evidence and decision (and the operator's approval) a
+// conditional promotion carries into the alias keeper's history.
+type Decided struct {
+	Evidence *policy.Evidence `json:"evidence,omitempty"`
+	Reason   string           `json:"reason"`
+	// RequireChampion makes the change conditional on the evidence: it is
+	// applied only if the alias still points at Evidence.Champion, the
+	// version the challenger was compared with (0: unset). Otherwise
+	// nothing is written and the output says Stale, so the pipeline
+	// evaluates again against the new champion. A conditional change is
+	// not bound by "forward only": it carries proof against the current
+	// champion, which is what that rule stands in for.
+	RequireChampion bool `json:"require_champion,omitempty"`
+	// ApprovedBy and ApprovalReason are the operator's, when the policy
+	// required approval ("timeout" when the wait ran out and the policy
+	// promotes then).
+	ApprovedBy     string `json:"approved_by,omitempty"`
+	ApprovalReason string `json:"approval_reason,omitempty"`
 }
 
 // PromoteOutput is the outcome of PromoteAlias.
@@ -128,4 +198,7 @@ type PromoteOutput struct {
 	Previous int  `json:"previous"`
 	Current  int  `json:"current"`
 	Changed  bool `json:"changed"`
+	// Stale: a conditional change found the alias on another version than
+	// the champion it was decided against; nothing was written.
+	Stale bool `json:"stale,omitempty"`
 }

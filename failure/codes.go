@@ -29,6 +29,9 @@ const (
 	RegistrationFailed Code = "RegistrationFailed"
 	TargetNotEmpty     Code = "TargetNotEmpty"
 	WriteConflict      Code = "WriteConflict"
+	// NotAwaitingApproval: an approve or reject reached a pipeline that is
+	// not waiting for one (not yet, already decided, or timed out).
+	NotAwaitingApproval Code = "NotAwaitingApproval"
 
 	// Server and access.
 	Unauthorized      Code = "Unauthorized"
@@ -56,7 +59,7 @@ type Info struct {
 var Table = []Info{
 	{InvalidModelName, false, "Registered model name is empty, has leading or trailing whitespace or invisible characters, is longer than 256 bytes, contains `/`, `:`, `%`, `@` (a `models:/` URI would read it as an alias) or a control character, or is not a clean path segment (MLflow's rules)."},
 	{InvalidAlias, false, "Alias is empty, longer than 255, not `[A-Za-z0-9_-]`, or reserved (`latest`, `v<digits>`)."},
-	{InvalidTrainingData, false, "Training data is empty, not numbers, NaN/Inf, has mismatched pairs, is over the limits (1,000,000 samples, 64 MiB), or its fit overflows float64. The starter refuses it before a pipeline starts (exit 2)."},
+	{InvalidTrainingData, false, "Training data is empty, not numbers, NaN/Inf, has mismatched pairs, is over the limits (1,000,000 samples, 64 MiB), or its fit overflows float64; or a held-out split (fraction, window, evaluation set) leaves the training or held-out rows empty, or the training data changed between training and evaluation. The starter refuses it before a pipeline starts (exit 2)."},
 	{InvalidModel, false, "A model value is unusable: NaN/Inf offset, negative weights size, corrupt model.json."},
 	{InvalidURI, false, "A `models:/`, `runs:/`, `mlflow-artifacts:/` or other URI does not follow the grammar, or names an unknown scheme."},
 	{InvalidPath, false, "A path is absolute, contains `..`, a backslash, a NUL, or would escape the store root; or a model directory holds a symlink."},
@@ -70,6 +73,7 @@ var Table = []Info{
 	{ChecksumMismatch, false, "A file's sha256 or size differs from the manifest, the manifest hash differs from the one recorded on the version (or logged model), or a version that records one came without a manifest. For a download, only once two downloads agree on the same wrong bytes: the stored bytes are damaged."},
 	{VerificationFailed, false, "The loaded model's predictions differ from the trained model's on the verification inputs; the alias is not moved."},
 	{AliasConflict, false, "The alias points at a newer version than the one being promoted (aliases only move forward; use rollback), or a writer outside flavorflow moved it while it was being set."},
+	{NotAwaitingApproval, false, "An approve or reject (`starter approve`/`reject`, the `approve`/`reject` updates) reached a pipeline that is not waiting for one: it has not finished evaluating, was already approved or rejected, or its wait ran out. The message says which."},
 	{RegistrationFailed, false, "The registry reported FAILED_REGISTRATION for the version."},
 	{TargetNotEmpty, false, "SaveModel was pointed at a directory that exists and is not empty."},
 	{WriteConflict, true, "The server refused a write because a concurrent write of the same row committed first (MLflow 400 with a database unique-constraint error, e.g. two first-time alias sets at once). Retried: the retry reads the store again and decides anew."},

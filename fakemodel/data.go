@@ -12,15 +12,8 @@ import (
 // starter calls it before it starts a pipeline, so data the worker would
 // refuse is InvalidTrainingData (exit 2) up front, not a failed pipeline.
 func FitData(d vocab.TrainingData, cutoff time.Time) ([]vocab.Sample, FakeModel, Stats, error) {
-	samples, err := loadSamples(d)
-	if err != nil {
-		return nil, FakeModel{}, Stats{}, err
-	}
-	if samples, err = Until(samples, cutoff); err != nil {
-		return nil, FakeModel{}, Stats{}, err
-	}
-	model, stats, err := Fit(samples)
-	return samples, model, stats, err
+	sp, model, stats, err := FitSplit(d, vocab.Holdout{}, cutoff)
+	return sp.Train, model, stats, err
 }
 
 func loadSamples(d vocab.TrainingData) ([]vocab.Sample, error) {
@@ -37,4 +30,77 @@ func loadSamples(d vocab.TrainingData) ([]vocab.Sample, error) {
 		return nil, failure.New(failure.InvalidTrainingData, "no training data (neither pairs nor a data file)")
 	}
 	return ReadFile(d.Path)
+}
+
+// Split is the rows a pipeline trains on and the rows it holds out for
+// evaluation, with a description of how they were chosen.
+type Split struct {
+	Train       []vocab.Sample
+	HeldOut     []vocab.Sample
+	HeldOutDesc string
+}
+
+// SplitData reads the training data (and the evaluation data) and splits
+// it by h: the one place that decides which rows the Train activity fits and which rows
+// the Evaluate activity scores, so the two always agree. Without a holdout every row up
+// to the cutoff trains and nothing is held out. A separate evaluation set
+// is read with the training data's readers and limits and is not cut by
+// the cutoff (every run of a schedule scores on the same set).
+func SplitData(d vocab.TrainingData, h vocab.Holdout, cutoff time.Time) (Split, error) {
+	if err := h.Validate(); err != nil {
+		return Split{}, err
+	}
+	samples, err := loadSamples(d)
+	if err != nil {
+		return Split{}, err
+	}
+	var sp Split
+	switch {
+	case h.Fraction != 0:
+		sp.Train, sp.HeldOut, err = SplitFraction(samples, cutoff, h.Fraction, h.Seed)
+		sp.HeldOutDesc = h.String()
+	case h.Window != 0:
+		sp.Train, sp.HeldOut, err = SplitWindow(samples, cutoff, h.Window)
+		sp.HeldOutDesc = "window " + h.Window.String() + " before " + heldOutEnd(sp.HeldOut, cutoff)
+	default:
+		sp.Train, err = Until(samples, cutoff)
+		if err == nil && h.Data != nil {
+			sp.HeldOut, err = loadSamples(*h.Data)
+			if err != nil {
+				err = failure.Wrap(failure.CodeOf(err), err, "evaluation data")
+			}
+			sp.HeldOutDesc = h.String()
+		}
+	}
+	if err != nil {
+		return Split{}, err
+	}
+	return sp, nil
+}
+
+// heldOutEnd names the end of a held-out window: the cutoff, or the newest
+// held-out row's time.
+func heldOutEnd(heldOut []vocab.Sample, cutoff time.Time) string {
+	if !cutoff.IsZero() {
+		return cutoff.UTC().Format(time.RFC3339) + " (the cutoff)"
+	}
+	var end time.Time
+	for _, s := range heldOut {
+		if s.T.After(end) {
+			end = s.T
+		}
+	}
+	return end.UTC().Format(time.RFC3339) + " (the newest row)"
+}
+
+// FitSplit is SplitData and a fit of the training rows: every check Train
+// makes on its data and holdout. The starter can call it before it starts a
+// pipeline with a holdout, as it calls FitData.
+func FitSplit(d vocab.TrainingData, h vocab.Holdout, cutoff time.Time) (Split, FakeModel, Stats, error) {
+	sp, err := SplitData(d, h, cutoff)
+	if err != nil {
+		return Split{}, FakeModel{}, Stats{}, err
+	}
+	model, stats, err := Fit(sp.Train)
+	return sp, model, stats, err
 }

@@ -52,7 +52,15 @@ func splitBatch(b store.Batch) []wireBatch {
 		if len(cur.metrics) >= maxBatchMetrics || full(n) {
 			flush()
 		}
-		cur.metrics = append(cur.metrics, map[string]any{"key": m.Key, "value": flexFloat(m.Value), "timestamp": m.TimestampMs, "step": m.Step})
+		wm := map[string]any{"key": m.Key, "value": flexFloat(m.Value), "timestamp": m.TimestampMs, "step": m.Step}
+		if m.ModelID != "" {
+			// MLflow 3 also records the point on the logged model.
+			wm["model_id"] = m.ModelID
+			setIf(wm, "dataset_name", m.DatasetName)
+			setIf(wm, "dataset_digest", m.DatasetDigest)
+			n += len(m.ModelID) + len(m.DatasetName) + len(m.DatasetDigest) + 64
+		}
+		cur.metrics = append(cur.metrics, wm)
 		size += n
 	}
 	flush()

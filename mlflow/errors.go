@@ -74,6 +74,10 @@ func codeFor(e *APIError) failure.Code {
 		return failure.NotFound
 	case e.Status == http.StatusBadRequest && isAliasNotFound(e.Message):
 		return failure.NotFound
+	case e.Status == http.StatusBadRequest && isForeignKey(e.Message):
+		// The write names a row that does not exist (log-batch with an
+		// unknown model_id): no retry makes it exist.
+		return failure.NotFound
 	case e.Status == http.StatusBadRequest && isConstraintRace(e.Message):
 		return failure.WriteConflict
 	case e.Status == http.StatusNotImplemented:
@@ -93,6 +97,14 @@ func codeFor(e *APIError) failure.Code {
 func isAliasNotFound(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "alias") && strings.Contains(m, "not found")
+}
+
+// isForeignKey matches the database's foreign-key error (sqlite "FOREIGN
+// KEY constraint failed", PostgreSQL "violates foreign key constraint",
+// MySQL "a foreign key constraint fails"), also an IntegrityError but not a
+// race.
+func isForeignKey(msg string) bool {
+	return strings.Contains(strings.ToLower(msg), "foreign key constraint")
 }
 
 // isConstraintRace matches the database's unique-constraint error that

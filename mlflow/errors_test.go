@@ -33,3 +33,18 @@ func TestConstraintRaceIsRetryableWriteConflict(t *testing.T) {
 		t.Errorf("plain 400: %s, want InvalidArgument", got)
 	}
 }
+
+// A foreign-key failure is also an IntegrityError, but no race: the write
+// names a row that does not exist (log-batch with an unknown model_id), and
+// retrying it as a WriteConflict only spent the step's time budget.
+func TestForeignKeyFailureIsNotFound(t *testing.T) {
+	for _, msg := range []string{
+		`(sqlite3.IntegrityError) FOREIGN KEY constraint failed`,
+		`(psycopg2.errors.ForeignKeyViolation) insert or update on table "logged_model_metrics" violates foreign key constraint "fk_logged_model_metrics_model_id"`,
+		`(pymysql.err.IntegrityError) (1452, 'Cannot add or update a child row: a foreign key constraint fails')`,
+	} {
+		if got := codeFor(&APIError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: msg}); got != failure.NotFound {
+			t.Errorf("%s: %s, want NotFound", msg, got)
+		}
+	}
+}

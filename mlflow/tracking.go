@@ -141,6 +141,13 @@ func quoteFilterValue(v string) (string, error) {
 // LogBatch writes params, tags and metrics in as many requests as MLflow's
 // batch limits need. log-batch is safe to repeat, so it is retried.
 func (c *Client) LogBatch(ctx context.Context, runID string, b store.Batch) error {
+	// Checked here as the local store checks them: the server stores
+	// longer dataset fields on sqlite only.
+	for _, m := range b.Metrics {
+		if err := store.ValidateMetric(m); err != nil {
+			return err
+		}
+	}
 	for _, chunk := range splitBatch(b) {
 		in := map[string]any{"run_id": runID}
 		// Empty lists are omitted rather than sent as null.

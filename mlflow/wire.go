@@ -117,10 +117,19 @@ func (w wireExperiment) toStore() *store.Experiment {
 }
 
 type wireMetric struct {
-	Key       string    `json:"key"`
-	Value     flexFloat `json:"value"`
-	Timestamp flexInt   `json:"timestamp"`
-	Step      flexInt   `json:"step"`
+	Key           string    `json:"key"`
+	Value         flexFloat `json:"value"`
+	Timestamp     flexInt   `json:"timestamp"`
+	Step          flexInt   `json:"step"`
+	ModelID       string    `json:"model_id"`
+	DatasetName   string    `json:"dataset_name"`
+	DatasetDigest string    `json:"dataset_digest"`
+	RunID         string    `json:"run_id"`
+}
+
+func (m wireMetric) toStore() store.Metric {
+	return store.Metric{Key: m.Key, Value: float64(m.Value), TimestampMs: int64(m.Timestamp), Step: int64(m.Step),
+		ModelID: m.ModelID, DatasetName: m.DatasetName, DatasetDigest: m.DatasetDigest, RunID: m.RunID}
 }
 
 type wireRunInfo struct {
@@ -155,6 +164,7 @@ func (w wireRun) toStore() store.Run {
 		Params: fromKVs(w.Data.Params), Tags: fromKVs(w.Data.Tags),
 	}
 	for _, m := range w.Data.Metrics {
+		// A run's metrics are its own: MLflow keeps no model ID on them.
 		r.Metrics = append(r.Metrics, store.Metric{Key: m.Key, Value: float64(m.Value), TimestampMs: int64(m.Timestamp), Step: int64(m.Step)})
 	}
 	for _, o := range w.Outputs.ModelOutputs {
@@ -176,17 +186,26 @@ type wireLoggedModel struct {
 		CreatedMs    flexInt `json:"creation_timestamp_ms"`
 	} `json:"info"`
 	Data struct {
-		Params []kv `json:"params"`
+		Params  []kv         `json:"params"`
+		Metrics []wireMetric `json:"metrics"`
 	} `json:"data"`
 }
 
 func (w wireLoggedModel) toStore() store.LoggedModel {
 	i := w.Info
-	return store.LoggedModel{
+	m := store.LoggedModel{
 		ID: i.ModelID, ExperimentID: i.ExperimentID, Name: i.Name, SourceRunID: i.SourceRunID,
 		ModelType: i.ModelType, Status: store.LoggedModelStatus(i.Status), ArtifactURI: i.ArtifactURI,
 		Params: fromKVs(w.Data.Params), Tags: fromKVs(i.Tags),
 	}
+	for _, mt := range w.Data.Metrics {
+		p := mt.toStore()
+		if p.ModelID == "" {
+			p.ModelID = i.ModelID
+		}
+		m.Metrics = append(m.Metrics, p)
+	}
+	return m
 }
 
 type wireModelVersion struct {

@@ -126,12 +126,12 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 		select {
 		case o := <-done:
 			if show && o.err == nil {
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs\n", "done", time.Since(start).Seconds())
+				fmt.Fprintf(e.stderr, "  %-17s %6.1fs\n", "done", time.Since(start).Seconds())
 			}
 			return o.res, o.err
 		case err := <-lostc:
 			if show && !offline {
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs  lost the connection to Temporal (%v); still following\n", "waiting", time.Since(start).Seconds(), err)
+				fmt.Fprintf(e.stderr, "  %-17s %6.1fs  lost the connection to Temporal (%v); still following\n", "waiting", time.Since(start).Seconds(), err)
 			}
 			offline = true
 		case <-tick.C:
@@ -145,7 +145,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 				continue
 			}
 			if offline {
-				fmt.Fprintf(e.stderr, "  %-12s %6.1fs  connected to Temporal again\n", "waiting", time.Since(start).Seconds())
+				fmt.Fprintf(e.stderr, "  %-17s %6.1fs  connected to Temporal again\n", "waiting", time.Since(start).Seconds())
 				offline = false
 			}
 			var p workflows.Progress
@@ -160,7 +160,11 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 					if step == p.Step {
 						moved = humanBytes(p.BytesMoved)
 					}
-					fmt.Fprintf(e.stderr, "  %-12s %6.1fs  %s\n", step, time.Since(start).Seconds(), moved)
+					if step == workflows.StageAwaitingApproval && p.AwaitingApproval {
+						id := run.GetID()
+						moved = fmt.Sprintf("until %s: starter approve %s | starter reject %s --reason ...", p.ApprovalDeadline.UTC().Format(time.RFC3339), id, id)
+					}
+					fmt.Fprintf(e.stderr, "  %-17s %6.1fs  %s\n", step, time.Since(start).Seconds(), moved)
 				}
 			}
 		}

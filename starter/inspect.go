@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -49,13 +50,15 @@ const listUsage = `
 starter list [--model NAME] [--stage STAGE] [--status STATUS] [--query QUERY] [--limit N]
 
 Lists pipelines from Temporal visibility, newest first. --stage is a step
-(training, saving, logging, registering, verifying, promoting, promoted,
-failed); --status is Running, Completed, Failed, Canceled, Terminated or
+(training, saving, logging, registering, verifying, evaluating,
+awaiting-approval, promoting) or an end (promoted, kept-champion, rejected,
+registered, failed); --status is Running, Completed, Failed, Canceled, Terminated or
 TimedOut; --query adds a raw list filter (AND-ed).
 
 Examples:
   starter list --model iris
   starter list --stage failed --limit 5
+  starter list --stage awaiting-approval
   starter list --query 'TemporalScheduledById = "retrain-iris"' --output json
 `
 
@@ -77,6 +80,13 @@ type statusOut struct {
 	MLflowURL   string    `json:"mlflow_ui_url,omitempty"`
 	TemporalURL string    `json:"temporal_ui_url,omitempty"`
 	Error       *errorOut `json:"error,omitempty"`
+	// The promotion policy's findings (pipelines with a policy).
+	Outcome          string              `json:"outcome,omitempty"`
+	Reason           string              `json:"reason,omitempty"`
+	Evidence         *policy.Evidence    `json:"evidence,omitempty"`
+	AwaitingApproval bool                `json:"awaiting_approval,omitempty"`
+	ApprovalDeadline time.Time           `json:"approval_deadline,omitzero"`
+	Approval         *workflows.Approval `json:"approval,omitempty"`
 }
 
 // statusName is "Running", "Completed", ... from the enum.
@@ -135,12 +145,17 @@ func describe(ctx context.Context, s *session, id string) (statusOut, error) {
 				if p.Version > 0 {
 					o.Version, o.ModelURI = p.Version, p.ModelURI
 				}
+				o.Evidence, o.AwaitingApproval, o.ApprovalDeadline, o.Approval = p.Evidence, p.AwaitingApproval, p.ApprovalDeadline, p.Approval
+				if p.Decision != nil {
+					o.Reason = p.Decision.Reason
+				}
 			}
 		}
 	case o.Type == workflows.WorkflowName && o.Status == "Completed":
 		var res workflows.LifecycleResult
 		if err := run.Get(ctx, &res); err == nil {
 			o.Step, o.Version, o.Offset, o.ModelURI, o.AliasURI, o.BytesMoved = "done", res.Version, res.Offset, res.ModelURI, res.AliasURI, res.BytesMoved
+			o.Outcome, o.Reason, o.Evidence, o.Approval = res.Outcome, res.Reason, res.Evidence, res.Approval
 			if res.UIURL != "" {
 				o.MLflowURL = res.UIURL
 			}
@@ -218,6 +233,11 @@ func printStatus(e *env, o statusOut) {
 	}
 	row("model URI", o.ModelURI)
 	row("alias URI", o.AliasURI)
+	if o.AwaitingApproval {
+		row("approval", fmt.Sprintf("awaiting, until %s: starter approve %s | starter reject %s --reason ...",
+			o.ApprovalDeadline.UTC().Format(time.RFC3339), o.WorkflowID, o.WorkflowID))
+	}
+	printDecision(w, o.Outcome, o.Reason, o.Evidence, o.Approval)
 	row("bytes moved", humanBytes(o.BytesMoved))
 	row("started", o.Started.UTC().Format(time.RFC3339))
 	if !o.Closed.IsZero() {
@@ -321,13 +341,13 @@ func list(ctx context.Context, e *env, c *commonFlags, f listFlags) error {
 		fmt.Fprintf(e.stdout, "No pipelines match %s\n", query)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-11s %-7s %s\n", "WORKFLOW ID", "STATUS", "MODEL", "STAGE", "VERSION", "STARTED")
+	fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-17s %-7s %s\n", "WORKFLOW ID", "STATUS", "MODEL", "STAGE", "VERSION", "STARTED")
 	for _, o := range out {
 		v := "-"
 		if o.Version > 0 {
 			v = strconv.Itoa(o.Version)
 		}
-		fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-11s %-7s %s\n", o.WorkflowID, o.Status, o.Model, o.Step, v, o.Started.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "%-44s %-10s %-16s %-17s %-7s %s\n", o.WorkflowID, o.Status, o.Model, o.Step, v, o.Started.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/workflows"
 )
 
 // Exit codes.
@@ -108,6 +109,9 @@ func newRoot(e *env, c *commonFlags) *cobra.Command {
 		runCmd(e, c), predictCmd(e, c), exportCmd(e, c), statusCmd(e, c), watchCmd(e, c), listCmd(e, c),
 		aliasCmd(e, c, "promote", promoteUsage, false), aliasCmd(e, c, "rollback", rollbackUsage, true),
 		verifyCmd(e, c), configCmd(e, c), scheduleCmd(e, c), devServerCmd(e, c),
+		approvalCmd(e, c, approveUsage, "approve the promotion a pipeline is waiting for", workflows.ApproveUpdate),
+		approvalCmd(e, c, rejectUsage, "reject the promotion a pipeline is waiting for", workflows.RejectUpdate),
+		historyCmd(e, c),
 	)
 	return root
 }

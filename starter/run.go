@@ -65,6 +65,7 @@ type errorOut struct {
 type pipelineFlags struct {
 	model, dataFile, pairs, alias string
 	weights                       int64
+	policy                        policyFlags
 }
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet) {
@@ -73,6 +74,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.pairs, "pairs", "", `inline training pairs "x,y;x,y"`)
 	fs.StringVar(&p.alias, "alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
 	fs.Int64Var(&p.weights, "weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
+	p.policy.register(fs)
 }
 
 // request validates the flags and builds the request. byPath sends a data
@@ -116,6 +118,15 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 	}
 	if p.weights < 0 || p.weights > fakemodel.MaxWeightsSize {
 		return req, usageError{fmt.Sprintf("--weights-size %d is outside [0, %d]", p.weights, int64(fakemodel.MaxWeightsSize))}
+	}
+	if req.Policy, req.Holdout, err = p.policy.build(func(path string) (vocab.TrainingData, error) {
+		d, _, err := trainingData(path, "", byPath)
+		return d, err
+	}); err != nil {
+		return req, err
+	}
+	if err := p.policy.fits(req, byPath); err != nil {
+		return req, err
 	}
 	return req, nil
 }
@@ -273,6 +284,7 @@ func emitRun(e *env, output string, r runResult) error {
 		case res.AliasURI != "":
 			fmt.Fprintf(w, "  alias URI    %s (was version %d)\n", res.AliasURI, res.PreviousAlias)
 		}
+		printDecision(w, res.Outcome, res.Reason, res.Evidence, res.Approval)
 		fmt.Fprintf(w, "  logged model %s (run %s)\n", res.LoggedModelURI, res.RunID)
 		fmt.Fprintf(w, "  manifest     sha256:%s\n", res.ManifestSHA256)
 		if res.UIURL != "" {

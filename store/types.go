@@ -33,6 +33,19 @@ type Metric struct {
 	Value       float64
 	TimestampMs int64
 	Step        int64
+	// ModelID links the point to a logged model of the run's experiment
+	// (MLflow 3: the model's page and the experiment's model table show
+	// it); LogBatch fails with NotFound when there is no such model. The
+	// run's own metrics never carry it back, as in MLflow.
+	ModelID string
+	// DatasetName and DatasetDigest name the data a model metric was
+	// computed on (only with ModelID; the digest at most
+	// MaxDatasetDigestLen characters, MLflow's column).
+	DatasetName   string
+	DatasetDigest string
+	// RunID is the run that logged the point; set on a logged model's
+	// metrics only.
+	RunID string
 }
 
 // Run is an MLflow run with its data.
@@ -86,6 +99,9 @@ type LoggedModel struct {
 	ArtifactURI  string // <experiment artifact location>/models/<id>/artifacts
 	Params       Tags
 	Tags         Tags
+	// Metrics are every point logged with this model's ID (LogBatch with
+	// Metric.ModelID), in no particular order.
+	Metrics []Metric
 }
 
 // CreateLoggedModelRequest is the input of CreateLoggedModel.

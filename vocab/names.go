@@ -17,6 +17,12 @@ const (
 	MaxTagKeyLen         = 250
 	MaxParamValueLen     = 6000
 	MaxExperimentNameLen = 500
+	// MaxDatasetNameLen and MaxDatasetDigestLen are MLflow's columns for a
+	// model metric's dataset (logged_model_metrics: 500 and 36). sqlite
+	// does not enforce them, other databases do: both stores refuse longer
+	// values so a pipeline behaves the same on every backend.
+	MaxDatasetNameLen   = 500
+	MaxDatasetDigestLen = 36
 )
 
 // ValidateModelName applies MLflow's registered model name rules plus the

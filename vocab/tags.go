@@ -1,5 +1,7 @@
 package vocab
 
+import "strconv"
+
 // Tag keys flavorflow writes on MLflow objects. They are part of the stored
 // data: a renamed key would make every existing version look unverified.
 const (
@@ -56,3 +58,27 @@ const (
 	PipelineCancelled = "cancelled" // the pipeline was cancelled (no error type)
 	PipelineRetried   = "retried"
 )
+
+// Tag keys Evaluate writes. On the challenger version: its scores, the
+// held-out rows and the champion it was compared with (and that one's
+// scores); on the champion version: its scores in that comparison, under
+// TagEvalVs(challenger, metric).
+const (
+	TagEvalMSE             = "flavorflow.eval.mse"
+	TagEvalMAE             = "flavorflow.eval.mae"
+	TagEvalR2              = "flavorflow.eval.r2"
+	TagEvalRows            = "flavorflow.eval.rows"
+	TagEvalHeldOut         = "flavorflow.eval.held_out"    // how the rows were chosen
+	TagEvalDataSHA256      = "flavorflow.eval.data_sha256" // of the held-out rows
+	TagEvalChampionVersion = "flavorflow.eval.champion_version"
+	TagEvalChampionMSE     = "flavorflow.eval.champion_mse"
+	TagEvalChampionMAE     = "flavorflow.eval.champion_mae"
+	TagEvalChampionR2      = "flavorflow.eval.champion_r2"
+)
+
+// TagEvalVs is the tag on a champion version holding its metric ("mse",
+// "mae", "r2") when it was compared with challenger:
+// flavorflow.eval.vs_v<challenger>.<metric>.
+func TagEvalVs(challenger int, metric string) string {
+	return "flavorflow.eval.vs_v" + strconv.Itoa(challenger) + "." + metric
+}

@@ -24,7 +24,12 @@ const AliasKeeperName = activities.AliasKeeperName
 type (
 	AliasChangeRequest = activities.AliasChangeRequest
 	AliasChangeResult  = activities.AliasChangeResult
+	// AliasHistory is the answer of the keeper's AliasHistoryQuery.
+	AliasHistory = activities.AliasHistory
 )
+
+// AliasHistoryQuery returns a keeper's AliasHistory.
+const AliasHistoryQuery = activities.AliasHistoryQuery
 
 // AliasKeeperID is the workflow ID of the keeper of alias on model for the
 // workers of taskQueue: "alias-" + IDPart(model) + "@" + alias + "@" +

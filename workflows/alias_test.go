@@ -16,6 +16,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/policy"
 )
 
 func keeperEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -260,4 +261,44 @@ func TestLifecycleReportsTheKeepersPrevious(t *testing.T) {
 	var res LifecycleResult
 	require.NoError(t, env.GetWorkflowResult(&res))
 	require.Equal(t, 4, res.PreviousAlias)
+}
+
+// A pipeline's decision not to promote is recorded in the alias history
+// without touching the store, and a promotion's evidence and approval go
+// into its event.
+func TestAliasKeeperRecordsDecisions(t *testing.T) {
+	env := keeperEnv(t)
+	calls := 0
+	applied(env, &calls)
+	ev := &policy.Evidence{Challenger: 2, Champion: 1, ChallengerScores: policy.Scores{N: 3, MSE: 0.5}}
+	var kept, promoted answer
+	var hist activities.AliasHistory
+	env.RegisterDelayedCallback(func() {
+		req := champion(2)
+		req.RequestID, req.Record = "p2/champion/v2/kept-champion", "kept-champion"
+		req.Decided = &activities.Decided{Evidence: ev, Reason: "does not beat champion v1"}
+		send(t, env, &kept, "k", req)
+		req = champion(3)
+		req.RequestID = "p3/champion/v3"
+		req.Decided = &activities.Decided{Evidence: ev, Reason: "beats", ApprovedBy: "ana", ApprovalReason: "ok"}
+		send(t, env, &promoted, "p", req)
+	}, 0)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(activities.AliasHistoryQuery)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(&hist))
+		env.CancelWorkflow()
+	}, time.Hour)
+	env.ExecuteWorkflow(AliasKeeperName, activities.AliasKeeperInput{ModelName: "名前-モデル", Alias: "champion"})
+	require.NoError(t, kept.err)
+	require.NoError(t, promoted.err)
+	require.Equal(t, 1, calls, "recording a decision must not write to the store")
+	require.False(t, kept.res.Changed)
+	require.Len(t, hist.Events, 2)
+	require.Equal(t, "kept-champion", hist.Events[0].Outcome)
+	require.Equal(t, "does not beat champion v1", hist.Events[0].Reason)
+	require.Equal(t, ev, hist.Events[0].Evidence)
+	require.Equal(t, "changed", hist.Events[1].Outcome)
+	require.Equal(t, "ana", hist.Events[1].ApprovedBy)
+	require.Equal(t, "ok", hist.Events[1].ApprovalReason)
 }

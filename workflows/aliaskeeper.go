@@ -115,22 +115,40 @@ func (k *keeper) change(ctx workflow.Context, req AliasChangeRequest) (AliasChan
 	// position.
 	ev := activities.AliasEvent{At: now, Requester: req.Requester, RequestID: req.RequestID,
 		From: k.current, To: req.Version, Current: k.current, Rollback: req.Rollback}
+	if d := req.Decided; d != nil {
+		ev.Reason, ev.ApprovedBy, ev.ApprovalReason, ev.Evidence = d.Reason, d.ApprovedBy, d.ApprovalReason, d.Evidence
+	}
 	var err error
-	if !req.Deadline.IsZero() && !now.Before(req.Deadline) {
+	switch {
+	case req.Record != "":
+		// A decision not to promote: history only, the store is not
+		// touched and the alias stays where the keeper last saw it.
+		ev.To, ev.Outcome = req.Version, req.Record
+		res.Previous, res.Current = k.current, k.current
+		k.seq++
+		ev.Seq = k.seq
+		k.history = append(k.history, ev)
+		if req.RequestID != "" {
+			k.outcomes = append(k.outcomes, activities.AliasOutcome{RequestID: req.RequestID, Result: res})
+		}
+		return res, nil
+	case !req.Deadline.IsZero() && !now.Before(req.Deadline):
 		// The requester's attempt has ended; its retry is a new request.
 		err = failure.New(failure.Internal, "the request for version %d reached the alias keeper after its requester stopped waiting (%s); not applied", req.Version, req.Deadline.Format(time.RFC3339))
-	} else {
+	default:
 		var out activities.PromoteOutput
 		var a *activities.Activities
 		err = workflow.ExecuteActivity(applyOptions(ctx, now, req.Deadline), a.ApplyAliasChange, req).Get(ctx, &out)
 		if err == nil {
-			res.Previous, res.Current, res.Changed = out.Previous, out.Current, out.Changed
+			res.Previous, res.Current, res.Changed, res.Stale = out.Previous, out.Current, out.Changed, out.Stale
 			ev.From, ev.Current = out.Previous, out.Current
 			k.current = out.Current
 		}
 	}
 	o := activities.AliasOutcome{RequestID: req.RequestID, Result: res}
 	switch {
+	case err == nil && res.Stale:
+		ev.Outcome = "stale"
 	case err == nil && res.Changed:
 		ev.Outcome = "changed"
 	case err == nil:

@@ -25,6 +25,9 @@ func ModelLifecycle(ctx workflow.Context, req LifecycleRequest) (LifecycleResult
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return p.progress, nil }); err != nil {
 		return LifecycleResult{}, err
 	}
+	if err := p.handleApprovals(ctx); err != nil {
+		return LifecycleResult{}, err
+	}
 	res, err := p.lifecycle(ctx, req)
 	p.finish(req, err)
 	return res, err
@@ -46,7 +49,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	cutoff := scheduledStart(ctx)
 	var trained activities.TrainOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageTraining), a.Train, activities.TrainInput{
-		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff,
+		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff, Holdout: req.Holdout,
 	}).Get(ctx, &trained); err != nil {
 		return res, p.fail(err)
 	}
@@ -120,9 +123,17 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	res.BytesMoved += verified.BytesRead
 	p.progress.BytesMoved = res.BytesMoved
 
+	if usesPolicy(req) {
+		err := p.decideAndPromote(ctx, req, &res, challenger{
+			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
+			trainDataSHA256: trained.DataSHA256,
+		}, previous.Version, cutoff)
+		return res, err
+	}
 	if req.Alias == "" {
 		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)
 		p.progress.Step = "done"
+		res.Outcome = OutcomeRegistered
 		return res, nil
 	}
 	if err := p.enter(StagePromoting); err != nil {
@@ -148,6 +159,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 		return res, err
 	}
 	p.progress.Step = "done"
+	res.Outcome = OutcomePromoted
 	return res, nil
 }
 
@@ -156,6 +168,8 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 type pipeline struct {
 	ctx      workflow.Context
 	progress Progress
+	// approval is the operator's decision, once one arrived.
+	approval *Approval
 	// saving: a save was started, so a worker may hold files of this
 	// workflow. logging: the store may hold objects it created.
 	saving, logging bool
@@ -244,6 +258,9 @@ func validate(req LifecycleRequest) error {
 		if err := check(vocab.ValidateAlias(req.Alias)); err != nil {
 			return err
 		}
+	}
+	if err := check(ValidatePolicy(req)); err != nil {
+		return err
 	}
 	return check(req.Data.CheckInlineLimit())
 }

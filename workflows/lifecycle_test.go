@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
@@ -36,7 +37,14 @@ type fakes struct {
 	train    any
 	register any
 	verify   any
-	upserts  []temporal.SearchAttributes
+	// promote and evaluate answer PromoteAlias and Evaluate (nil: a
+	// promotion from version 1 to 2; Evaluate not expected).
+	promote  any
+	evaluate any
+	// promoteAfter and evaluateAfter delay those answers in mock time.
+	promoteAfter, evaluateAfter time.Duration
+	upserts                     []temporal.SearchAttributes
+	memos                       []map[string]any
 	// compensateErr is what Compensate answers; compensations and cleanups
 	// record the calls.
 	compensateErr error
@@ -60,7 +68,9 @@ func ret(zero, v any) []any {
 		return []any{zero, x}
 	case func(context.Context, activities.TrainInput) (activities.TrainOutput, error),
 		func(context.Context, activities.RegisterInput) (activities.RegisterOutput, error),
-		func(context.Context, activities.VerifyInput) (activities.VerifyOutput, error):
+		func(context.Context, activities.VerifyInput) (activities.VerifyOutput, error),
+		func(context.Context, activities.PromoteInput) (activities.PromoteOutput, error),
+		func(context.Context, activities.EvaluateInput) (activities.EvaluateOutput, error):
 		return []any{x}
 	}
 	return []any{v, nil}
@@ -74,7 +84,13 @@ func (f *fakes) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnActivity(a.RegisterModel, mock.Anything, mock.Anything).Return(ret(activities.RegisterOutput{}, f.register)...)
 	env.OnActivity(a.ReadAlias, mock.Anything, mock.Anything).Return(activities.AliasOutput{Version: 1}, nil)
 	env.OnActivity(a.LoadAndVerify, mock.Anything, mock.Anything).Return(ret(activities.VerifyOutput{}, f.verify)...)
-	env.OnActivity(a.PromoteAlias, mock.Anything, mock.Anything).Return(activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil)
+	if f.promote == nil {
+		f.promote = activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}
+	}
+	env.OnActivity(a.PromoteAlias, mock.Anything, mock.Anything).Return(ret(activities.PromoteOutput{}, f.promote)...).After(f.promoteAfter)
+	if f.evaluate != nil {
+		env.OnActivity(a.Evaluate, mock.Anything, mock.Anything).Return(ret(activities.EvaluateOutput{}, f.evaluate)...).After(f.evaluateAfter)
+	}
 	env.OnActivity(a.Compensate, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CompensateInput) (activities.CompensateOutput, error) {
 		f.compensations = append(f.compensations, in)
 		return activities.CompensateOutput{}, f.compensateErr
@@ -86,7 +102,9 @@ func (f *fakes) install(env *testsuite.TestWorkflowEnvironment) {
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		f.upserts = append(f.upserts, args.Get(0).(temporal.SearchAttributes))
 	}).Return(nil)
-	env.OnUpsertMemo(mock.Anything).Return(nil)
+	env.OnUpsertMemo(mock.Anything).Run(func(args mock.Arguments) {
+		f.memos = append(f.memos, args.Get(0).(map[string]any))
+	}).Return(nil)
 }
 
 // last returns the last upserted value of each search attribute.

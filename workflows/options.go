@@ -35,6 +35,9 @@ var steps = map[string]stepOptions{
 	StageLogging:     {startToClose: 2 * time.Hour, scheduleToClose: 12 * time.Hour, heartbeat: HeartbeatTimeout},
 	StageRegistering: {startToClose: 10 * time.Minute, scheduleToClose: time.Hour, heartbeat: HeartbeatTimeout},
 	StageVerifying:   {startToClose: 2 * time.Hour, scheduleToClose: 12 * time.Hour, heartbeat: HeartbeatTimeout},
+	// Evaluating downloads two versions (challenger and champion) and
+	// predicts on the held-out rows: as long as verifying, at most.
+	StageEvaluating: {startToClose: 2 * time.Hour, scheduleToClose: 12 * time.Hour, heartbeat: HeartbeatTimeout},
 	// Promoting waits its turn in the alias's keeper and re-hashes the
 	// stored version before the alias moves, so one attempt may take as
 	// long as a large download; the heartbeat still catches a dead worker.

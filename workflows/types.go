@@ -1,8 +1,12 @@
 package workflows
 
 import (
-	"github.com/flavorflow/flavorflow/vocab"
+	"time"
+
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/flavorflow/flavorflow/policy"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // WorkflowName is the registered workflow type name.
@@ -13,6 +17,15 @@ const (
 	ProgressQuery = "progress"
 	MemoModelURI  = "model_uri"
 	MemoMLflowURL = "mlflow_url"
+	// MemoOutcome and MemoReason are the pipeline's outcome (Outcome*) and
+	// why, once decided; MemoEvaluation is the evidence (policy.Evidence).
+	MemoOutcome    = "outcome"
+	MemoReason     = "outcome_reason"
+	MemoEvaluation = "evaluation"
+	// ApproveUpdate and RejectUpdate are the operator's decision on a
+	// pipeline waiting for approval (an ApprovalRequest).
+	ApproveUpdate = "approve"
+	RejectUpdate  = "reject"
 )
 
 // Search attributes. They must be registered on the namespace (the dev
@@ -36,6 +49,29 @@ const (
 	StagePromoting   = "promoting"
 	StagePromoted    = "promoted"
 	StageFailed      = "failed"
+	// Stages of pipelines with a promotion policy: evaluating after
+	// verifying, awaiting-approval while an operator must decide, and the
+	// final stages of a pipeline that completed without moving the alias.
+	StageEvaluating       = "evaluating"
+	StageAwaitingApproval = "awaiting-approval"
+	StageKeptChampion     = "kept-champion"
+	StageRejected         = "rejected"
+	StageRegistered       = "registered"
+)
+
+// Outcomes of a completed pipeline (LifecycleResult.Outcome).
+const (
+	// OutcomePromoted: the alias points at the new version.
+	OutcomePromoted = "promoted"
+	// OutcomeKeptChampion: the policy kept the version on the alias (the
+	// challenger did not beat it or missed the threshold).
+	OutcomeKeptChampion = "kept-champion"
+	// OutcomeRejected: an operator rejected the promotion, or the approval
+	// wait ran out and the policy rejects then.
+	OutcomeRejected = "rejected"
+	// OutcomeRegistered: registered and verified, no alias to move (no
+	// alias given, or policy never).
+	OutcomeRegistered = "registered"
 )
 
 // DefaultVerifyInputs are used when the request gives none.
@@ -48,6 +84,25 @@ type LifecycleRequest struct {
 	Data         vocab.TrainingData `json:"data"`
 	WeightsSize  int64              `json:"weights_size,omitempty"`
 	VerifyInputs []float64          `json:"verify_inputs,omitempty"`
+	// Policy decides whether the verified version takes the alias (zero:
+	// always, as before policies). Holdout is the data it is evaluated on.
+	Policy  policy.Policy `json:"policy,omitzero"`
+	Holdout vocab.Holdout `json:"holdout,omitzero"`
+}
+
+// ApprovalRequest is an operator's approve or reject.
+type ApprovalRequest struct {
+	By     string `json:"by"`               // who decides (required)
+	Reason string `json:"reason,omitempty"` // why (required to reject)
+}
+
+// Approval is a recorded decision on a pipeline that waited for one.
+type Approval struct {
+	Decision string    `json:"decision"` // "approved", "rejected", or "timed-out"
+	By       string    `json:"by,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at"`
+	Version  int       `json:"version"` // the challenger it was about
 }
 
 // LifecycleResult is what a finished pipeline produced.
@@ -65,6 +120,12 @@ type LifecycleResult struct {
 	Offset         float64 `json:"offset"`
 	BytesMoved     int64   `json:"bytes_moved"`
 	UIURL          string  `json:"mlflow_ui_url,omitempty"`
+	// Outcome is one of Outcome* and Reason says why (the policy's
+	// decision, the operator's rejection).
+	Outcome  string           `json:"outcome,omitempty"`
+	Reason   string           `json:"reason,omitempty"`
+	Evidence *policy.Evidence `json:"evidence,omitempty"`
+	Approval *Approval        `json:"approval,omitempty"`
 }
 
 // Progress is the answer of the progress query.
@@ -75,4 +136,12 @@ type Progress struct {
 	ModelURI   string   `json:"model_uri,omitempty"`
 	BytesMoved int64    `json:"bytes_moved"`
 	Error      string   `json:"error,omitempty"`
+	// Evidence, Decision and Approval appear as the policy step gets them;
+	// AwaitingApproval while the pipeline waits for an operator (until
+	// ApprovalDeadline).
+	Evidence         *policy.Evidence `json:"evidence,omitempty"`
+	Decision         *policy.Decision `json:"decision,omitempty"`
+	AwaitingApproval bool             `json:"awaiting_approval,omitempty"`
+	ApprovalDeadline time.Time        `json:"approval_deadline,omitzero"`
+	Approval         *Approval        `json:"approval,omitempty"`
 }

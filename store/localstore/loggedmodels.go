@@ -72,8 +72,24 @@ func fillLoggedModel(ctx context.Context, tx *sql.Tx, m *store.LoggedModel) erro
 	if m.Params, err = loadKV(ctx, tx, "logged_model_params", m.ID); err != nil {
 		return err
 	}
-	m.Tags, err = loadKV(ctx, tx, "logged_model_tags", m.ID)
-	return err
+	if m.Tags, err = loadKV(ctx, tx, "logged_model_tags", m.ID); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT key, value, ts_ms, step, run_id, dataset_name, dataset_digest
+		FROM logged_model_metrics WHERE model_id = ? ORDER BY rowid`, m.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	m.Metrics = nil
+	for rows.Next() {
+		mt := store.Metric{ModelID: m.ID}
+		if err := rows.Scan(&mt.Key, &mt.Value, &mt.TimestampMs, &mt.Step, &mt.RunID, &mt.DatasetName, &mt.DatasetDigest); err != nil {
+			return err
+		}
+		m.Metrics = append(m.Metrics, mt)
+	}
+	return rows.Err()
 }
 
 func getLoggedModel(ctx context.Context, tx *sql.Tx, id string) (store.LoggedModel, error) {

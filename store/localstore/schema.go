@@ -73,6 +73,18 @@ CREATE TABLE IF NOT EXISTS logged_model_tags (
 	key TEXT NOT NULL, value TEXT NOT NULL,
 	PRIMARY KEY (model_id, key)
 );
+-- Points logged with a model ID (MLflow 3's logged_model_metrics); the
+-- run's copy of each point is in run_metrics. Added after schema 1 without
+-- a version bump: a store written before it simply has none, and an older
+-- flavorflow reading a newer store misses only these rows.
+CREATE TABLE IF NOT EXISTS logged_model_metrics (
+	model_id TEXT NOT NULL REFERENCES logged_models(id),
+	key TEXT NOT NULL, value REAL NOT NULL,
+	ts_ms INTEGER NOT NULL, step INTEGER NOT NULL,
+	run_id TEXT NOT NULL REFERENCES runs(id),
+	dataset_name TEXT NOT NULL, dataset_digest TEXT NOT NULL,
+	PRIMARY KEY (model_id, key, ts_ms, step, run_id)
+);
 CREATE TABLE IF NOT EXISTS registered_models (
 	name TEXT PRIMARY KEY,
 	created_ms INTEGER NOT NULL

@@ -315,8 +315,8 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error
 		return err
 	}
 	for _, m := range b.Metrics {
-		if err := vocab.ValidateTagKey(m.Key); err != nil {
-			return failure.Wrap(failure.InvalidArgument, err, "metric")
+		if err := store.ValidateMetric(m); err != nil {
+			return err
 		}
 	}
 	return s.write(ctx, "log batch", func(tx *sql.Tx) error {
@@ -349,6 +349,20 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b store.Batch) error
 				SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM run_metrics
 				WHERE run_id = ? AND key = ? AND value = ? AND ts_ms = ? AND step = ?)`,
 				runID, m.Key, m.Value, m.TimestampMs, m.Step, runID, m.Key, m.Value, m.TimestampMs, m.Step); err != nil {
+				return err
+			}
+			if m.ModelID == "" {
+				continue
+			}
+			// MLflow refuses a model ID it does not know (a foreign key);
+			// here the whole batch is refused, in one transaction.
+			if err := loggedModelMustExist(ctx, tx, m.ModelID); err != nil {
+				return err
+			}
+			// The key is MLflow's: a retried point is kept once.
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO logged_model_metrics
+				(model_id, key, value, ts_ms, step, run_id, dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				m.ModelID, m.Key, m.Value, m.TimestampMs, m.Step, runID, m.DatasetName, m.DatasetDigest); err != nil {
 				return err
 			}
 		}

@@ -28,6 +28,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"Experiments", testExperiments},
 		{"Runs", testRuns},
 		{"LogBatch", testLogBatch},
+		{"ModelMetrics", testModelMetrics},
 		{"UpdateRun", testUpdateRun},
 		{"LogOutputs", testLogOutputs},
 		{"LoggedModels", testLoggedModels},
@@ -223,6 +224,51 @@ func testLogBatch(t *testing.T, s store.Store) {
 	}
 	err = s.LogBatch(c, strings.Repeat("0", 32), store.Batch{Tags: store.Tags{"a": "b"}})
 	wantCode(t, err, failure.NotFound, "log batch to a missing run")
+}
+
+// testModelMetrics: a point logged with a model ID (MLflow 3) is on the run
+// without it and on the logged model with it, its dataset and the run; a
+// retried batch adds nothing; an unknown model is NotFound; dataset fields
+// over MLflow's columns, or without a model, are refused.
+func testModelMetrics(t *testing.T, s store.Store) {
+	c := ctx(t)
+	f := newFixture(t, s)
+	// Points go to a finished run too: Evaluate logs after LogModel ended it.
+	noErr(t, s.UpdateRun(c, f.run.ID, store.RunFinished, time.Now().UnixMilli()))
+	ts := time.Now().UnixMilli()
+	b := store.Batch{Metrics: []store.Metric{
+		{Key: "eval_mse", Value: 0.25, TimestampMs: ts, ModelID: f.model.ID, DatasetName: "held-out", DatasetDigest: "0123456789abcdef"},
+		{Key: "champion_eval_mse", Value: 1.5, TimestampMs: ts},
+	}}
+	for range 2 {
+		noErr(t, s.LogBatch(c, f.run.ID, b))
+	}
+	r := must(s.GetRun(c, f.run.ID))(t)
+	got := map[string]store.Metric{}
+	for _, m := range r.Metrics {
+		got[m.Key] = m
+	}
+	if got["eval_mse"] != (store.Metric{Key: "eval_mse", Value: 0.25, TimestampMs: ts}) || got["champion_eval_mse"].Value != 1.5 || len(got) != 2 {
+		t.Errorf("run metrics = %+v", r.Metrics)
+	}
+	m := must(s.GetLoggedModel(c, f.model.ID))(t)
+	want := store.Metric{Key: "eval_mse", Value: 0.25, TimestampMs: ts, ModelID: f.model.ID, DatasetName: "held-out", DatasetDigest: "0123456789abcdef", RunID: f.run.ID}
+	if len(m.Metrics) != 1 || m.Metrics[0] != want {
+		t.Errorf("logged model metrics = %+v, want [%+v] (once, though logged twice)", m.Metrics, want)
+	}
+	err := s.LogBatch(c, f.run.ID, store.Batch{Metrics: []store.Metric{{Key: "x", Value: 1, TimestampMs: ts, ModelID: "m-" + strings.Repeat("0", 32)}}})
+	wantCode(t, err, failure.NotFound, "a metric of an unknown logged model")
+	for name, bad := range map[string]store.Metric{
+		"digest over 36":     {Key: "y", TimestampMs: ts, ModelID: f.model.ID, DatasetName: "d", DatasetDigest: strings.Repeat("a", 37)},
+		"name over 500":      {Key: "y", TimestampMs: ts, ModelID: f.model.ID, DatasetName: strings.Repeat("a", 501)},
+		"dataset, no model":  {Key: "y", TimestampMs: ts, DatasetName: "d"},
+		"digest, no dataset": {Key: "y", TimestampMs: ts, ModelID: f.model.ID, DatasetDigest: "ab"},
+	} {
+		wantCode(t, s.LogBatch(c, f.run.ID, store.Batch{Metrics: []store.Metric{bad}}), failure.InvalidArgument, name)
+	}
+	if n := len(must(s.GetLoggedModel(c, f.model.ID))(t).Metrics); n != 1 {
+		t.Errorf("after refused batches the model has %d metrics, want 1", n)
+	}
 }
 
 func testUpdateRun(t *testing.T, s store.Store) {
