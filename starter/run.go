@@ -162,7 +162,8 @@ func runPipeline(ctx context.Context, e *env, c *commonFlags, p *pipelineFlags, 
 	}
 	model := &p.model
 
-	// telemetry (issue 7): the root span of the pipeline's trace.
+	// The root span of the pipeline's trace: the worker's spans join it
+	// through the Temporal interceptor, MLflow's through traceparent.
 	if c.tel, err = telemetry.Setup(ctx, "flavorflow-starter", telemetry.Options{Getenv: e.getenv, StdoutWriter: e.stderr, Logger: quietLogger(e.stderr)}); err != nil {
 		return err
 	}
@@ -175,7 +176,6 @@ func runPipeline(ctx context.Context, e *env, c *commonFlags, p *pipelineFlags, 
 		}
 		span.End()
 	}()
-	// end telemetry
 	cl, opts, err := c.dial(ctx, e, cfg)
 	if err != nil {
 		return err
