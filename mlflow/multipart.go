@@ -93,7 +93,7 @@ func (c *Client) putMultipart(ctx context.Context, r artifactRoot, rel string, s
 		j.remove()
 		st = nil
 	}
-	resumed := st != nil
+	resumed, restarted := st != nil, false
 	if resumed {
 		c.log.InfoContext(ctx, "mlflow: resuming multipart upload", "path", rel, "parts", numParts, "parts_already_sent", st.sent())
 	}
@@ -107,14 +107,20 @@ func (c *Client) putMultipart(ctx context.Context, r artifactRoot, rel string, s
 			j.save(ctx, st)
 		}
 		err = c.sendParts(ctx, rel, src, st, j)
-		if err != nil && resumed && (failure.Has(err, failure.NotFound) || failure.Has(err, failure.PermissionDenied)) {
-			// The saved upload is gone (aborted, expired by a bucket
-			// lifecycle rule) or its URLs no longer sign: start over once.
-			c.log.InfoContext(ctx, "mlflow: the saved multipart upload can no longer be continued; starting a new one", "path", rel, "error", err)
+		if err != nil && !restarted && (failure.Has(err, failure.NotFound) || (resumed && failure.Has(err, failure.PermissionDenied))) {
+			// The upload is gone (aborted, expired by a bucket lifecycle
+			// rule, lost by the store) or a saved one's URLs no longer
+			// sign: start over, once.
+			c.log.InfoContext(ctx, "mlflow: the multipart upload can no longer be continued; starting a new one", "path", rel, "error", err)
 			abort(st)
 			j.remove()
-			st, resumed = nil, false
+			st, restarted = nil, true
 			continue
+		}
+		if failure.Has(err, failure.NotFound) {
+			abort(st)
+			j.remove()
+			return true, failure.Wrap(failure.Internal, err, "artifact %s: the multipart upload vanished twice; the next attempt starts over", rel)
 		}
 		break
 	}
