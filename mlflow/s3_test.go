@@ -61,7 +61,6 @@ type s3Rig struct {
 
 	mu          sync.Mutex
 	partPuts    int
-	inFlight    atomic.Int64
 	maxInFlight int64
 }
 
