@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,7 +180,7 @@ type helperArgs struct {
 	Size                                  int64
 }
 
-// TestS3UploadHelper is not a test: TestS3MultipartResumeAfterKill runs the
+// TestS3UploadHelper is not a test: s3Rig.killMidUpload runs the
 // test binary with only it selected, to have a process to SIGKILL mid-upload.
 func TestS3UploadHelper(t *testing.T) {
 	raw := os.Getenv(helperEnv)
@@ -212,20 +213,15 @@ func journaledParts(dir string) int {
 	return 0
 }
 
-// TestS3MultipartResumeAfterKill: a process uploading a 40 MiB file in eight
-// parts is SIGKILLed once about half of it is on the wire; the next upload of the same
-// file (another process would do the same: the journal is a file) sends
-// only the parts not recorded, not the whole file again.
-func TestS3MultipartResumeAfterKill(t *testing.T) {
-	t.Parallel()
-	r := newS3Rig(t)
-	r.px.SetUploadRate(8 << 20) // per part: 4 parts at once make ~32 MiB/s
-	const size = 40 << 20
-	const numParts = size / s3MinPart
-	file, src := randomFile(t, size)
-	journal := t.TempDir()
-	root := "mlflow-artifacts:/" + unique("resume")
-	args, _ := json.Marshal(helperArgs{URL: r.srv.URL, Journal: journal, Root: root, Rel: "model/weights.bin", File: file, SHA256: src.SHA256, Size: size})
+// killMidUpload runs a process uploading src to root/model/weights.bin
+// with the journal in journal, and SIGKILLs it once about 26 MiB of it
+// reached S3 (four parts go at once at 8 MiB/s each: the first four are in,
+// the next four under way). It returns when the proxy has forwarded all the
+// dead process's bytes.
+func (r *s3Rig) killMidUpload(t *testing.T, journal, root, file string, src store.Source) {
+	t.Helper()
+	r.px.SetUploadRate(8 << 20)
+	args, _ := json.Marshal(helperArgs{URL: r.srv.URL, Journal: journal, Root: root, Rel: "model/weights.bin", File: file, SHA256: src.SHA256, Size: src.Size})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestS3UploadHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(args))
 	out := &strings.Builder{}
@@ -236,8 +232,6 @@ func TestS3MultipartResumeAfterKill(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(2 * time.Minute)
-	// Four parts go at once at 8 MiB/s each: past 26 MiB on the wire the
-	// first four are in and the next four under way.
 	for r.px.Stats().UploadBytes < 26<<20 {
 		select {
 		case err := <-exited:
@@ -261,6 +255,21 @@ func TestS3MultipartResumeAfterKill(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// TestS3MultipartResumeAfterKill: a process uploading a 40 MiB file in eight
+// parts is SIGKILLed once about half of it is on the wire; the next upload of the same
+// file (another process would do the same: the journal is a file) sends
+// only the parts not recorded, not the whole file again.
+func TestS3MultipartResumeAfterKill(t *testing.T) {
+	t.Parallel()
+	r := newS3Rig(t)
+	const size = 40 << 20
+	const numParts = size / s3MinPart
+	file, src := randomFile(t, size)
+	journal := t.TempDir()
+	root := "mlflow-artifacts:/" + unique("resume")
+	r.killMidUpload(t, journal, root, file, src)
 	done := journaledParts(journal)
 	before := r.px.Stats().UploadBytes
 	t.Logf("killed with %d of %d parts recorded, %d MiB on the wire", done, numParts, before>>20)
@@ -284,5 +293,56 @@ func TestS3MultipartResumeAfterKill(t *testing.T) {
 	}
 	if n, _ := filepath.Glob(filepath.Join(journal, "mpu-*")); len(n) != 0 {
 		t.Errorf("journal files left after a complete upload: %v", n)
+	}
+}
+
+// TestS3MultipartAbortedUploadStartsOver: the upload a killed process left
+// is aborted behind the client's back (as a bucket's lifecycle rule for
+// incomplete uploads would); the next attempt finds its parts answered 404
+// NoSuchUpload, starts a new upload and sends the whole file, instead of
+// failing with NotFound (non-retryable: the pipeline would fail).
+func TestS3MultipartAbortedUploadStartsOver(t *testing.T) {
+	t.Parallel()
+	r := newS3Rig(t)
+	const size = 40 << 20
+	file, src := randomFile(t, size)
+	journal := t.TempDir()
+	root := "mlflow-artifacts:/" + unique("aborted")
+	r.killMidUpload(t, journal, root, file, src)
+	names, _ := filepath.Glob(filepath.Join(journal, "mpu-*.json"))
+	if len(names) != 1 {
+		t.Fatalf("journals %v, want one", names)
+	}
+	data, err := os.ReadFile(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st mpuState
+	if err := json.Unmarshal(data, &st); err != nil || st.UploadID == "" {
+		t.Fatalf("journal %s: %v", data, err)
+	}
+	prefix := strings.TrimPrefix(r.srv.ArtifactsDir, "s3://"+r.s3.Bucket+"/")
+	key := prefix + "/" + strings.TrimPrefix(root, "mlflow-artifacts:/") + "/model/weights.bin"
+	req, _ := http.NewRequest(http.MethodDelete, r.s3.URL+"/"+r.s3.Bucket+"/"+key+"?uploadId="+url.QueryEscape(st.UploadID), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("aborting %s upload %s: HTTP %d", key, st.UploadID, resp.StatusCode)
+	}
+	before := r.px.Stats().UploadBytes
+	c := s3ClientOf(t, r.srv.URL, journal)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.PutArtifact(ctx, root, "model/weights.bin", src); err != nil {
+		t.Fatal(err)
+	}
+	if sent := r.px.Stats().UploadBytes - before; sent < size {
+		t.Errorf("after the abort %d bytes went up, want the whole %d", sent, size)
+	}
+	if got := downloadSHA(t, c, root, "model/weights.bin"); got != src.SHA256 {
+		t.Errorf("downloaded sha256 %s, want %s", got, src.SHA256)
 	}
 }
