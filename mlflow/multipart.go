@@ -137,23 +137,22 @@ func (c *Client) putMultipart(ctx context.Context, r artifactRoot, rel string, s
 	}
 	completeIn := map[string]any{"path": base, "upload_id": st.UploadID, "parts": parts}
 	if err := c.mpuCall(ctx, r, "complete", dir, completeIn, nil); err != nil {
-		// complete is retried; if an earlier try went through and its
-		// answer was lost, the upload id is gone and the retry fails,
-		// though the object is there, whole.
-		if c.artifactHasSize(ctx, r, rel, src.Size) {
-			c.log.InfoContext(ctx, "mlflow: multipart complete failed but the object is in place", "path", rel, "error", err)
-		} else if failure.Has(err, failure.NotFound) {
-			// The upload is gone (aborted, or expired by a bucket rule):
-			// the parts went with it, and the next attempt starts over.
-			j.remove()
-			return true, failure.Wrap(failure.Internal, err, "artifact %s: the multipart upload vanished before it was completed; it starts over", rel)
-		} else {
+		if !failure.Has(err, failure.NotFound) {
 			if !failure.Retryable(failure.CodeOf(err)) {
 				abort(st)
 				j.remove()
 			}
 			return true, err
 		}
+		// The upload id is gone. complete is retried, so an earlier try
+		// may have gone through with its answer lost: then the object is
+		// in place, whole (verification re-hashes it later anyway).
+		// Otherwise the upload was aborted and the next attempt starts over.
+		if !c.artifactHasSize(ctx, r, rel, src.Size) {
+			j.remove()
+			return true, failure.Wrap(failure.Internal, err, "artifact %s: the multipart upload vanished before it was completed; it starts over", rel)
+		}
+		c.log.InfoContext(ctx, "mlflow: multipart complete answered 'no such upload' but the object is in place", "path", rel)
 	}
 	j.remove()
 	return true, nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,6 +342,37 @@ func TestS3MultipartAbortedUploadStartsOver(t *testing.T) {
 	}
 	if sent := r.px.Stats().UploadBytes - before; sent < size {
 		t.Errorf("after the abort %d bytes went up, want the whole %d", sent, size)
+	}
+	if got := downloadSHA(t, c, root, "model/weights.bin"); got != src.SHA256 {
+		t.Errorf("downloaded sha256 %s, want %s", got, src.SHA256)
+	}
+}
+
+// TestS3MultipartCompleteAnswerLost: MLflow completes the upload but its
+// answer is lost; complete is retried and the put succeeds. SeaweedFS (like
+// AWS S3 for a while) accepts the repeated complete; a store answering
+// NoSuchUpload instead would take putMultipart's listing check, which this
+// store cannot reach.
+func TestS3MultipartCompleteAnswerLost(t *testing.T) {
+	t.Parallel()
+	r := newS3Rig(t)
+	mpx, err := faultproxy.Start(r.srv.URL, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mpx.Close)
+	mpx.SetRules(faultproxy.Rule{Method: http.MethodPost, Path: regexp.MustCompile(`/mpu/complete/`), Action: faultproxy.Close, Count: 1})
+	const size = 12 << 20
+	_, src := randomFile(t, size)
+	c := s3ClientOf(t, mpx.URL, t.TempDir())
+	root := "mlflow-artifacts:/" + unique("lost")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.PutArtifact(ctx, root, "model/weights.bin", src); err != nil {
+		t.Fatal(err)
+	}
+	if n := mpx.Stats().Total(); n != 1 {
+		t.Errorf("%d answers lost, want 1", n)
 	}
 	if got := downloadSHA(t, c, root, "model/weights.bin"); got != src.SHA256 {
 		t.Errorf("downloaded sha256 %s, want %s", got, src.SHA256)
