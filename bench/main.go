@@ -71,6 +71,7 @@ func run() error {
 	flag.StringVar(&o.title, "title", "flavorflow benchmarks", "markdown title")
 	mlWorkers := flag.Int("mlflow-workers", 1, "mlflow server --workers")
 	backend := flag.String("backend-store-uri", "", "mlflow server backend (default: SQLite in a temp dir)")
+	artifacts := flag.String("artifacts-destination", "", "mlflow server --artifacts-destination, e.g. s3://bucket/path with MLFLOW_S3_ENDPOINT_URL set (default: a temp dir)")
 	trace := flag.Bool("trace", false, "print every in-process MLflow request with its time")
 	flag.Parse()
 	var err error
@@ -121,7 +122,7 @@ func run() error {
 	if err := os.MkdirAll(mlDir, 0o755); err != nil {
 		return err
 	}
-	e.ml, err = startMLflow(root, mlDir, *backend, *mlWorkers)
+	e.ml, err = startMLflow(root, mlDir, *backend, *artifacts, *mlWorkers)
 	if err != nil {
 		return err
 	}

@@ -55,14 +55,16 @@ type mlflowServer struct {
 }
 
 // startMLflow starts a server with a SQLite backend in dir, or backendURI
-// when set (PostgreSQL for bench-scale), with workers uvicorn workers. A
+// when set (PostgreSQL for bench-scale), with workers uvicorn workers; its
+// artifacts go to dir/artifacts, or to artifacts when set (an s3:// URI for
+// bench-scale, with MLFLOW_S3_ENDPOINT_URL in the environment). A
 // free port can be taken by another process before the server binds it, so
 // it tries up to three ports.
-func startMLflow(root, dir, backendURI string, workers int) (*mlflowServer, error) {
+func startMLflow(root, dir, backendURI, artifacts string, workers int) (*mlflowServer, error) {
 	var err error
 	for range 3 {
 		var m *mlflowServer
-		if m, err = startMLflowOnce(root, dir, backendURI, workers); err == nil {
+		if m, err = startMLflowOnce(root, dir, backendURI, artifacts, workers); err == nil {
 			return m, nil
 		}
 		if !strings.Contains(err.Error(), "address already in use") {
@@ -72,7 +74,7 @@ func startMLflow(root, dir, backendURI string, workers int) (*mlflowServer, erro
 	return nil, err
 }
 
-func startMLflowOnce(root, dir, backendURI string, workers int) (*mlflowServer, error) {
+func startMLflowOnce(root, dir, backendURI, artifacts string, workers int) (*mlflowServer, error) {
 	bin, err := tool(root, "mlflow")
 	if err != nil {
 		return nil, err
@@ -85,6 +87,9 @@ func startMLflowOnce(root, dir, backendURI string, workers int) (*mlflowServer, 
 		backendURI = "sqlite:///" + filepath.Join(dir, "mlflow.db")
 	}
 	m := &mlflowServer{URL: "http://127.0.0.1:" + strconv.Itoa(port), ArtifactsDir: filepath.Join(dir, "artifacts")}
+	if artifacts != "" {
+		m.ArtifactsDir = artifacts // not a local path: the clean-ups between sizes find nothing to remove
+	}
 	logf, err := os.Create(filepath.Join(dir, "mlflow.log"))
 	if err != nil {
 		return nil, err

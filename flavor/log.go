@@ -295,6 +295,29 @@ func (l *logger) put(ctx context.Context, root string, f staged, prog *progress)
 				prog.add(int64(n))
 			}}, nil
 		},
+		// Parts are read at their offset, not through Open: Open's reader
+		// hides the file's Seek, so a part would be reached by reading
+		// (and counting) everything before it.
+		OpenRange: func(off, n int64) (io.ReadCloser, error) {
+			if off < 0 || n < 0 || off+n > f.Size {
+				return nil, failure.New(failure.Internal, "range %d+%d of %s is outside its %d bytes", off, n, f.Path, f.Size)
+			}
+			if f.data != nil {
+				return io.NopCloser(bytes.NewReader(f.data[off : off+n])), nil
+			}
+			file, err := os.Open(filepath.Join(l.dir, filepath.FromSlash(f.Path)))
+			if err != nil {
+				return nil, failure.Wrap(failure.Internal, err, "open %s", f.Path)
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.NewSectionReader(file, off, n), file}, nil
+		},
+		Sent: func(d int64) {
+			sent.Add(d)
+			prog.add(d)
+		},
 	}
 	return l.st.PutArtifact(ctx, root, f.Path, src)
 }

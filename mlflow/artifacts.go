@@ -189,6 +189,10 @@ func (c *Client) ListArtifacts(ctx context.Context, root, relDir string) ([]stor
 	if err != nil {
 		return nil, err
 	}
+	return c.listDir(ctx, r, dir)
+}
+
+func (c *Client) listDir(ctx context.Context, r artifactRoot, dir string) ([]store.FileInfo, error) {
 	u := *r.api
 	u.Path, u.RawPath = r.api.Path+"/artifacts", ""
 	if p := strings.Trim(r.path+"/"+dir, "/"); p != "" {

@@ -113,7 +113,9 @@ func (c *Client) send(ctx context.Context, req *request) (*http.Response, error)
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			apiErr = newAPIError(req.method, req.endpoint(), resp.StatusCode, body)
 		}
-		retry := attempt < c.cfg.MaxRetries && c.CheckRetry(ctx, req.idempotent, resp, err)
+		retry := attempt < c.cfg.MaxRetries && c.CheckRetry(ctx, req.idempotent, resp, err) &&
+			(apiErr == nil || codeFor(apiErr) != failure.NotFound) // a 500 that says "no such object"
+
 		if !retry {
 			if resp != nil {
 				resp.Body.Close()

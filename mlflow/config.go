@@ -52,6 +52,11 @@ type Config struct {
 	HTTPPoolSize       int   // idle connections kept per host (0: max(16, 2×UploadParallelism))
 	MultipartThreshold int64 // files at least this big try multipart upload first
 	MultipartPartSize  int64
+	// MultipartJournalDir, when set, keeps the state of each parted upload
+	// (upload id, part URLs, the parts sent and their ETags) in a file
+	// there, so an attempt after a killed process sends only the missing
+	// parts. "" keeps it in memory: a failed upload is aborted.
+	MultipartJournalDir string
 
 	VersionPollInterval time.Duration // PENDING_REGISTRATION poll period
 	VersionWaitTimeout  time.Duration // give up with VersionNotReady after this

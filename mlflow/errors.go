@@ -72,6 +72,8 @@ func codeFor(e *APIError) failure.Code {
 		return failure.AlreadyExists
 	case e.Code == "RESOURCE_DOES_NOT_EXIST" || e.Status == http.StatusNotFound:
 		return failure.NotFound
+	case e.Status == http.StatusInternalServerError && isMissingObject(e.Message):
+		return failure.NotFound
 	case e.Status == http.StatusBadRequest && isAliasNotFound(e.Message):
 		return failure.NotFound
 	case e.Status == http.StatusBadRequest && isForeignKey(e.Message):
@@ -91,6 +93,16 @@ func codeFor(e *APIError) failure.Code {
 	default:
 		return failure.BadResponse
 	}
+}
+
+// isMissingObject matches the 500 MLflow's proxy answers when its object
+// store (S3 through boto3) has no such object or multipart upload: "An error
+// occurred (404) when calling the HeadObject operation: Not Found",
+// "(NoSuchKey)", "(NoSuchUpload)". A local destination answers 404 instead;
+// retrying cannot make the object appear.
+func isMissingObject(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "an error occurred (404)") || strings.Contains(m, "(nosuchkey)") || strings.Contains(m, "(nosuchupload)")
 }
 
 // isAliasNotFound matches "Registered model alias X not found." (3.17.2).

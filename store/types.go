@@ -168,6 +168,17 @@ type Source struct {
 	Open   func() (io.ReadCloser, error)
 	Size   int64
 	SHA256 string // lowercase hex; when set, stores that can check it do so and fail with ChecksumMismatch
+
+	// OpenRange, when set, opens the n bytes at off. Stores that upload a
+	// big file in parts (MLflow over S3) call it once per part attempt,
+	// concurrently, and once more for the whole file to check it: without
+	// it every part would re-read the file from its start through Open.
+	// Reads from it are not counted as sent; the store reports through Sent.
+	OpenRange func(off, n int64) (io.ReadCloser, error)
+	// Sent, when set, is told how many bytes went out through OpenRange
+	// readers: a negative delta when a part is sent again. Callers that
+	// count what Open's readers deliver need it only for parted uploads.
+	Sent func(delta int64)
 }
 
 // Tracking is the experiments, runs and logged models part of a store.

@@ -3,12 +3,19 @@ package app
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 )
+
+// MultipartJournalDir is the directory below the work directory that keeps
+// the state of parted uploads (mlflow.Config.MultipartJournalDir). The
+// janitor removes it like a workflow directory once nothing in it changed
+// for work_dir_ttl.
+const MultipartJournalDir = ".mlflow-uploads"
 
 // MLflowConfig is the REST client's configuration for the server at uri,
 // from the mlflow section (MLFLOW_* variables, as the configuration loaded
@@ -27,7 +34,17 @@ func MLflowConfig(uri string, m config.MLflow, w config.Worker) mlflow.Config {
 		BackoffFactor: time.Duration(m.BackoffFactor), BackoffJitter: time.Duration(m.BackoffJitter),
 		UploadParallelism: w.UploadParallelism, HTTPPoolSize: w.HTTPPoolSize,
 		MultipartPartSize: w.MultipartPartSize, MultipartThreshold: w.MultipartThreshold,
+		// Beside the workflow directories: an attempt after a killed worker
+		// on this host resumes a parted upload from there.
+		MultipartJournalDir: journalDir(w.WorkDir),
 	}
+}
+
+func journalDir(workDir string) string {
+	if workDir == "" {
+		return ""
+	}
+	return filepath.Join(workDir, MultipartJournalDir)
 }
 
 // openMLflow builds the REST client for the tracking URI the configuration

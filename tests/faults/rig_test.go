@@ -95,11 +95,17 @@ type rigOptions struct {
 	// localStore points the workers at an embedded local store in the rig's
 	// directory instead of the MLflow server (the proxy is then unused).
 	localStore bool
+	// mlflow, when set, is the server behind the proxy instead of the
+	// package's shared one (e.g. one keeping its artifacts in S3).
+	mlflow *testenv.MLflow
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Helper()
-	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	ml := opts.mlflow
+	if ml == nil {
+		ml = testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	}
 	tp := testenv.StartTemporal(t, opts.temporal)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)

@@ -23,6 +23,11 @@ type MLflowOptions struct {
 	AdminUser     string // default "admin"
 	AdminPassword string // default a fixed test password
 	ExtraArgs     []string
+	// S3Endpoint and S3Bucket, when set, keep the artifacts in that bucket
+	// of an S3 API (S3.MLflowOptions, or a proxy in front of it) instead
+	// of a local directory; the proxy then supports multipart upload.
+	S3Endpoint string
+	S3Bucket   string
 }
 
 // MLflow is a running `mlflow server` on a loopback port.
@@ -89,6 +94,10 @@ func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error)
 			return nil, err
 		}
 	}
+	if opts.S3Endpoint != "" {
+		// Its own prefix: servers may share a bucket.
+		m.ArtifactsDir = "s3://" + opts.S3Bucket + "/" + filepath.Base(dir) + "-" + strconv.Itoa(port)
+	}
 	args := []string{"server",
 		"--backend-store-uri", "sqlite:///" + m.DBPath,
 		"--artifacts-destination", m.ArtifactsDir, "--serve-artifacts",
@@ -98,6 +107,9 @@ func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error)
 		// The job runner and its huey consumers add processes and start-up
 		// time that no test needs.
 		"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false")
+	if opts.S3Endpoint != "" {
+		env = append(env, s3Env(opts.S3Endpoint)...)
+	}
 	if opts.BasicAuth {
 		m.AdminUser, m.AdminPassword = opts.AdminUser, opts.AdminPassword
 		if m.AdminUser == "" {
@@ -273,6 +285,7 @@ func RunWithMLflow(m *testing.M) int {
 	for _, d := range shared.dirs {
 		os.RemoveAll(d)
 	}
+	stopSharedS3()
 	if db := migratedDB.get(); db != "" {
 		os.RemoveAll(filepath.Dir(db))
 	}
