@@ -120,6 +120,14 @@ func decideApproval(ctx context.Context, e *env, c *commonFlags, id, update, by,
 		if t := workflows.ErrorType(err); t != "" {
 			return failure.New(failure.Code(t), "%s", rootMessage(err))
 		}
+		// The pipeline may have finished between the describe above and the
+		// update (another operator's decision, the wait running out): the
+		// server then aborts the update. That is the pipeline no longer
+		// waiting, not a lost pipeline.
+		if now, derr := describe(ctx, s, id); derr == nil && now.Status != "Running" {
+			return failure.New(failure.NotAwaitingApproval, "pipeline %s %s before this decision arrived (outcome %s), not awaiting approval",
+				id, strings.ToLower(now.Status), orNone(now.Outcome))
+		}
 		return temporalError(err, "%s pipeline %s", update, id)
 	}
 	out := approvalOut{WorkflowID: id, Approval: a, TemporalURL: s.workflowURL(id, o.RunID)}
@@ -224,4 +232,11 @@ func printDecision(w io.Writer, outcome, reason string, ev *policy.Evidence, a *
 
 func scores(s policy.Scores) string {
 	return fmt.Sprintf("mse %.4g mae %.4g r2 %.4g", s.MSE, s.MAE, s.R2)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
