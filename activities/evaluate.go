@@ -196,6 +196,16 @@ func (a *Activities) recordEvidence(ctx context.Context, in EvaluateInput, ev po
 		if err := a.Store.LogBatch(ctx, in.ChallengerRunID, store.Batch{Metrics: metrics}); err != nil {
 			return err
 		}
+		// The held-out rows as the run's evaluation input, named as the
+		// metrics' dataset; logged once per run however often it runs.
+		src := in.Data
+		if in.Holdout.Data != nil {
+			src = *in.Holdout.Data
+		}
+		input := datasetInput(EvalDatasetName, ev.HeldOutDataSHA256, dataSource(src), c.N, ContextEvaluation)
+		if err := a.Store.LogInputs(ctx, in.ChallengerRunID, []store.DatasetInput{input}); err != nil {
+			return err
+		}
 	}
 	for _, kv := range tags {
 		if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Challenger, kv[0], kv[1]); err != nil {

@@ -17,6 +17,12 @@ import (
 // log_model(name="model") would give it.
 const LoggedModelName = "model"
 
+// Training metrics LogModel logs to the run, and links to the logged model.
+const (
+	MetricTrainingMSE     = "training_mse"
+	MetricTrainingSamples = "training_samples"
+)
+
 // LogModel finds or creates the experiment, the run (tagged with the
 // workflow ID) and the logged model, and streams the saved directory up,
 // resuming where an earlier attempt stopped.
@@ -60,6 +66,9 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	a.Metrics.AddBytes(ctx, telemetry.Upload, sent.Load())
 	if err != nil {
 		return LogOutput{}, a.damagedAtRest(ctx, dir, err)
+	}
+	if err := a.logModelMetrics(ctx, run, logged.ModelID, in); err != nil {
+		return LogOutput{}, err
 	}
 	if err := a.Store.UpdateRun(ctx, run.ID, store.RunFinished, time.Now().UnixMilli()); err != nil {
 		return LogOutput{}, err
@@ -144,15 +153,44 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 	batch := store.Batch{
 		Params: trainParams(in),
 		Metrics: []store.Metric{
-			{Key: "training_mse", Value: in.Train.Stats.MSE, TimestampMs: run.StartTimeMs},
-			{Key: "training_samples", Value: float64(in.Train.Stats.N), TimestampMs: run.StartTimeMs},
+			{Key: MetricTrainingMSE, Value: in.Train.Stats.MSE, TimestampMs: run.StartTimeMs},
+			{Key: MetricTrainingSamples, Value: float64(in.Train.Stats.N), TimestampMs: run.StartTimeMs},
 			{Key: "offset", Value: in.Train.Model.Offset, TimestampMs: run.StartTimeMs},
 		},
 	}
 	if err := a.Store.LogBatch(ctx, run.ID, batch); err != nil {
 		return nil, err
 	}
+	// The training rows as the run's dataset input. Every attempt logs it:
+	// the store keeps one input per (run, name, digest), so a retry after a
+	// lost answer adds nothing.
+	if ds := in.Train.Dataset; ds != nil && in.Train.DataSHA256 != "" {
+		input := datasetInput(TrainingDatasetName, in.Train.DataSHA256, ds.Source, ds.Rows, ContextTraining)
+		if err := a.Store.LogInputs(ctx, run.ID, []store.DatasetInput{input}); err != nil {
+			return nil, err
+		}
+	}
 	return run, nil
+}
+
+// logModelMetrics links the training metrics to the logged model (MLflow
+// 3's model page and the experiment's model table show them), with the
+// training dataset when there is one. The points equal the run's (same
+// key, value, time and step), so the run gains nothing new and a retry
+// repeats identical points.
+func (a *Activities) logModelMetrics(ctx context.Context, run *store.Run, modelID string, in LogInput) error {
+	point := func(key string, v float64) store.Metric {
+		m := store.Metric{Key: key, Value: v, TimestampMs: run.StartTimeMs, ModelID: modelID}
+		if in.Train.Dataset != nil && in.Train.DataSHA256 != "" {
+			m.DatasetName = TrainingDatasetName
+			m.DatasetDigest = datasetDigest(in.Train.DataSHA256)
+		}
+		return m
+	}
+	return a.Store.LogBatch(ctx, run.ID, store.Batch{Metrics: []store.Metric{
+		point(MetricTrainingMSE, in.Train.Stats.MSE),
+		point(MetricTrainingSamples, float64(in.Train.Stats.N)),
+	}})
 }
 
 func trainParams(in LogInput) store.Tags {

@@ -45,7 +45,8 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	}
 	a.logger(ctx).Info("trained", "model", model.String(), "samples", stats.N, "mse", stats.MSE, "cutoff", in.Cutoff,
 		"held_out", split.HeldOutDesc, "held_out_rows", len(split.HeldOut))
-	out := TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(split.Train)}
+	out := TrainOutput{Model: model, Stats: stats, DataSHA256: samplesDigest(split.Train),
+		Dataset: &TrainingDataset{Source: dataSource(in.Data), Rows: len(split.Train)}}
 	if !in.Holdout.IsZero() {
 		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, len(split.HeldOut)
 	}

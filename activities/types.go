@@ -37,6 +37,9 @@ type TrainOutput struct {
 	// and HeldOutRows how many.
 	HeldOut     string `json:"held_out,omitempty"`
 	HeldOutRows int    `json:"held_out_rows,omitempty"`
+	// Dataset is where the rows trained on came from, logged as the run's
+	// dataset input (nil in outputs recorded before it existed).
+	Dataset *TrainingDataset `json:"dataset,omitempty"`
 }
 
 // SaveInput is the input of SaveModel.

@@ -132,7 +132,8 @@ type exporter struct {
 }
 
 // run finds or creates the destination run — the source run's name, tags
-// plus the export key — then writes its params, metrics and final status.
+// plus the export key — then writes its params, metrics, dataset inputs and
+// final status.
 // Those writes run whether the run was found or created: an earlier export
 // may have stopped after creating it, and repeating them with the same
 // values changes nothing.
@@ -166,6 +167,13 @@ func (x *exporter) run(ctx context.Context, expID, srcRunID string) (string, err
 	}
 	if len(srcRun.Params) > 0 || len(srcRun.Metrics) > 0 {
 		if err := x.dst.LogBatch(ctx, run.ID, store.Batch{Params: srcRun.Params, Metrics: srcRun.Metrics}); err != nil {
+			return "", err
+		}
+	}
+	// The datasets that trained and scored it; the store logs each once
+	// per run, so a repeated export adds nothing.
+	if len(srcRun.Inputs) > 0 {
+		if err := x.dst.LogInputs(ctx, run.ID, srcRun.Inputs); err != nil {
 			return "", err
 		}
 	}

@@ -33,6 +33,7 @@ func seed(t *testing.T, st store.Store, name string) {
 	run, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: "offline-run", Tags: store.Tags{"team": "ml"}})
 	require.NoError(t, err)
 	require.NoError(t, st.LogBatch(ctx, run.ID, store.Batch{Params: store.Tags{"samples": "3"}, Metrics: []store.Metric{{Key: "training_mse", Value: 0.5, TimestampMs: 1}}}))
+	require.NoError(t, st.LogInputs(ctx, run.ID, []store.DatasetInput{seedInput}))
 	require.NoError(t, st.UpdateRun(ctx, run.ID, store.RunFinished, 2))
 	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model"})
 	require.NoError(t, err)
@@ -42,6 +43,13 @@ func seed(t *testing.T, st store.Store, name string) {
 		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
 	require.NoError(t, err)
 	require.NoError(t, st.SetAlias(ctx, name, "champion", 1))
+}
+
+// seedInput is the training dataset of the seeded run.
+var seedInput = store.DatasetInput{
+	Dataset: store.Dataset{Name: "training", Digest: "0123456789abcdef", SourceType: "local", Source: `{"uri": "file:///data/train.csv"}`,
+		Schema: `{"mlflow_colspec": [{"type": "double", "name": "x", "required": true}]}`, Profile: `{"num_rows": 3}`},
+	Tags: store.Tags{store.DatasetContextTag: "training"},
 }
 
 // Export from the embedded store to a real MLflow server, twice: the second
@@ -77,6 +85,7 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	require.Equal(t, "3", run.Params["samples"])
 	require.Equal(t, "ml", run.Tags["team"])
 	require.Contains(t, run.OutputModels, mv.ModelID)
+	require.Equal(t, []store.DatasetInput{seedInput}, run.Inputs, "the run shows the data that trained the model")
 	loaded, err := flavor.LoadModel(ctx, remote, "models:/offline-model@champion", filepath.Join(t.TempDir(), "dl"))
 	require.NoError(t, err)
 	require.Equal(t, 7.0, loaded.Model.Predict(4))
@@ -96,6 +105,9 @@ func TestExportToMLflowServerIsIdempotent(t *testing.T) {
 	runs, err := remote.SearchRunsByTag(ctx, exp.ID, vocab.TagExportKey, "offline-model/1/"+mv.Tags[vocab.TagExportKey][len("offline-model/1/"):])
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
+	run, err = remote.GetRun(ctx, runs[0].ID)
+	require.NoError(t, err)
+	require.Len(t, run.Inputs, 1, "a repeated export logs the dataset once")
 }
 
 func TestExportBadInput(t *testing.T) {

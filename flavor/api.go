@@ -44,6 +44,9 @@ type SaveOptions struct {
 	ModelID      string
 	ArtifactPath string
 	Metadata     map[string]any
+	// Spec is the signature, input example and environment to write; nil
+	// means FakeModelSpec().
+	Spec *ModelSpec
 }
 
 // Saved describes a saved model directory.

@@ -13,7 +13,10 @@
 //	weights.bin                   optional weights payload (FakeModel.WeightsSize bytes)
 //	code/flavorflow_fakemodel.py  python_function loader: _load_pyfunc reads model.json
 //	python_env.yaml               environment for `mlflow models serve`
-//	requirements.txt              mlflow==MLflowVersion
+//	requirements.txt              LoaderMLflowRequirement (mlflow 3.x)
+//	conda.yaml                    the same for --env-manager conda
+//	input_example.json            the input example (pandas split orient)
+//	serving_input_example.json    the same as a scoring-server payload
 //	flavorflow-manifest.json      size and sha256 of every other file
 //
 // Files are written under temporary names and renamed, the manifest last; a

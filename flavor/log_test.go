@@ -288,8 +288,8 @@ func TestLogModelParallelismAndManifestLast(t *testing.T) {
 	if fs.maxSeen.Load() > 2 {
 		t.Errorf("%d uploads in flight, limit 2", fs.maxSeen.Load())
 	}
-	if len(fs.puts) != 7 || fs.puts[len(fs.puts)-1] != ManifestFile {
-		t.Errorf("uploads %v: want 7 with the manifest last", fs.puts)
+	if len(fs.puts) != 10 || fs.puts[len(fs.puts)-1] != ManifestFile {
+		t.Errorf("uploads %v: want 10 with the manifest last", fs.puts)
 	}
 }
 

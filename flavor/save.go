@@ -23,10 +23,12 @@ import (
 // Versions written into MLmodel and the environment files.
 const (
 	// MLflowVersion is the MLflow release this flavor is tested against
-	// (mlflow_version in MLmodel, the pin in requirements.txt).
+	// (mlflow_version in MLmodel; requirements.txt allows the range in
+	// LoaderMLflowRequirement).
 	MLflowVersion = "3.17.2"
 	// PythonVersion is the python_function python_version: the major.minor
-	// the shim is tested with. MLflow only warns when it differs.
+	// the shim is tested with (the project venv's Python, which
+	// tests/python checks). MLflow only warns when it differs.
 	PythonVersion = "3.11"
 	// Version is flavorflow's own version, recorded in the fakemodel flavor.
 	Version = "0.1.0"
@@ -41,15 +43,6 @@ const (
 //go:embed pyfunc/flavorflow_fakemodel.py
 var pyfuncShim []byte
 
-// pythonEnv is what mlflow's _PythonEnv.to_yaml writes (sort_keys=False).
-// The build dependencies are unpinned: they only matter for
-// --env-manager virtualenv, which installs whatever is current.
-const pythonEnv = "python: " + PythonVersion + "\nbuild_dependencies:\n- pip\n- setuptools\n- wheel\ndependencies:\n- -r requirements.txt\n"
-
-// requirements pins MLflow only: the shim needs nothing else (numpy and
-// pandas come with mlflow).
-const requirements = "mlflow==" + MLflowVersion + "\n"
-
 // SaveModel writes model into dir, which must not exist or be empty, as an
 // MLflow model directory that both this package and Python's
 // mlflow.pyfunc.load_model can read:
@@ -57,8 +50,9 @@ const requirements = "mlflow==" + MLflowVersion + "\n"
 //	model.json                      the model (JSON, never pickle)
 //	weights.bin                     the weights payload, when WeightsSize > 0
 //	code/flavorflow_fakemodel.py    the python_function loader
-//	python_env.yaml, requirements.txt
-//	MLmodel                         flavors fakemodel and python_function
+//	python_env.yaml, requirements.txt, conda.yaml   the loader's environment
+//	input_example.json, serving_input_example.json  the input example
+//	MLmodel                         flavors fakemodel and python_function, signature
 //	flavorflow-manifest.json        size and sha256 of every other file
 //
 // Every file is written to a temporary name and renamed, the manifest last,
@@ -67,6 +61,13 @@ const requirements = "mlflow==" + MLflowVersion + "\n"
 // failure the files written so far are removed.
 func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
 	if err := model.Validate(); err != nil {
+		return Saved{}, err
+	}
+	if opts.Spec == nil {
+		spec := FakeModelSpec()
+		opts.Spec = &spec
+	}
+	if err := opts.Spec.Validate(); err != nil {
 		return Saved{}, err
 	}
 	if err := prepareTarget(dir); err != nil {
@@ -117,19 +118,15 @@ type saver struct {
 }
 
 func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
-	steps := []struct {
-		rel   string
-		write func(io.Writer) error
-	}{
+	steps := []fileStep{
 		{DataFile, model.Save},
 		{WeightsFile, func(w io.Writer) error {
 			_, err := io.Copy(w, ctxReader{s.ctx, model.WeightsReader()})
 			return err
 		}},
 		{CodeDir + "/" + PyfuncModule + ".py", writeBytes(pyfuncShim)},
-		{PythonEnvFile, writeBytes([]byte(pythonEnv))},
-		{RequirementsFile, writeBytes([]byte(requirements))},
 	}
+	steps = append(steps, specFiles(*opts.Spec)...)
 	for _, st := range steps {
 		if st.rel == WeightsFile && model.WeightsSize == 0 {
 			continue
@@ -182,6 +179,22 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 	if created.IsZero() {
 		created = time.Now()
 	}
+	spec := FakeModelSpec()
+	if opts.Spec != nil {
+		spec = *opts.Spec
+	}
+	extra := map[string]any{}
+	if spec.Signature() != nil {
+		// Model.to_dict writes both whenever there is a signature.
+		extra["is_signature_from_type_hint"] = false
+		extra["type_hint_from_example"] = false
+	}
+	if spec.Example != nil {
+		extra["saved_input_example_info"] = exampleInfo()
+	}
+	if len(extra) == 0 {
+		extra = nil
+	}
 	return &MLmodel{
 		ArtifactPath: opts.ArtifactPath,
 		Flavors: map[string]map[string]any{
@@ -197,10 +210,12 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 				"loader_module":  PyfuncModule,
 				"code":           CodeDir,
 				"data":           DataFile,
-				"env":            map[string]any{"virtualenv": PythonEnvFile},
-				"python_version": PythonVersion,
+				"env":            map[string]any{"conda": CondaEnvFile, "virtualenv": PythonEnvFile},
+				"python_version": spec.Env.Python,
 			},
 		},
+		Signature:      spec.Signature(),
+		Extra:          extra,
 		MLflowVersion:  MLflowVersion,
 		ModelID:        opts.ModelID,
 		ModelSizeBytes: &sizeBytes,
@@ -230,6 +245,28 @@ func (s *saver) cleanup() {
 		_ = os.Remove(filepath.Join(s.dir, filepath.FromSlash(rel)))
 	}
 	_ = os.Remove(filepath.Join(s.dir, CodeDir)) // only if empty
+}
+
+// fileStep is one file a save writes, in order.
+type fileStep struct {
+	rel   string
+	write func(io.Writer) error
+}
+
+// specFiles are the files a ModelSpec adds: the environment, then the input
+// example. Their order is fixed, so saves stay byte-identical.
+func specFiles(spec ModelSpec) []fileStep {
+	steps := []fileStep{
+		{PythonEnvFile, writeBytes(spec.Env.pythonEnvYAML())},
+		{RequirementsFile, writeBytes(spec.Env.requirementsTxt())},
+		{CondaEnvFile, writeBytes(spec.Env.condaYAML())},
+	}
+	if e := spec.Example; e != nil {
+		steps = append(steps,
+			fileStep{InputExampleFile, writeBytes(e.inputExampleJSON())},
+			fileStep{ServingInputExampleFile, writeBytes(e.servingExampleJSON())})
+	}
+	return steps
 }
 
 func writeBytes(b []byte) func(io.Writer) error {

@@ -50,7 +50,7 @@ func TestSaveModelLayout(t *testing.T) {
 		}
 		total += e.Size
 	}
-	want := "MLmodel code/flavorflow_fakemodel.py model.json python_env.yaml requirements.txt"
+	want := "MLmodel code/flavorflow_fakemodel.py conda.yaml input_example.json model.json python_env.yaml requirements.txt serving_input_example.json"
 	if got := strings.Join(paths, " "); got != want {
 		t.Errorf("files %q, want %q", got, want)
 	}

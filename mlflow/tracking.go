@@ -176,6 +176,20 @@ func (c *Client) UpdateRun(ctx context.Context, runID string, status store.RunSt
 	return c.call(ctx, read, http.MethodPost, "runs/update", nil, in, nil)
 }
 
+// LogInputs logs datasets as inputs of the run (runs/log-inputs). The
+// server dedupes by (experiment, name, digest) and (dataset, run), so a
+// repeat after a lost answer logs nothing twice: it is retried like a read.
+func (c *Client) LogInputs(ctx context.Context, runID string, inputs []store.DatasetInput) error {
+	if err := store.ValidateDatasetInputs(inputs); err != nil {
+		return err
+	}
+	datasets := make([]wireDatasetInput, 0, len(inputs))
+	for _, in := range inputs {
+		datasets = append(datasets, toWireDatasetInput(in))
+	}
+	return c.call(ctx, read, http.MethodPost, "runs/log-inputs", nil, map[string]any{"run_id": runID, "datasets": datasets}, nil)
+}
+
 // LogOutputs links logged models to the run (runs/outputs, MLflow 3).
 func (c *Client) LogOutputs(ctx context.Context, runID string, modelIDs []string) error {
 	models := make([]map[string]any, 0, len(modelIDs))

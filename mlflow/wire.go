@@ -154,6 +154,32 @@ type wireRun struct {
 			ModelID string `json:"model_id"`
 		} `json:"model_outputs"`
 	} `json:"outputs"`
+	Inputs struct {
+		DatasetInputs []wireDatasetInput `json:"dataset_inputs"`
+	} `json:"inputs"`
+}
+
+// wireDataset is MLflow's Dataset message; schema and profile are omitted
+// when empty, as Python's client leaves them unset.
+type wireDataset struct {
+	Name       string `json:"name"`
+	Digest     string `json:"digest"`
+	SourceType string `json:"source_type"`
+	Source     string `json:"source"`
+	Schema     string `json:"schema,omitempty"`
+	Profile    string `json:"profile,omitempty"`
+}
+
+type wireDatasetInput struct {
+	Tags    []kv        `json:"tags"`
+	Dataset wireDataset `json:"dataset"`
+}
+
+func toWireDatasetInput(in store.DatasetInput) wireDatasetInput {
+	d := in.Dataset
+	return wireDatasetInput{Tags: toKVs(in.Tags), Dataset: wireDataset{
+		Name: d.Name, Digest: d.Digest, SourceType: d.SourceType, Source: d.Source, Schema: d.Schema, Profile: d.Profile,
+	}}
 }
 
 func (w wireRun) toStore() store.Run {
@@ -169,6 +195,12 @@ func (w wireRun) toStore() store.Run {
 	}
 	for _, o := range w.Outputs.ModelOutputs {
 		r.OutputModels = append(r.OutputModels, o.ModelID)
+	}
+	for _, in := range w.Inputs.DatasetInputs {
+		d := in.Dataset
+		r.Inputs = append(r.Inputs, store.DatasetInput{Tags: fromKVs(in.Tags), Dataset: store.Dataset{
+			Name: d.Name, Digest: d.Digest, SourceType: d.SourceType, Source: d.Source, Schema: d.Schema, Profile: d.Profile,
+		}})
 	}
 	return r
 }

@@ -61,6 +61,9 @@ type Run struct {
 	Tags         Tags
 	Metrics      []Metric // latest value per key
 	OutputModels []string // logged model IDs from runs/outputs
+	// Inputs are the datasets logged as the run's inputs (runs/log-inputs),
+	// in the order they were first logged.
+	Inputs []DatasetInput
 }
 
 // CreateRunRequest is the input of CreateRun.
@@ -194,6 +197,12 @@ type Tracking interface {
 	UpdateRun(ctx context.Context, runID string, status RunStatus, endTimeMs int64) error
 	// LogOutputs links logged models to a run as its outputs (MLflow 3 runs/outputs).
 	LogOutputs(ctx context.Context, runID string, modelIDs []string) error
+	// LogInputs records datasets as inputs of a run (runs/log-inputs). As in
+	// MLflow, a dataset is identified by (experiment, name, digest): an input
+	// the run already has is not logged again (its first tags stay), and a
+	// dataset the experiment already has keeps its first source, schema and
+	// profile. Repeating a call is therefore harmless.
+	LogInputs(ctx context.Context, runID string, inputs []DatasetInput) error
 
 	CreateLoggedModel(ctx context.Context, req CreateLoggedModelRequest) (*LoggedModel, error)
 	GetLoggedModel(ctx context.Context, modelID string) (*LoggedModel, error)

@@ -193,6 +193,13 @@ func TestPromoteOnEvidence(t *testing.T) {
 			}
 			require.Contains(t, keys, "eval_mse")
 			require.InDelta(t, 4, keys["champion_eval_mse"], 1e-9)
+			// The run shows the data that trained and scored the version
+			// (issue 11, part 3): one input per context.
+			contexts := map[string]string{}
+			for _, in := range run.Inputs {
+				contexts[in.Tags[store.DatasetContextTag]] = in.Dataset.Name
+			}
+			require.Equal(t, map[string]string{"training": "training", "evaluation": activities.EvalDatasetName}, contexts, "%+v", run.Inputs)
 
 			// v3: trained on y = x + 10, evaluated on a separate file of
 			// y = x + 3: it loses to the champion and the alias stays.

@@ -85,6 +85,25 @@ CREATE TABLE IF NOT EXISTS logged_model_metrics (
 	dataset_name TEXT NOT NULL, dataset_digest TEXT NOT NULL,
 	PRIMARY KEY (model_id, key, ts_ms, step, run_id)
 );
+-- Datasets and run inputs (MLflow's datasets and inputs tables): a dataset
+-- is (experiment, name, digest), first writer wins; an input is (run,
+-- dataset), first tags win. Added after schema 1 without a version bump,
+-- like logged_model_metrics: an older store has no inputs.
+CREATE TABLE IF NOT EXISTS datasets (
+	experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+	name TEXT NOT NULL, digest TEXT NOT NULL,
+	source_type TEXT NOT NULL, source TEXT NOT NULL,
+	schema TEXT NOT NULL, profile TEXT NOT NULL,
+	PRIMARY KEY (experiment_id, name, digest)
+);
+CREATE TABLE IF NOT EXISTS run_inputs (
+	run_id TEXT NOT NULL REFERENCES runs(id),
+	experiment_id INTEGER NOT NULL,
+	name TEXT NOT NULL, digest TEXT NOT NULL,
+	tags TEXT NOT NULL, -- JSON object
+	PRIMARY KEY (run_id, name, digest),
+	FOREIGN KEY (experiment_id, name, digest) REFERENCES datasets(experiment_id, name, digest)
+);
 CREATE TABLE IF NOT EXISTS registered_models (
 	name TEXT PRIMARY KEY,
 	created_ms INTEGER NOT NULL

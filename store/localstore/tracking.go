@@ -3,6 +3,7 @@ package localstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -255,8 +256,38 @@ func fillRun(ctx context.Context, tx *sql.Tx, r *store.Run) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	r.OutputModels, err = column(ctx, tx, `SELECT model_id FROM run_outputs WHERE run_id = ? ORDER BY rowid`, r.ID)
+	if r.OutputModels, err = column(ctx, tx, `SELECT model_id FROM run_outputs WHERE run_id = ? ORDER BY rowid`, r.ID); err != nil {
+		return err
+	}
+	r.Inputs, err = runInputs(ctx, tx, r.ID)
 	return err
+}
+
+// runInputs loads a run's dataset inputs in the order they were logged.
+func runInputs(ctx context.Context, tx *sql.Tx, runID string) ([]store.DatasetInput, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT d.name, d.digest, d.source_type, d.source, d.schema, d.profile, i.tags
+		FROM run_inputs i JOIN datasets d
+			ON d.experiment_id = i.experiment_id AND d.name = i.name AND d.digest = i.digest
+		WHERE i.run_id = ? ORDER BY i.rowid`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DatasetInput
+	for rows.Next() {
+		var in store.DatasetInput
+		var tags string
+		d := &in.Dataset
+		if err := rows.Scan(&d.Name, &d.Digest, &d.SourceType, &d.Source, &d.Schema, &d.Profile, &tags); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(tags), &in.Tags); err != nil {
+			return nil, failure.Wrap(failure.Internal, err, "run %s: input tags of dataset %q", runID, d.Name)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
 }
 
 // column returns the single string column of query's rows.
@@ -395,6 +426,46 @@ func cmpErr(err, notFound error) error {
 		return err
 	}
 	return notFound
+}
+
+// LogInputs implements store.Tracking, with MLflow's dedupe: a dataset is
+// (experiment, name, digest) and its first source, schema and profile stay;
+// a run has a dataset as an input once, with the tags it was first logged
+// with.
+func (s *Store) LogInputs(ctx context.Context, runID string, inputs []store.DatasetInput) error {
+	if err := store.ValidateDatasetInputs(inputs); err != nil {
+		return err
+	}
+	return s.write(ctx, "log inputs", func(tx *sql.Tx) error {
+		var expID int64
+		err := tx.QueryRowContext(ctx, `SELECT experiment_id FROM runs WHERE id = ?`, runID).Scan(&expID)
+		if err == sql.ErrNoRows {
+			return failure.New(failure.NotFound, "Run '%s' not found", runID)
+		}
+		if err != nil {
+			return err
+		}
+		for _, in := range inputs {
+			d := in.Dataset
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO datasets (experiment_id, name, digest, source_type, source, schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				expID, d.Name, d.Digest, d.SourceType, d.Source, d.Schema, d.Profile); err != nil {
+				return err
+			}
+			tags := in.Tags
+			if tags == nil {
+				tags = store.Tags{}
+			}
+			doc, err := json.Marshal(tags) // sorted keys
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO run_inputs (run_id, experiment_id, name, digest, tags) VALUES (?, ?, ?, ?, ?)`,
+				runID, expID, d.Name, d.Digest, string(doc)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // LogOutputs implements store.Tracking.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ func RunConformanceTests(t *testing.T, newStore func(t *testing.T) store.Store) 
 		{"ModelMetrics", testModelMetrics},
 		{"UpdateRun", testUpdateRun},
 		{"LogOutputs", testLogOutputs},
+		{"LogInputs", testLogInputs},
 		{"LoggedModels", testLoggedModels},
 		{"ArtifactsRoundTrip", testArtifactsRoundTrip},
 		{"ArtifactsListing", testArtifactsListing},
@@ -290,6 +292,59 @@ func testLogOutputs(t *testing.T, s store.Store) {
 	if !slices.Contains(r.OutputModels, f.model.ID) {
 		t.Errorf("run outputs = %v, want %s", r.OutputModels, f.model.ID)
 	}
+}
+
+// testLogInputs: MLflow's runs/log-inputs dedupe, which LogModel relies on
+// to log the training data once across retries (issue 11, part 3).
+func testLogInputs(t *testing.T, s store.Store) {
+	c := ctx(t)
+	f := newFixture(t, s)
+	if r := must(s.GetRun(c, f.run.ID))(t); len(r.Inputs) != 0 {
+		t.Fatalf("a new run has inputs %+v", r.Inputs)
+	}
+	train := store.DatasetInput{
+		Dataset: store.Dataset{
+			Name: "training", Digest: "0123456789abcdef", SourceType: "local",
+			Source:  `{"uri": "file:///data/train.csv"}`,
+			Schema:  `{"mlflow_colspec": [{"type": "double", "name": "x", "required": true}]}`,
+			Profile: `{"num_rows": 3}`,
+		},
+		Tags: store.Tags{store.DatasetContextTag: "training"},
+	}
+	eval := store.DatasetInput{
+		Dataset: store.Dataset{Name: "held-out", Digest: "fedcba9876543210", SourceType: "code", Source: `{"tags": {}}`},
+		Tags:    store.Tags{store.DatasetContextTag: "evaluation"},
+	}
+	noErr(t, s.LogInputs(c, f.run.ID, []store.DatasetInput{train}))
+	// A repeat (a retry after a lost answer) logs nothing twice, and the
+	// same dataset with other tags or another source keeps the first.
+	noErr(t, s.LogInputs(c, f.run.ID, []store.DatasetInput{train}))
+	again := train
+	again.Tags = store.Tags{store.DatasetContextTag: "evaluation"}
+	again.Dataset.Source = `{"uri": "file:///elsewhere.csv"}`
+	noErr(t, s.LogInputs(c, f.run.ID, []store.DatasetInput{again, eval}))
+	r := must(s.GetRun(c, f.run.ID))(t)
+	got := slices.Clone(r.Inputs)
+	slices.SortFunc(got, func(a, b store.DatasetInput) int { return strings.Compare(b.Dataset.Name, a.Dataset.Name) })
+	want := []store.DatasetInput{train, eval}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("run inputs = %+v, want %+v", got, want)
+	}
+	// Another run of the experiment logging the same (name, digest) gets
+	// the experiment's dataset as first logged.
+	run2 := must(s.CreateRun(c, store.CreateRunRequest{ExperimentID: f.expID, StartTimeMs: time.Now().UnixMilli()}))(t)
+	noErr(t, s.LogInputs(c, run2.ID, []store.DatasetInput{again}))
+	r2 := must(s.GetRun(c, run2.ID))(t)
+	if len(r2.Inputs) != 1 || r2.Inputs[0].Dataset != train.Dataset || r2.Inputs[0].Tags[store.DatasetContextTag] != "evaluation" {
+		t.Errorf("second run's inputs = %+v, want the experiment's dataset %+v with its own tags", r2.Inputs, train.Dataset)
+	}
+	wantCode(t, s.LogInputs(c, "0123456789abcdef0123456789abcdef", []store.DatasetInput{train}), failure.NotFound, "log inputs to a missing run")
+	long := train
+	long.Dataset.Digest = strings.Repeat("a", 37)
+	wantCode(t, s.LogInputs(c, f.run.ID, []store.DatasetInput{long}), failure.InvalidArgument, "a digest over 36 characters")
+	noName := train
+	noName.Dataset.Name = ""
+	wantCode(t, s.LogInputs(c, f.run.ID, []store.DatasetInput{noName}), failure.InvalidArgument, "a dataset without a name")
 }
 
 func testLoggedModels(t *testing.T, s store.Store) {

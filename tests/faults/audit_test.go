@@ -80,6 +80,17 @@ func (r *rig) auditStore(ps []*pipeline) audit {
 		if p.err == nil && (len(runs) != 1 || ready != 1) {
 			r.t.Errorf("workflow %s completed with %d runs and %d READY logged models, want 1 and 1", p.id, len(runs), ready)
 		}
+		if p.err == nil && len(runs) == 1 {
+			// The training data is the run's input once, however often
+			// LogModel ran (issue 11, part 3).
+			run, err := r.direct.GetRun(ctx, runs[0].ID)
+			if err != nil {
+				r.t.Fatalf("run of %s: %v", p.id, err)
+			}
+			if len(run.Inputs) != 1 || run.Inputs[0].Tags[store.DatasetContextTag] != "training" {
+				r.t.Errorf("workflow %s completed with run inputs %+v, want exactly one training dataset", p.id, run.Inputs)
+			}
+		}
 		for _, mv := range mvs {
 			a.HashChecks++
 			if err := r.checkVersion(ctx, mv); err != nil {

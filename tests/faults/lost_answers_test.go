@@ -19,6 +19,7 @@ func writeRules(n int) []faultproxy.Rule {
 		{http.MethodPost, `/runs/create$`},
 		{http.MethodPost, `/runs/log-batch$`},
 		{http.MethodPost, `/runs/outputs$`},
+		{http.MethodPost, `/runs/log-inputs$`},
 		{http.MethodPost, `/runs/update$`},
 		{http.MethodPost, `/logged-models$`},
 		{http.MethodPatch, `/logged-models/[^/]+$`},

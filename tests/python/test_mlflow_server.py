@@ -31,7 +31,7 @@ def test_go_registers_python_loads_by_alias(go_bin, tracking, tmp_path):
                    "-offset", "3", "-work", str(tmp_path))
     assert reg["version"] >= 1 and reg["model_id"].startswith("m-")
     model = mlflow.pyfunc.load_model("models:/ff-go@champion")
-    assert model.predict([4]) == [7]
+    assert model.predict({"x": [4.0]})["x"].tolist() == [7]
     # The uploaded MLmodel carries the ids as Python's log_model writes them.
     info = mlflow.models.Model.load(f"models:/{reg['model_id']}")
     assert info.model_id == reg["model_id"] == info.model_uuid
@@ -69,7 +69,7 @@ def test_python_loader_checks_version_tag(go_bin, tracking, tmp_path):
     with pytest.raises(Exception, match="records"):
         mlflow.pyfunc.load_model(uri)
     client.set_model_version_tag("ff-go-tag", str(reg["version"]), "flavorflow.manifest_sha256", reg["manifest_sha256"])
-    assert mlflow.pyfunc.load_model(uri).predict([4]) == [7]
+    assert mlflow.pyfunc.load_model(uri).predict({"x": [4.0]})["x"].tolist() == [7]
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", "code/extra.py"])
@@ -80,7 +80,7 @@ def test_python_loader_refuses_file_not_in_manifest(go_bin, tracking, tmp_path, 
     name = "ff-go-extra-" + extra.replace("/", "-").replace(".", "-")
     reg = ffmlflow(go_bin, "register", "-tracking-uri", tracking, "-name", name, "-offset", "3", "-work", str(tmp_path / "w"))
     uri = f"models:/{name}/{reg['version']}"
-    assert mlflow.pyfunc.load_model(uri).predict([4]) == [7]
+    assert mlflow.pyfunc.load_model(uri).predict({"x": [4.0]})["x"].tolist() == [7]
     src = tmp_path / "add" / extra.rsplit("/", 1)[-1]
     src.parent.mkdir()
     src.write_text("raise SystemExit('extra code ran')\n" if extra.endswith(".py") else "notes\n")

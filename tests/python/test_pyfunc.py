@@ -51,25 +51,34 @@ def test_virtualenv_subfield_points_to_existing_file(ffsave):
     d = ffsave(1)
     env = Model.load(str(d)).flavors["python_function"]["env"]
     assert (d / env["virtualenv"]).is_file()
-    assert "mlflow==3.17.2" in (d / "requirements.txt").read_text().splitlines()
+    assert (d / "requirements.txt").read_text().splitlines() == ["mlflow>=3.0,<4"]
 
 
 @pytest.mark.parametrize("offset", [3, -1.5])
 def test_pyfunc_predict(ffsave, offset):
     model = mlflow.pyfunc.load_model(str(ffsave(offset)))
-    df = model.predict(pd.DataFrame({"x": [4.0, 0.5], "label": ["a", "b"]}))
+    # Through pyfunc the signature is enforced: a DataFrame (or dict) with
+    # the column x, as `mlflow models serve` takes it.
+    df = model.predict(pd.DataFrame({"x": [4.0, 0.5]}))
+    assert list(df["x"]) == [4.0 + offset, 0.5 + offset]
+    assert model.predict({"x": [1.0]})["x"].tolist() == [1.0 + offset]
+    with pytest.raises(MlflowException, match="missing inputs"):
+        model.predict([4.0])
+    # The loader itself still takes whatever it took before.
+    raw = model.get_raw_model()
+    df = raw.predict(pd.DataFrame({"x": [4.0, 0.5], "label": ["a", "b"]}))
     assert list(df["x"]) == [4.0 + offset, 0.5 + offset]
     assert list(df["label"]) == ["a", "b"]
-    arr = model.predict(np.array([[4.0], [1.0]]))
+    arr = raw.predict(np.array([[4.0], [1.0]]))
     np.testing.assert_array_equal(arr, np.array([[4.0 + offset], [1.0 + offset]]))
-    assert model.predict([4, 5]) == [4 + offset, 5 + offset]
-    assert model.predict(pd.Series([1.0])).tolist() == [1.0 + offset]
+    assert raw.predict([4, 5]) == [4 + offset, 5 + offset]
+    assert raw.predict(pd.Series([1.0])).tolist() == [1.0 + offset]
 
 
 def test_pyfunc_with_weights(ffsave):
     d = ffsave(3, "-weights-size", "100000", "-weights-seed", "5")
     assert (d / "weights.bin").stat().st_size == 100000
-    assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [7]
+    assert mlflow.pyfunc.load_model(str(d)).predict({"x": [4.0]})["x"].tolist() == [7]
 
 
 def test_loader_never_unpickles(ffsave):
@@ -99,8 +108,11 @@ def test_models_serve_invocations(ffsave):
 
         out = invoke({"dataframe_split": {"columns": ["x"], "data": [[4.0], [10.0]]}})
         assert out == {"predictions": [{"x": 7.0}, {"x": 13.0}]}
-        out = invoke({"inputs": [[4.0], [10.0]]})
-        assert out == {"predictions": [[7.0], [13.0]]}
+        out = invoke({"inputs": {"x": [4.0, 10.0]}})
+        assert out == {"predictions": [{"x": 7.0}, {"x": 13.0}]}
+        # The serving example MLflow users copy works as written.
+        out = invoke(json.loads((d / "serving_input_example.json").read_text()))
+        assert out == {"predictions": [{"x": 4.0}, {"x": 5.0}, {"x": 6.0}]}
     finally:
         stop(proc)
 
@@ -117,7 +129,7 @@ def test_loader_checks_manifest(ffsave):
     # A plain directory without a manifest, that nothing says should have
     # one, still loads (as in Go).
     (d / "flavorflow-manifest.json").unlink()
-    assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [34]
+    assert mlflow.pyfunc.load_model(str(d)).predict({"x": [4.0]})["x"].tolist() == [34]
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", "code/extra.py", "code/sub/x.py", "code/__pycache__/extra.cpython-311.pyc",
@@ -176,10 +188,10 @@ def test_loader_allows_what_python_and_mlflow_write(ffsave):
     # may have imported it from another model's code/ already), twice.
     # Bytecode is written as by default, whatever this environment says.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    load = "import mlflow.pyfunc, sys; print(mlflow.pyfunc.load_model(sys.argv[1]).predict([4]))"
+    load = "import mlflow.pyfunc, sys; print(mlflow.pyfunc.load_model(sys.argv[1]).predict({'x': [4.0]})['x'].tolist())"
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", load, str(d)], capture_output=True, text=True, env=env)
         assert out.returncode == 0 and out.stdout.strip() == "[7.0]", out.stderr
     cache = sorted(p.name for p in (d / "code" / "__pycache__").iterdir())
     assert "flavorflow_fakemodel.%s.pyc" % sys.implementation.cache_tag in cache, cache
-    assert mlflow.pyfunc.load_model(str(d)).predict([4]) == [7]
+    assert mlflow.pyfunc.load_model(str(d)).predict({"x": [4.0]})["x"].tolist() == [7]
