@@ -1,12 +1,14 @@
 // Command bench is flavorflow's benchmark harness (`make bench`): it starts
 // an MLflow server and a Temporal dev server on loopback ports, runs every
 // comparison side by side against its baseline (curl, Python MLflow, a
-// no-op "floor" workflow) and prints a table; with -out it also writes
-// BENCHMARKS.md.
+// no-op "floor" workflow, a Python process per pipeline for P7) and prints a
+// table; with -out it also writes BENCHMARKS.md, whose prose is
+// bench/analysis.md rendered over this run's figures.
 //
 //	go run ./bench                      # full run, sizes as in BENCHMARKS.md
 //	go run ./bench -quick               # small sizes, for debugging the harness
 //	go run ./bench -only P1,P2 -size 64MiB
+//	go run ./bench -only P7 -concurrent 6    # flavorflow vs Python on one MLflow server
 package main
 
 import (
@@ -99,6 +101,12 @@ func run() error {
 	o.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		o.only[strings.ToUpper(strings.TrimSpace(s))] = true
+	}
+	if o.only["P7"] && !o.p6MLflow {
+		// P7 compares both sides on one MLflow server, so the workers
+		// (P6's too) go there, through the counting proxy.
+		fmt.Println("P7 runs against the MLflow server: -p6-mlflow is on")
+		o.p6MLflow = true
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
