@@ -229,8 +229,8 @@ var requestPurpose = map[string]string{
 	"GET mlflow/model-versions/search":           "look-up-before-create of the version by the workflow-ID tag: a retried register finds its version instead of adding a duplicate",
 	"POST mlflow/model-versions/create":          "the model version",
 	"GET mlflow/model-versions/get":              "the version's status, source and tags (the manifest hash), read by load-and-verify, by each download's resolve and by the promotion",
-	"GET mlflow/model-versions/get-download-uri": "where a version's files are: for each download, and after model-versions answers, whose JSON omits the storage location in this MLflow",
+	"GET mlflow/model-versions/get-download-uri": "where a version's files are: once per download, and once after every answer that carries a version (model-versions/get, registered-models/alias), because this MLflow's version JSON omits the storage location",
 	"POST mlflow/model-versions/set-tag":         "tags on the version: verified (the promotion requires it) and the pipeline's record",
-	"GET mlflow/registered-models/alias":         "the alias's current version: read before verification (the previous champion, kept for rollback) and again by the alias keeper as it moves the alias (it may have moved meanwhile)",
+	"GET mlflow/registered-models/alias":         "the alias's current version: the previous champion read before verification (kept for rollback); then the keeper reads it before the stored-bytes check, again after it (a writer outside Temporal may have moved it meanwhile: MLflow has no compare-and-set) and once more after setting it (read-back)",
 	"POST mlflow/registered-models/alias":        "the promotion itself: the alias set to the new version",
 }
