@@ -59,7 +59,9 @@ fuzz:
 bench: venv
 	BENCH_COMMAND="make bench" $(GO) run ./bench -out BENCHMARKS.md
 
-## bench-scale: P6 on 3 workers + MLflow (--workers 4) on PostgreSQL, appended to BENCHMARKS.md
+## bench-scale: P6 on 3 workers + MLflow (--workers 4) on PostgreSQL and S3, and P7: the same
+## lifecycles as a Python process per pipeline on the same server (requests counted at a proxy,
+## server CPU from /proc), appended to BENCHMARKS.md
 bench-scale: venv
 	bench/scale.sh
 

@@ -79,35 +79,38 @@ func childPIDs(substr string) []int {
 	return out
 }
 
-// cpuMeter measures CPU seconds spent by a set of processes over an interval.
+// cpuMeter measures CPU seconds spent by groups of processes over an
+// interval. Each group's members are listed again at the end (a server may
+// have forked workers since); a member that exited and was reaped by
+// another member is in that member's cutime.
 type cpuMeter struct {
-	pids  map[string][]int
-	start map[string]float64
+	groups map[string]func() []int
+	start  map[string]map[int]float64
 }
 
-func newCPUMeter(pids map[string][]int) *cpuMeter {
-	m := &cpuMeter{pids: pids, start: map[string]float64{}}
-	for k, ps := range pids {
-		for _, p := range ps {
-			m.start[k] += cpuSeconds(p)
+func newCPUMeter(groups map[string]func() []int) *cpuMeter {
+	m := &cpuMeter{groups: groups, start: map[string]map[int]float64{}}
+	for k, list := range groups {
+		m.start[k] = map[int]float64{}
+		for _, p := range list() {
+			m.start[k][p] = cpuSeconds(p)
 		}
 	}
 	return m
 }
 
-// String reports the CPU seconds of each group since newCPUMeter.
-func (m *cpuMeter) String() string {
-	var parts []string
-	for _, k := range []string{"worker", "floor worker", "temporal dev server", "mlflow server"} {
-		ps, ok := m.pids[k]
-		if !ok {
-			continue
+// fixed is a group whose members are known.
+func fixed(pids []int) func() []int { return func() []int { return pids } }
+
+// Seconds is the CPU seconds of each group since newCPUMeter.
+func (m *cpuMeter) Seconds() map[string]float64 {
+	out := map[string]float64{}
+	for k, list := range m.groups {
+		t := 0.0
+		for _, p := range list() {
+			t += cpuSeconds(p) - m.start[k][p]
 		}
-		now := 0.0
-		for _, p := range ps {
-			now += cpuSeconds(p)
-		}
-		parts = append(parts, fmt.Sprintf("%s %.1f s", k, now-m.start[k]))
+		out[k] = t
 	}
-	return strings.Join(parts, ", ")
+	return out
 }

@@ -26,7 +26,11 @@ func (e *env) benchLogRegister(ctx context.Context, r *report, n int) error {
 	}
 	a := &activities.Activities{Store: e.client, Experiment: "bench-p5-" + prefix, WorkDir: filepath.Join(e.tmp, "p5"), Logger: slog.New(slog.DiscardHandler)}
 	var ours []time.Duration
+	var before map[string]int
 	for i := -1; i < n; i++ { // one warm-up run
+		if i == 0 && e.counter != nil {
+			before = e.counter.snapshot()
+		}
 		t0 := time.Now()
 		if err := e.logRegisterOnce(ctx, a, expID, fmt.Sprintf("%s-go-%d", prefix, i+1)); err != nil {
 			return err
@@ -43,14 +47,11 @@ func (e *env) benchLogRegister(ctx context.Context, r *report, n int) error {
 	for _, s := range out.Seconds {
 		py = append(py, time.Duration(s*float64(time.Second)))
 	}
-	o, p := median(ours), median(py)
-	r.add(row{ID: "P5", What: fmt.Sprintf("save+log+register tiny model in process (median of %d)", n),
-		Ours:      secs(o),
-		Baselines: "Python pyfunc.log_model(registered_model_name=…) " + secs(p),
-		Ratio:     fmt.Sprintf("%.2f× faster than Python", p.Seconds()/o.Seconds()),
-		Target:    "≥ 3× faster",
-		Met:       p.Seconds()/o.Seconds() >= 3,
-	})
+	var perRun *requestCount
+	if e.counter != nil {
+		perRun = countSince(before, e.counter.snapshot(), n)
+	}
+	r.add(logRegisterRow(n, median(ours), median(py), perRun))
 	return nil
 }
 

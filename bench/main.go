@@ -1,12 +1,14 @@
 // Command bench is flavorflow's benchmark harness (`make bench`): it starts
 // an MLflow server and a Temporal dev server on loopback ports, runs every
 // comparison side by side against its baseline (curl, Python MLflow, a
-// no-op "floor" workflow) and prints a table; with -out it also writes
-// BENCHMARKS.md.
+// no-op "floor" workflow, a Python process per pipeline for P7) and prints a
+// table; with -out it also writes BENCHMARKS.md, whose prose is
+// bench/analysis.md rendered over this run's figures.
 //
 //	go run ./bench                      # full run, sizes as in BENCHMARKS.md
 //	go run ./bench -quick               # small sizes, for debugging the harness
 //	go run ./bench -only P1,P2 -size 64MiB
+//	go run ./bench -only P7 -concurrent 6    # flavorflow vs Python on one MLflow server
 package main
 
 import (
@@ -15,13 +17,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/flavorflow/flavorflow/config"
 	"github.com/flavorflow/flavorflow/mlflow"
 )
 
@@ -32,7 +37,8 @@ type options struct {
 	reps        int     // P1, P2 repetitions
 	latencyRuns int     // P4
 	logRuns     int     // P5
-	concurrent  int     // P6
+	concurrent  int     // P6, P7
+	pyParallel  int     // P7: Python processes at once
 	workers     int     // worker processes for P6
 	p6MLflow    bool    // P6 on the MLflow server instead of the embedded store
 	out         string
@@ -73,7 +79,11 @@ func run() error {
 	backend := flag.String("backend-store-uri", "", "mlflow server backend (default: SQLite in a temp dir)")
 	artifacts := flag.String("artifacts-destination", "", "mlflow server --artifacts-destination, e.g. s3://bucket/path with MLFLOW_S3_ENDPOINT_URL set (default: a temp dir)")
 	trace := flag.Bool("trace", false, "print every in-process MLflow request with its time")
+	ownPIDs := flag.String("own-pids", "", "comma-separated PIDs of servers started for this run outside it (PostgreSQL, SeaweedFS): the header counts their CPU as the benchmark's, not as other load")
+	flag.IntVar(&o.pyParallel, "py-parallel", 0, "P7: Python processes at once (0: -concurrent, lowered to what free memory holds)")
 	flag.Parse()
+	// The machine's load before anything starts, for the report's header.
+	startLoad := sampleLoad()
 	var err error
 	if o.size, err = parseSize(*size); err != nil {
 		return err
@@ -92,6 +102,12 @@ func run() error {
 	for _, s := range strings.Split(*only, ",") {
 		o.only[strings.ToUpper(strings.TrimSpace(s))] = true
 	}
+	if o.only["P7"] && !o.p6MLflow {
+		// P7 compares both sides on one MLflow server, so the workers
+		// (P6's too) go there, through the counting proxy.
+		fmt.Println("P7 runs against the MLflow server: -p6-mlflow is on")
+		o.p6MLflow = true
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,7 +123,19 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	r := &report{started: time.Now(), command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
+	r := &report{started: time.Now(), command: "go run ./bench " + strings.Join(os.Args[1:], " "), load: startLoad}
+	for _, s := range strings.Split(*ownPIDs, ",") {
+		if pid, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			r.ownPIDs = append(r.ownPIDs, pid)
+		}
+	}
+	// The tuning the workers run with: they read temporal-dev.yml from the
+	// repository root, as the floor worker does.
+	cfg, err := config.Load(config.Find(filepath.Join(root, "temporal-dev.yml"), func(string) string { return "" }), os.Getenv)
+	if err != nil {
+		return err
+	}
+	r.tuning = cfg.Worker
 	if c := os.Getenv("BENCH_COMMAND"); c != "" {
 		r.command = c
 	}
@@ -127,14 +155,27 @@ func run() error {
 		return err
 	}
 	defer e.ml.Stop()
-	mcfg := mlflow.Config{TrackingURI: e.ml.URL, Logger: slog.New(slog.DiscardHandler)}
-	if *trace {
-		tr, err := mlflow.NewTransport(mcfg)
-		if err != nil {
+	e.mlURL = e.ml.URL
+	if o.p6MLflow || o.only["P7"] {
+		// The workers and the Python processes reach MLflow through one
+		// counting proxy; the transfers (P1, P2) and P5 go direct.
+		if e.proxy, err = startCountingProxy(e.ml.URL); err != nil {
 			return err
 		}
-		mcfg.Transport = &tracingTransport{next: tr}
+		defer e.proxy.Close()
+		e.mlURL = e.proxy.URL
 	}
+	mcfg := mlflow.Config{TrackingURI: e.ml.URL, Logger: slog.New(slog.DiscardHandler)}
+	base, err := mlflow.NewTransport(mcfg)
+	if err != nil {
+		return err
+	}
+	var tr http.RoundTripper = base
+	if *trace {
+		tr = &tracingTransport{next: tr}
+	}
+	e.counter = &countingTransport{next: tr}
+	mcfg.Transport = e.counter
 	e.client, err = mlflow.New(mcfg)
 	if err != nil {
 		return err
@@ -155,7 +196,7 @@ func run() error {
 	}
 	step("P1", "upload", func() error { return e.benchUpload(ctx, r, o.size) })
 	step("P2", "download+verify+load", func() error { return e.benchDownload(ctx, r, o.size) })
-	if o.only["P3"] || o.only["P4"] || o.only["P6"] {
+	if o.only["P3"] || o.only["P4"] || o.only["P6"] || o.only["P7"] {
 		if err := e.startPipelines(ctx, root); err != nil {
 			return err
 		}
@@ -165,6 +206,7 @@ func run() error {
 	step("P4", "tiny lifecycle latency", func() error { return e.benchLatency(ctx, r, o.latencyRuns) })
 	step("P5", "log+register in process", func() error { return e.benchLogRegister(ctx, r, o.logRuns) })
 	step("P6", "concurrent pipelines", func() error { return e.benchConcurrent(ctx, r, o) })
+	step("P7", "scale-out against Python", func() error { return e.benchAnchor(ctx, r, o) })
 	step("GO", "go test -bench", func() error { return runGoBench(ctx, root, r) })
 
 	if o.out != "" {
@@ -184,11 +226,21 @@ func run() error {
 		if _, err := f.Write(keep); err != nil {
 			return err
 		}
-		if !o.appendOut {
-			if a, err := os.ReadFile(filepath.Join(root, "bench", "analysis.md")); err == nil {
-				r.extra = append(r.extra, string(a))
-			}
+		text, err := os.ReadFile(filepath.Join(root, "bench", "analysis.md"))
+		if err != nil {
+			return err
 		}
+		a, missing, err := renderAnalysis(string(text), r, nil)
+		if err != nil {
+			return fmt.Errorf("bench/analysis.md: %w", err)
+		}
+		if len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "bench/analysis.md names figures this run did not record (shown as n/a): %s\n", strings.Join(missing, ", "))
+		}
+		if o.appendOut { // one heading level deeper, as the rest of the section
+			a = strings.ReplaceAll("\n"+a, "\n## ", "\n### ")[1:]
+		}
+		r.extra = append(r.extra, a)
 		r.markdown(f, o.title, o.appendOut)
 		if err := f.Close(); err != nil {
 			return err

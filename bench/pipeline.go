@@ -43,6 +43,7 @@ type pipelines struct {
 	procs     []*proc
 	mlWorker  *proc // the worker P3 measures
 	storeDir  string
+	scaled    bool // the extra -workers processes run
 }
 
 // startPipelines builds bin/worker, starts a dev server, a worker on the
@@ -70,7 +71,7 @@ func (e *env) startPipelines(ctx context.Context, root string) error {
 	if _, err := e.startWorker(ctx, queueEmbedded, p.storeDir); err != nil {
 		return err
 	}
-	if p.mlWorker, err = e.startWorker(ctx, queueMLflow, e.ml.URL); err != nil {
+	if p.mlWorker, err = e.startWorker(ctx, queueMLflow, e.mlURL); err != nil {
 		return err
 	}
 	return e.startFloor(ctx, queueFloor)
@@ -203,9 +204,7 @@ func (e *env) benchRSS(ctx context.Context, r *report, sizes []int64) error {
 	if _, _, err := e.runPipeline(ctx, queueMLflow, "rss-warmup", 1<<20); err != nil {
 		return err
 	}
-	var parts []string
-	worst := int64(0)
-	var above []int64
+	var points []rssPoint
 	for i, size := range sizes {
 		time.Sleep(500 * time.Millisecond)
 		idle, _, err := rss(pid)
@@ -242,20 +241,10 @@ func (e *env) benchRSS(ctx context.Context, r *report, sizes []int64) error {
 		mu.Lock()
 		peak := max(hwm, sampled)
 		mu.Unlock()
-		d := peak - idle
-		above = append(above, d)
-		worst = max(worst, d)
-		parts = append(parts, fmt.Sprintf("%s: +%.1f MiB (idle %.0f MiB, pipeline %s)", human(size), float64(d)/(1<<20), float64(idle)/(1<<20), secs(took)))
+		points = append(points, rssPoint{size: size, idle: idle, above: peak - idle, took: took})
 		_ = os.RemoveAll(e.ml.ArtifactsDir) // keep the disk small between sizes
 	}
-	flat := above[len(above)-1]-above[0] <= 16<<20
-	r.add(row{ID: "P3", What: "worker peak RSS above idle, whole pipeline on MLflow",
-		Ours:      fmt.Sprintf("max +%.1f MiB", float64(worst)/(1<<20)),
-		Baselines: strings.Join(parts, "; "),
-		Ratio:     fmt.Sprintf("largest/smallest size: %.1f× bytes, %+.1f MiB RSS", float64(sizes[len(sizes)-1])/float64(sizes[0]), float64(above[len(above)-1]-above[0])/(1<<20)),
-		Target:    "≤ 64 MiB and flat",
-		Met:       worst <= 64<<20 && flat,
-	})
+	r.add(rssRow(points))
 	return nil
 }
 
@@ -276,15 +265,7 @@ func (e *env) benchLatency(ctx context.Context, r *report, n int) error {
 			ours, floor = append(ours, d), append(floor, f)
 		}
 	}
-	o50, o95, f50, f95 := median(ours), percentile(ours, 0.95), median(floor), percentile(floor, 0.95)
-	ratio := o50.Seconds() / f50.Seconds()
-	r.add(row{ID: "P4", What: fmt.Sprintf("tiny lifecycle latency, embedded store (%d runs)", n),
-		Ours:      fmt.Sprintf("p50 %s, p95 %s", secs(o50), secs(o95)),
-		Baselines: fmt.Sprintf("floor (%d no-op activities) p50 %s, p95 %s", floorActivities, secs(f50), secs(f95)),
-		Ratio:     fmt.Sprintf("p50 %.2f× floor, p95 %.2f× floor", ratio, o95.Seconds()/f95.Seconds()),
-		Target:    "p50 ≤ 1.3× floor",
-		Met:       ratio <= 1.3,
-	})
+	r.add(latencyRow(n, ours, floor))
 	return nil
 }
 
@@ -294,17 +275,8 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 	if o.p6MLflow {
 		queue, st, where = queueMLflow, e.client, "MLflow server"
 	}
-	for i := 1; i < o.workers; i++ { // extra worker processes on both queues
-		uri := e.pl.storeDir
-		if o.p6MLflow {
-			uri = e.ml.URL
-		}
-		if _, err := e.startWorker(ctx, queue, uri); err != nil {
-			return err
-		}
-		if err := e.startFloor(ctx, queueFloor); err != nil {
-			return err
-		}
+	if err := e.scaleWorkers(ctx, o); err != nil {
+		return err
 	}
 	if st == nil {
 		ls, err := app.OpenStore(ctx, e.pl.storeDir, slog.New(slog.DiscardHandler))
@@ -324,43 +296,75 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 			floorPIDs = append(floorPIDs, p.pid())
 		}
 	}
-	server := childPIDs("start-dev")
-	ml := groupPIDs(e.ml.cmd.Process.Pid) // mlflow and its uvicorn workers
-	meter := newCPUMeter(map[string][]int{"worker": workerPIDs, "temporal dev server": server, "mlflow server": ml})
-	ours, failures, err := concurrently(o.concurrent, func(i int) error {
+	server := fixed(childPIDs("start-dev"))
+	groups := map[string]func() []int{"worker": fixed(workerPIDs), "temporal dev server": server}
+	if o.p6MLflow {
+		groups["mlflow server"] = e.mlflowPIDs // and its uvicorn workers
+	}
+	meter := newCPUMeter(groups)
+	var ours, floor concurrentResult
+	var err error
+	ours.wall, ours.failed, err = concurrently(o.concurrent, func(i int) error {
 		_, _, err := e.runPipeline(ctx, queue, fmt.Sprintf("%s-%d", prefix, i), 0)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	oursCPU := meter.String()
-	meter = newCPUMeter(map[string][]int{"floor worker": floorPIDs, "temporal dev server": server})
-	floor, floorFailures, err := concurrently(o.concurrent, func(i int) error {
+	ours.cpu = meter.Seconds()
+	meter = newCPUMeter(map[string]func() []int{"floor worker": fixed(floorPIDs), "temporal dev server": server})
+	floor.wall, floor.failed, err = concurrently(o.concurrent, func(i int) error {
 		_, err := e.runFloor(ctx, queueFloor, fmt.Sprintf("%s-%d", prefix, i))
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	floorCPU := meter.String()
+	floor.cpu = meter.Seconds()
+	if ours.duplicat, err = duplicates(ctx, st, prefix, o.concurrent); err != nil {
+		return err
+	}
+	r.add(concurrentRow(o.concurrent, o.workers, where, ours, floor))
+	return nil
+}
+
+// duplicates counts model versions beyond one for each of the n models
+// prefix-0 … prefix-(n-1): exactly-once registration says none.
+func duplicates(ctx context.Context, st store.Store, prefix string, n int) (int, error) {
 	dups := 0
-	for i := 0; i < o.concurrent; i++ {
+	for i := 0; i < n; i++ {
 		vs, err := st.SearchModelVersions(ctx, fmt.Sprintf("%s-%d", prefix, i), "", "")
 		if err != nil {
-			return fmt.Errorf("count versions: %w", err)
+			return 0, fmt.Errorf("count versions: %w", err)
 		}
 		dups += max(len(vs)-1, 0)
 	}
-	ot, ft := float64(o.concurrent)/ours.Seconds(), float64(o.concurrent)/floor.Seconds()
-	r.add(row{ID: "P6", What: fmt.Sprintf("%d concurrent pipelines, %s, %d worker process(es)", o.concurrent, where, o.workers),
-		Ours:      fmt.Sprintf("%.1f pipelines/s (%s), %d failed, %d duplicate versions", ot, secs(ours), failures, dups),
-		Baselines: fmt.Sprintf("floor %.1f workflows/s (%s), %d failed", ft, secs(floor), floorFailures),
-		Ratio:     fmt.Sprintf("%.2f× floor throughput", ot/ft),
-		Target:    "≥ 0.8× floor, 0 duplicates, 0 failures",
-		Met:       ot/ft >= 0.8 && dups == 0 && failures == 0,
-		Notes:     fmt.Sprintf("CPU during the pipelines: %s; during the floor: %s", oursCPU, floorCPU),
-	})
+	return dups, nil
+}
+
+// mlflowPIDs lists the MLflow server's processes: its process group (the
+// server and the uvicorn workers it forked).
+func (e *env) mlflowPIDs() []int { return groupPIDs(e.ml.cmd.Process.Pid) }
+
+// scaleWorkers starts the extra worker processes (-workers) on the P6/P7
+// queue and as many extra floor workers, once.
+func (e *env) scaleWorkers(ctx context.Context, o options) error {
+	if e.pl.scaled {
+		return nil
+	}
+	e.pl.scaled = true
+	queue, uri := queueEmbedded, e.pl.storeDir
+	if o.p6MLflow {
+		queue, uri = queueMLflow, e.mlURL
+	}
+	for i := 1; i < o.workers; i++ {
+		if _, err := e.startWorker(ctx, queue, uri); err != nil {
+			return err
+		}
+		if err := e.startFloor(ctx, queueFloor); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flavorflow/flavorflow/config"
 )
 
 // row is one comparison: ours against a baseline, with the target.
@@ -22,6 +24,9 @@ type row struct {
 	Met         bool
 	Notes       string
 	Unavailable bool
+	// Figs are the row's figures by name, formatted, for the analysis
+	// template (bench/analysis.md): its prose quotes only these.
+	Figs map[string]string
 }
 
 type report struct {
@@ -29,13 +34,42 @@ type report struct {
 	started time.Time
 	command string
 	extra   []string // free text sections
+	// figs holds every row's Figs by ID, and figures measured outside the
+	// table (the GO micro-benchmarks).
+	figs map[string]map[string]string
+	// tuning is the worker configuration the run used (temporal-dev.yml).
+	tuning config.Worker
+	// load is the machine's state when the run began.
+	load loadSample
+	// quiet: add prints nothing (tests).
+	quiet bool
+	// ownPIDs are servers started for the run outside this process tree
+	// (bench-scale's PostgreSQL and SeaweedFS): their CPU is the benchmark's.
+	ownPIDs []int
+}
+
+// fig records a figure of the run under id and key for the analysis.
+func (r *report) fig(id, key, val string) {
+	if r.figs == nil {
+		r.figs = map[string]map[string]string{}
+	}
+	if r.figs[id] == nil {
+		r.figs[id] = map[string]string{}
+	}
+	r.figs[id][key] = val
 }
 
 func (r *report) add(x row) {
 	r.rows = append(r.rows, x)
+	for k, v := range x.Figs {
+		r.fig(x.ID, k, v)
+	}
+	if r.quiet {
+		return
+	}
 	mark := "MET"
 	if !x.Met {
-		mark = "NOT MET"
+		mark = "MISS"
 	}
 	fmt.Printf("%-3s %-44s ours %-18s | %-44s | %-30s | target %-18s %s\n", x.ID, x.What, x.Ours, x.Baselines, x.Ratio, x.Target, mark)
 }
@@ -55,16 +89,16 @@ func (r *report) markdown(w io.Writer, title string, sub bool) {
 	fmt.Fprintf(w, "%s %s\n\n", h, title)
 	fmt.Fprintf(w, "Produced by `%s` on %s (took %s). Every comparison below ran side by side in this one run, on the same servers and the same files.\n\n",
 		r.command, r.started.UTC().Format("2006-01-02 15:04 MST"), time.Since(r.started).Round(time.Second))
-	fmt.Fprintf(w, "%s# Machine\n\n%s\n", h, machine())
+	fmt.Fprintf(w, "%s# Machine\n\n%s%s\n", h, machine(), r.loadReport())
 	fmt.Fprintf(w, "%s# Results\n\n", h)
 	fmt.Fprintf(w, "| # | comparison | flavorflow | baselines | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
 	for _, x := range r.rows {
-		met := "yes"
+		met := "MET"
 		switch {
 		case x.Unavailable:
 			met = "n/a"
 		case !x.Met:
-			met = "**no**"
+			met = "**MISS** (target " + x.Target + ")"
 		}
 		ours := x.Ours
 		if x.Unavailable {
@@ -101,9 +135,6 @@ func machine() string {
 	}
 	fmt.Fprintf(&b, "- memory: %s\n", mem)
 	fmt.Fprintf(&b, "- CPU: %s\n", procField("/proc/cpuinfo", "model name"))
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Fprintf(&b, "- load average at the end of the run: %s\n", strings.TrimSpace(string(l)))
-	}
 	fmt.Fprintf(&b, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	for _, v := range []struct{ name, cmd string }{
 		{"kernel", "uname -r"},

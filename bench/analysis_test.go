@@ -1,0 +1,142 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flavorflow/flavorflow/config"
+)
+
+// fixedReport is a report with every scenario's rows, built by the same
+// functions a run uses from fixed measurements.
+func fixedReport() *report {
+	r := &report{tuning: config.Defaults().Worker, quiet: true}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	r.add(uploadRow(1<<30, 3, ms(2581), ms(2377), ms(2553)))
+	r.add(downloadRow(1<<30, 3, 7, ms(3702), ms(3461), ms(2903)))
+	r.add(rssRow([]rssPoint{{size: 64 << 20, idle: 35 << 20, above: 1 << 20, took: ms(1031)}, {size: 1 << 30, idle: 37 << 20, above: 3 << 19, took: ms(10190)}}))
+	r.add(latencyRow(4, []time.Duration{ms(401), ms(404), ms(409), ms(452)}, []time.Duration{ms(391), ms(396), ms(398), ms(404)}))
+	tx := &requestCount{n: 2, byPath: map[string]int{"POST mlflow/runs/create": 2, "PUT mlflow-artifacts/artifacts/…": 14}}
+	r.add(logRegisterRow(10, ms(202), ms(269), tx))
+	r.add(concurrentRow(200, 1, "embedded store",
+		concurrentResult{wall: ms(18830), cpu: map[string]float64{"worker": 8.31, "temporal dev server": 25.2}},
+		concurrentResult{wall: ms(9290), cpu: map[string]float64{"floor worker": 2.6, "temporal dev server": 13.04}}))
+	ours := anchorSide{wall: ms(61000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/registered-models/alias": 200, "GET mlflow/registered-models/get": 200}}, serverCPU: 81.3, clientCPU: 30.2}
+	py := anchorSide{wall: ms(97000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/runs/create": 200, "GET mlflow/model-versions/get": 611}}, serverCPU: 90.7, clientCPU: 612.9}
+	rows, figs := anchorRows(200, 3, 57, ours, py)
+	for k, v := range figs {
+		r.fig("P7", k, v)
+	}
+	for _, x := range rows {
+		r.add(x)
+	}
+	goBenchFigures(r, "BenchmarkWeightsReader-2   \t      85\t   3566986 ns/op\t4703.47 MB/s\t     132 B/op\t       1 allocs/op\n"+
+		"BenchmarkSaveHash-2 \t 27\t 12606165 ns/op\t1330.87 MB/s\n"+
+		"BenchmarkVerifyDir-2 \t 31\t 11800095 ns/op\t1421.79 MB/s\n"+
+		"BenchmarkUploadHash-2 \t 36\t 9987208 ns/op\t1679.87 MB/s\n")
+	return r
+}
+
+// number is a figure in prose: a digit that does not continue a word (P1,
+// sha256 and S3 are names, not figures).
+var number = regexp.MustCompile(`(^|[^\p{L}\p{N}_])[0-9][0-9.,]*`)
+
+// Placeholders' output is marked by the test's render.
+const markOpen, markClose = "\x01", "\x02"
+
+var marked = regexp.MustCompile("\x01[^\x01\x02]*\x02")
+
+// foreignFigures returns the numbers in rendered outside the marked output
+// of placeholders.
+func foreignFigures(rendered string) []string {
+	rest := marked.ReplaceAllString(rendered, "{fig}")
+	var out []string
+	for _, line := range strings.Split(rest, "\n") {
+		for _, m := range number.FindAllString(line, -1) {
+			out = append(out, strings.TrimSpace(m)+" in: "+strings.TrimSpace(line))
+		}
+	}
+	return out
+}
+
+func renderFixed(t *testing.T, text string, mark func(string) string) string {
+	t.Helper()
+	out, missing, err := renderAnalysis(text, fixedReport(), mark)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	if len(missing) > 0 {
+		t.Errorf("the template names figures the rows do not record: %v", missing)
+	}
+	return out
+}
+
+// TestAnalysisFiguresFromRun: every number in the rendered analysis comes
+// from the run's rows (a placeholder), none from the prose.
+func TestAnalysisFiguresFromRun(t *testing.T) {
+	path := "analysis.md"
+	if p := os.Getenv("BENCH_ANALYSIS"); p != "" { // to check another text
+		path = p
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if foreign := foreignFigures(renderFixed(t, string(text), func(s string) string { return markOpen + s + markClose })); len(foreign) > 0 {
+		t.Errorf("%d figure(s) in the analysis come from no placeholder:\n%s", len(foreign), strings.Join(foreign, "\n"))
+	}
+	// Each scenario's paragraph quotes its figures and its verdict.
+	out := renderFixed(t, string(text), nil)
+	for _, want := range []string{"0.92× curl", "**MISS** (target ≥ 0.9× curl, ≥ 2× Python)", "MET (target p50 ≤ 1.3× floor)",
+		"0.49× the floor", "`POST mlflow/registered-models/alias` ×1: the promotion itself", "4703.47 MB/s", "upload parallelism 4"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered analysis lacks %q", want)
+		}
+	}
+}
+
+// TestAnalysisLeavesOutScenariosNotRun: a run of P6 alone renders no
+// paragraph about the others, and no n/a.
+func TestAnalysisLeavesOutScenariosNotRun(t *testing.T) {
+	text, err := os.ReadFile("analysis.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := fixedReport()
+	r := &report{tuning: full.tuning, quiet: true}
+	for _, x := range full.rows {
+		if x.ID == "P6" {
+			r.add(x)
+		}
+	}
+	out, missing, err := renderAnalysis(string(text), r, nil)
+	if err != nil || len(missing) > 0 {
+		t.Fatalf("render: %v, missing %v", err, missing)
+	}
+	for _, absent := range []string{"**P1", "**P4", "**P5", "Scale out against Python", "n/a"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("P6-only analysis contains %q", absent)
+		}
+	}
+	if !strings.Contains(out, "**P6 throughput**") {
+		t.Errorf("P6-only analysis lacks the P6 paragraph:\n%s", out)
+	}
+}
+
+func TestRequestKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"GET /api/2.0/mlflow/registered-models/get":                                             "GET mlflow/registered-models/get",
+		"PATCH /api/2.0/mlflow/logged-models/m-0123456789abcdef0123456789abcdef/tags":           "PATCH mlflow/logged-models/{id}/tags",
+		"PUT /api/2.0/mlflow-artifacts/artifacts/1/models/m-0123456789abcdef0123456789abcdef/a": "PUT mlflow-artifacts/artifacts/…",
+		"GET /api/2.0/mlflow-artifacts/artifacts":                                               "GET mlflow-artifacts/artifacts",
+		"POST /ajax-api/2.0/mlflow-artifacts/mpu/create/1/x/weights.bin":                        "POST mlflow-artifacts/mpu/create/…",
+	} {
+		m, p, _ := strings.Cut(in, " ")
+		if got := requestKey(m, p); got != want {
+			t.Errorf("requestKey(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
