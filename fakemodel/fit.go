@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -51,16 +52,16 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
 }
 
-// Training data limits, defined here once. ReadSamples and ReadFile check
-// both, and the starter and the worker's Train read data only through them,
-// so the starter refuses exactly what the worker would (InvalidTrainingData,
+// Training data limits: rows' (the one place they are defined), under the
+// names this package has always used. ReadSamples and ReadFile check both,
+// and the starter and the worker's Train read data only through them, so
+// the starter refuses exactly what the worker would (InvalidTrainingData,
 // exit 2) before a pipeline starts.
 const (
 	// MaxSamples bounds the records so a wrong file cannot exhaust memory.
-	MaxSamples = 1_000_000
-	// MaxDataBytes bounds the bytes read (64 MiB is ~3M short CSV pairs; a
-	// file of fewer, longer rows can hit it first).
-	MaxDataBytes = 64 << 20
+	MaxSamples = rows.MaxRows
+	// MaxDataBytes bounds the bytes read.
+	MaxDataBytes = rows.MaxBytes
 )
 
 // tooLarge is the one error for data over MaxDataBytes.
@@ -326,4 +327,25 @@ func parseRecord(rec string, n int) (vocab.Sample, error) {
 		v[i] = x
 	}
 	return vocab.Sample{X: v[0], Y: v[1], T: ts}, nil
+}
+
+// SamplesOf reads (x, y) pairs from columns x and y of t (other columns
+// ignored), with each row's time: FakeModel's training data is the
+// one-feature case of a table.
+func SamplesOf(t rows.Table) ([]vocab.Sample, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	xi, yi := t.Index("x"), t.Index("y")
+	if xi < 0 || yi < 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "fakemodel trains on columns x and y; the data has %v", t.Columns)
+	}
+	out := make([]vocab.Sample, len(t.Rows))
+	for r, row := range t.Rows {
+		out[r] = vocab.Sample{X: row[xi], Y: row[yi]}
+		if t.Times != nil {
+			out[r].T = t.Times[r]
+		}
+	}
+	return out, nil
 }

@@ -11,7 +11,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,11 +72,20 @@ func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts 
 	if err := model.Validate(); err != nil {
 		return Saved{}, err
 	}
+	return Save(ctx, dir, Fakemodel{}, model, opts)
+}
+
+// Save writes model into dir (which must not exist or be empty) as an MLflow
+// model directory of flavor fl: the flavor's own files, its pyfunc loader
+// in code/ with python_env.yaml and requirements.txt when it ships one,
+// MLmodel and the manifest, each written atomically and the manifest last,
+// as SaveModel describes. On failure the files written so far are removed.
+func Save(ctx context.Context, dir string, fl Flavor, model any, opts SaveOptions) (Saved, error) {
 	if err := prepareTarget(dir); err != nil {
 		return Saved{}, err
 	}
 	s := &saver{ctx: ctx, dir: dir}
-	saved, err := s.save(model, opts)
+	saved, err := s.save(fl, model, opts)
 	if err != nil {
 		s.cleanup()
 		return Saved{}, err
@@ -113,34 +125,34 @@ type saver struct {
 	dir     string
 	entries []ManifestEntry
 	written []string // relative paths, for cleanup
+	touched []string // relative paths tried, for the directories they made
 	total   int64
 }
 
-func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
-	steps := []struct {
-		rel   string
-		write func(io.Writer) error
-	}{
-		{DataFile, model.Save},
-		{WeightsFile, func(w io.Writer) error {
-			_, err := io.Copy(w, ctxReader{s.ctx, model.WeightsReader()})
-			return err
-		}},
-		{CodeDir + "/" + PyfuncModule + ".py", writeBytes(pyfuncShim)},
-		{PythonEnvFile, writeBytes([]byte(pythonEnv))},
-		{RequirementsFile, writeBytes([]byte(requirements))},
+func (s *saver) save(fl Flavor, model any, opts SaveOptions) (Saved, error) {
+	cfg, err := fl.Save(s.ctx, model, &Files{s: s})
+	if err != nil {
+		return Saved{}, err
 	}
-	for _, st := range steps {
-		if st.rel == WeightsFile && model.WeightsSize == 0 {
-			continue
+	py := fl.Pyfunc()
+	if py != nil {
+		steps := []struct {
+			rel  string
+			data []byte
+		}{
+			{CodeDir + "/" + py.Module + ".py", py.Source},
+			{PythonEnvFile, []byte(pythonEnv)},
+			{RequirementsFile, []byte(requirements)},
 		}
-		if _, err := s.write(st.rel, st.write); err != nil {
-			return Saved{}, err
+		for _, st := range steps {
+			if _, err := s.write(st.rel, writeBytes(st.data)); err != nil {
+				return Saved{}, err
+			}
 		}
 	}
 	// MLflow's rule: model_size_bytes is the size of everything written
 	// before MLmodel.
-	ml := newMLmodel(model, opts, s.total)
+	ml := newMLmodel(fl.Name(), cfg, py, opts, s.total)
 	doc, err := ml.Marshal()
 	if err != nil {
 		return Saved{}, err
@@ -157,8 +169,9 @@ func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error)
 		return Saved{}, err
 	}
 	s.written = append(s.written, ManifestFile)
-	// Make the renames durable before anyone is told the model is saved.
-	for _, d := range []string{filepath.Join(s.dir, CodeDir), s.dir} {
+	// Make the renames durable before anyone is told the model is saved:
+	// every directory written into, deepest first.
+	for _, d := range s.dirs() {
 		if err := syncDir(d); err != nil {
 			return Saved{}, err
 		}
@@ -167,12 +180,26 @@ func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error)
 	return Saved{Dir: s.dir, Manifest: man, ManifestSHA256: sha256Hex(data), Size: s.total + int64(len(data))}, nil
 }
 
-// newMLmodel builds the MLmodel a save writes.
-func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *MLmodel {
-	var weights any
-	if model.WeightsSize > 0 {
-		weights = WeightsFile
+// dirs lists the directories the save wrote into, deepest first.
+func (s *saver) dirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rel := range s.touched {
+		for d := path.Dir(rel); d != "." && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			out = append(out, d)
+		}
 	}
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	abs := make([]string, 0, len(out)+1)
+	for _, d := range out {
+		abs = append(abs, filepath.Join(s.dir, filepath.FromSlash(d)))
+	}
+	return append(abs, s.dir)
+}
+
+// newMLmodel builds the MLmodel a save of flavor name writes.
+func newMLmodel(name string, cfg map[string]any, py *Pyfunc, opts SaveOptions, sizeBytes int64) *MLmodel {
 	modelUUID := opts.ModelUUID
 	if modelUUID == "" {
 		u := uuid.New()
@@ -182,25 +209,19 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 	if created.IsZero() {
 		created = time.Now()
 	}
+	flavors := map[string]map[string]any{name: cfg}
+	if py != nil {
+		flavors[pyfuncFlavor] = map[string]any{
+			"loader_module":  py.Module,
+			"code":           CodeDir,
+			"data":           py.Data,
+			"env":            map[string]any{"virtualenv": PythonEnvFile},
+			"python_version": PythonVersion,
+		}
+	}
 	return &MLmodel{
-		ArtifactPath: opts.ArtifactPath,
-		Flavors: map[string]map[string]any{
-			FlavorName: {
-				"data":               DataFile,
-				"format_version":     fakemodel.FormatVersion,
-				"offset":             model.Offset,
-				"weights":            weights,
-				"weights_size":       model.WeightsSize,
-				"flavorflow_version": Version,
-			},
-			"python_function": {
-				"loader_module":  PyfuncModule,
-				"code":           CodeDir,
-				"data":           DataFile,
-				"env":            map[string]any{"virtualenv": PythonEnvFile},
-				"python_version": PythonVersion,
-			},
-		},
+		ArtifactPath:   opts.ArtifactPath,
+		Flavors:        flavors,
 		MLflowVersion:  MLflowVersion,
 		ModelID:        opts.ModelID,
 		ModelSizeBytes: &sizeBytes,
@@ -214,6 +235,7 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 // write writes one file and records it for the manifest.
 func (s *saver) write(rel string, fn func(io.Writer) error) (ManifestEntry, error) {
 	var e ManifestEntry
+	s.touched = append(s.touched, rel)
 	err := writeFileAtomic(s.ctx, s.dir, rel, fn, &e)
 	if err != nil {
 		return e, err
@@ -229,7 +251,11 @@ func (s *saver) cleanup() {
 	for _, rel := range s.written {
 		_ = os.Remove(filepath.Join(s.dir, filepath.FromSlash(rel)))
 	}
-	_ = os.Remove(filepath.Join(s.dir, CodeDir)) // only if empty
+	for _, d := range s.dirs() {
+		if d != s.dir {
+			_ = os.Remove(d) // only if empty
+		}
+	}
 }
 
 func writeBytes(b []byte) func(io.Writer) error {
