@@ -5,11 +5,13 @@ and Python loads the registered version."""
 
 import json
 import subprocess
+import urllib.request
 
 import pandas as pd
 import pytest
 
 import mlflow
+from conftest import VENV_BIN, free_port, stop, wait_http
 
 ROWS = "a,b,y\n" + "".join(f"{a},{b},{1 + 2 * a - 3 * b}\n" for a, b in [(0, 1), (1, 0), (2, 3), (3, 1), (4, 4), (5, 2)])
 
@@ -47,3 +49,25 @@ def test_go_registers_python_loads(go_bin, mlflow_server, tmp_path):
         assert lm.tags["flavorflow.manifest_sha256"] == saved["logged_manifest_sha256"]
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_models_serve_invocations(go_bin, tmp_path):
+    saved = fflinear(go_bin, tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "mlflow"), "models", "serve", "-m", saved["dir"], "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/ping", proc)
+        body = {"dataframe_split": {"columns": ["b", "a"], "data": [[1.0, 10.0], [0.0, 0.0]]}}
+        req = urllib.request.Request(url + "/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            out = json.loads(r.read())
+        # A Series named after the target: one {"y": ...} per row.
+        assert [round(p["y"], 9) for p in out["predictions"]] == [18.0, 1.0]
+    finally:
+        stop(proc)
