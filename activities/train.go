@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -27,6 +28,9 @@ func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, err
 
 func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	if err := vocab.ValidateModelName(in.ModelName); err != nil {
+		return TrainOutput{}, err
+	}
+	if err := a.checkTrainer(in); err != nil {
 		return TrainOutput{}, err
 	}
 	split, model, stats, err := fakemodel.FitSplit(in.Data, in.Holdout, in.Cutoff)
@@ -50,6 +54,40 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, len(split.HeldOut)
 	}
 	return out, nil
+}
+
+// checkTrainer resolves in.Trainer and in.Flavor in the worker's registry:
+// an unknown name is UnknownTrainer or FlavorNotFound, never retried (no
+// other worker of this build has it either), and a trainer of another
+// flavor than the one asked for is InvalidArgument. The later steps (save,
+// verify, evaluate) still handle FakeModel only, so a trainer of another
+// flavor is refused here, before anything is created, rather than failing
+// after its run and logged model exist.
+func (a *Activities) checkTrainer(in TrainInput) error {
+	reg := a.registry()
+	name := in.Trainer
+	if name == "" {
+		name = flavor.FlavorName
+	}
+	tr, err := reg.Trainer(name)
+	if err != nil {
+		return err
+	}
+	want := in.Flavor
+	if want == "" {
+		want = tr.Flavor
+	}
+	if _, err := reg.Flavor(want); err != nil {
+		return err
+	}
+	switch {
+	case tr.Flavor != want:
+		return failure.New(failure.InvalidArgument, "trainer %q fits flavor %q, not %q", name, tr.Flavor, want)
+	case want != flavor.FlavorName || name != flavor.FlavorName:
+		return failure.New(failure.InvalidArgument, "trainer %q (flavor %q): this pipeline trains, saves and verifies with the fakemodel trainer only so far; "+
+			"other flavors save, log and load with package flavor", name, want)
+	}
+	return nil
 }
 
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:

@@ -24,6 +24,11 @@ type TrainInput struct {
 	// Cutoff is the training-data cutoff (the schedule's nominal time for
 	// scheduled runs); recorded as a tag.
 	Cutoff time.Time `json:"cutoff,omitzero"`
+	// Flavor and Trainer name the model's flavor and the trainer that fits
+	// it in the worker's registry ("": fakemodel, as before they existed,
+	// so inputs recorded in older histories mean what they meant).
+	Flavor  string `json:"flavor,omitempty"`
+	Trainer string `json:"trainer,omitempty"`
 }
 
 // TrainOutput is the trained model (a few numbers, not bytes).

@@ -50,6 +50,8 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	var trained activities.TrainOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageTraining), a.Train, activities.TrainInput{
 		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff, Holdout: req.Holdout,
+		// Empty for requests without them: the input is the bytes it was.
+		Flavor: req.Flavor, Trainer: req.Trainer,
 	}).Get(ctx, &trained); err != nil {
 		return res, p.fail(err)
 	}

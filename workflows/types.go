@@ -88,6 +88,12 @@ type LifecycleRequest struct {
 	// always, as before policies). Holdout is the data it is evaluated on.
 	Policy  policy.Policy `json:"policy,omitzero"`
 	Holdout vocab.Holdout `json:"holdout,omitzero"`
+	// Flavor and Trainer name the model's flavor and its trainer in the
+	// worker's registry; "" is fakemodel, so requests recorded before they
+	// existed start the same pipeline. An unknown name fails the Train step
+	// at once (FlavorNotFound, UnknownTrainer; not retried).
+	Flavor  string `json:"flavor,omitempty"`
+	Trainer string `json:"trainer,omitempty"`
 }
 
 // ApprovalRequest is an operator's approve or reject.
