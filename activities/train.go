@@ -30,8 +30,12 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
 	}
-	if err := a.checkTrainer(in); err != nil {
+	tr, err := a.checkTrainer(in)
+	if err != nil {
 		return TrainOutput{}, err
+	}
+	if isGeneric(tr.Flavor) {
+		return a.trainGeneric(ctx, in, tr)
 	}
 	split, model, stats, err := fakemodel.FitSplit(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
@@ -59,11 +63,9 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 // checkTrainer resolves in.Trainer and in.Flavor in the worker's registry:
 // an unknown name is UnknownTrainer or FlavorNotFound, never retried (no
 // other worker of this build has it either), and a trainer of another
-// flavor than the one asked for is InvalidArgument. The later steps (save,
-// verify, evaluate) still handle FakeModel only, so a trainer of another
-// flavor is refused here, before anything is created, rather than failing
-// after its run and logged model exist.
-func (a *Activities) checkTrainer(in TrainInput) error {
+// flavor than the one asked for is InvalidArgument. The fakemodel flavor is
+// trained by its own trainer only (its path predates the registry).
+func (a *Activities) checkTrainer(in TrainInput) (flavor.Trainer, error) {
 	reg := a.registry()
 	name := in.Trainer
 	if name == "" {
@@ -71,23 +73,22 @@ func (a *Activities) checkTrainer(in TrainInput) error {
 	}
 	tr, err := reg.Trainer(name)
 	if err != nil {
-		return err
+		return flavor.Trainer{}, err
 	}
 	want := in.Flavor
 	if want == "" {
 		want = tr.Flavor
 	}
 	if _, err := reg.Flavor(want); err != nil {
-		return err
+		return flavor.Trainer{}, err
 	}
 	switch {
 	case tr.Flavor != want:
-		return failure.New(failure.InvalidArgument, "trainer %q fits flavor %q, not %q", name, tr.Flavor, want)
-	case want != flavor.FlavorName || name != flavor.FlavorName:
-		return failure.New(failure.InvalidArgument, "trainer %q (flavor %q): this pipeline trains, saves and verifies with the fakemodel trainer only so far; "+
-			"other flavors save, log and load with package flavor", name, want)
+		return flavor.Trainer{}, failure.New(failure.InvalidArgument, "trainer %q fits flavor %q, not %q", name, tr.Flavor, want)
+	case want == flavor.FlavorName && name != flavor.FlavorName:
+		return flavor.Trainer{}, failure.New(failure.InvalidArgument, "trainer %q: fakemodel models are trained by the fakemodel trainer only", name)
 	}
-	return nil
+	return tr, nil
 }
 
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:

@@ -31,6 +31,9 @@ func TestTrainResolvesTrainerAndFlavor(t *testing.T) {
 	if err := reg.AddTrainer(flavor.Trainer{Name: "other-fit", Flavor: "other", Fit: fit}); err != nil {
 		t.Fatal(err)
 	}
+	if err := reg.AddTrainer(flavor.Trainer{Name: "fake-fit", Flavor: "fakemodel", Fit: fit}); err != nil {
+		t.Fatal(err)
+	}
 	a := &Activities{Flavors: reg}
 	data := vocab.TrainingData{Pairs: []vocab.Sample{{X: 1, Y: 4}, {X: 2, Y: 5}}}
 	base, err := a.train(ctx, TrainInput{ModelName: "m", Data: data})
@@ -49,7 +52,8 @@ func TestTrainResolvesTrainerAndFlavor(t *testing.T) {
 		{TrainInput{Trainer: "sklearn-linear"}, failure.UnknownTrainer, `unknown trainer "sklearn-linear"`},
 		{TrainInput{Flavor: "sklearn"}, failure.FlavorNotFound, `unknown flavor "sklearn"`},
 		{TrainInput{Flavor: "other"}, failure.InvalidArgument, `trainer "fakemodel" fits flavor "fakemodel", not "other"`},
-		{TrainInput{Trainer: "other-fit"}, failure.InvalidArgument, "fakemodel trainer only so far"},
+		{TrainInput{Trainer: "other-fit"}, failure.InvalidArgument, "does not implement flavor.Decoder"},
+		{TrainInput{Trainer: "fake-fit"}, failure.InvalidArgument, "by the fakemodel trainer only"},
 	} {
 		tc.in.ModelName, tc.in.Data = "m", data
 		_, err := a.Train(ctx, tc.in)

@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/policy"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -42,6 +44,21 @@ type TrainOutput struct {
 	// and HeldOutRows how many.
 	HeldOut     string `json:"held_out,omitempty"`
 	HeldOutRows int    `json:"held_out_rows,omitempty"`
+	// Flavor, Params, Metrics and Check are set for models of flavors other
+	// than fakemodel (Model is then zero): the model as JSON (decoded by the
+	// flavor's flavor.Decoder), the trainer's metrics, and the rows the
+	// version is verified on with the trained model's predictions.
+	Flavor  string             `json:"flavor,omitempty"`
+	Params  json.RawMessage    `json:"params,omitempty"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Check   *ModelCheck        `json:"check,omitempty"`
+}
+
+// ModelCheck is what a loaded version must predict: the trained model's
+// predictions on a few training rows (its input columns only).
+type ModelCheck struct {
+	Rows        rows.Table `json:"rows"`
+	Predictions []float64  `json:"predictions"`
 }
 
 // SaveInput is the input of SaveModel.
@@ -49,6 +66,9 @@ type SaveInput struct {
 	ModelName string              `json:"model_name"`
 	Model     fakemodel.FakeModel `json:"model"`
 	Created   time.Time           `json:"created"` // workflow start time: makes a re-save byte-identical
+	// Flavor and Params are TrainOutput's, for models of other flavors.
+	Flavor string          `json:"flavor,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // SaveOutput references the saved directory: URI file://<dir>, SHA256 of the
@@ -113,6 +133,10 @@ type VerifyInput struct {
 	ManifestSHA256 string              `json:"manifest_sha256"`
 	Expected       fakemodel.FakeModel `json:"expected"`
 	Inputs         []float64           `json:"inputs"`
+	// Flavor and Check replace Expected and Inputs for models of other
+	// flavors.
+	Flavor string      `json:"flavor,omitempty"`
+	Check  *ModelCheck `json:"check,omitempty"`
 }
 
 // VerifyOutput reports a passed verification.

@@ -36,6 +36,15 @@ type Flavor interface {
 	Pyfunc() *Pyfunc
 }
 
+// Decoder is implemented by flavors whose models a pipeline carries between
+// its steps: the model as the trainer returned it travels as its JSON
+// (json.Marshal) in Temporal's history, and DecodeModel turns it back into
+// the value Save takes. A flavor without it can be saved, logged and loaded
+// with this package but not trained by a pipeline.
+type Decoder interface {
+	DecodeModel(data []byte) (any, error)
+}
+
 // Predictor is a loaded model.
 type Predictor interface {
 	// Inputs names the columns Predict reads.

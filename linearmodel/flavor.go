@@ -3,6 +3,7 @@ package linearmodel
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
@@ -49,6 +50,16 @@ func (Flavor) Save(_ context.Context, model any, files *flavor.Files) (map[strin
 		features[i] = f
 	}
 	return map[string]any{"data": DataFile, "format_version": FormatVersion, "features": features, "target": m.Target}, nil
+}
+
+// DecodeModel implements flavor.Decoder: a pipeline carries the model as
+// the JSON of a Model between its steps.
+func (Flavor) DecodeModel(data []byte) (any, error) {
+	var m Model
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, failure.Wrap(failure.InvalidModel, err, "linear model JSON")
+	}
+	return m, m.Validate()
 }
 
 // Load implements flavor.Flavor.

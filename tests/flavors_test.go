@@ -3,6 +3,9 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,7 +15,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
+	"github.com/flavorflow/flavorflow/linearmodel"
+	"github.com/flavorflow/flavorflow/rows"
+	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -60,4 +67,57 @@ func TestPipelineNamesTrainerAndFlavor(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &res))
 	require.Equal(t, 1, res.Version)
 	require.Equal(t, 3.0, res.Offset)
+}
+
+// A pipeline of the linear flavor runs end to end on the dev server: the
+// trainer from the worker's registry fits the rows of a CSV file, the model
+// travels as JSON, is saved, logged, registered, verified by its
+// predictions on training rows and promoted; the version loads back
+// through the registry. A promotion policy is refused for it up front.
+func TestLinearPipelineOnDevServer(t *testing.T) {
+	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
+	r := newRig(t)
+	reg := flavor.Builtin()
+	require.NoError(t, reg.AddFlavor(linearmodel.Flavor{}))
+	require.NoError(t, reg.AddTrainer(linearmodel.Trainer("y")))
+	r.acts.Flavors = reg
+	startWorker(t, tp.Client, "linear", r)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	data := filepath.Join(t.TempDir(), "rows.csv")
+	csv := "a,b,y\n"
+	for i := range 12 {
+		a, b := float64(i), float64((i*5)%7)
+		csv += fmt.Sprintf("%g,%g,%g\n", a, b, 1+2*a-3*b)
+	}
+	require.NoError(t, os.WriteFile(data, []byte(csv), 0o644))
+	req := workflows.LifecycleRequest{ModelName: "lin", Alias: "champion", Data: vocab.TrainingData{Path: data}, Trainer: "linear"}
+	run, err := tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "linear-pipeline", TaskQueue: "linear"}, workflows.WorkflowName, req)
+	require.NoError(t, err)
+	var res workflows.LifecycleResult
+	require.NoError(t, run.Get(ctx, &res))
+	require.Equal(t, 1, res.Version)
+	require.Equal(t, "models:/lin@champion", res.AliasURI)
+	require.Equal(t, counts{1, 1, 1}, r.count(t, "lin", "linear-pipeline"))
+
+	loaded, err := flavor.Load(ctx, reg, r.local, "models:/lin@champion", filepath.Join(t.TempDir(), "dl"))
+	require.NoError(t, err)
+	require.Equal(t, linearmodel.Name, loaded.Flavor)
+	require.Equal(t, res.ManifestSHA256, loaded.ManifestSHA256)
+	got, err := loaded.Predictor.Predict(ctx, rows.Table{Columns: []string{"a", "b"}, Rows: [][]float64{{2, 2}}})
+	require.NoError(t, err)
+	require.InDelta(t, 1+4-6, got[0], 1e-9)
+	mv, err := r.local.GetModelVersion(ctx, "lin", 1)
+	require.NoError(t, err)
+	require.Equal(t, "true", mv.Tags["flavorflow.verified"])
+	rn, err := r.local.GetRun(ctx, res.RunID)
+	require.NoError(t, err)
+	require.Equal(t, linearmodel.Name, rn.Params["flavor"])
+
+	req.ModelName, req.Holdout = "lin2", vocab.Holdout{Fraction: 0.25}
+	run, err = tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "linear-policy", TaskQueue: "linear"}, workflows.WorkflowName, req)
+	require.NoError(t, err)
+	err = run.Get(ctx, nil)
+	require.Equal(t, string(failure.InvalidArgument), workflows.ErrorType(err), "%v", err)
 }

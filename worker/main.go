@@ -226,11 +226,14 @@ func buildRevision() string {
 }
 
 // workerFlavors is the registry of flavors and trainers this worker runs:
-// flavorflow's built-in ones and the linear model (loadable, not yet
-// trainable by the pipeline). Add your own flavor here.
+// flavorflow's built-in ones and the linear model with its trainer
+// ("linear": column y on every other column). Add your own flavor here.
 func workerFlavors() (*flavor.Registry, error) {
 	reg := flavor.Builtin()
 	if err := reg.AddFlavor(linearmodel.Flavor{}); err != nil {
+		return nil, err
+	}
+	if err := reg.AddTrainer(linearmodel.Trainer("y")); err != nil {
 		return nil, err
 	}
 	return reg, nil

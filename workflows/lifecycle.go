@@ -60,7 +60,9 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if err := p.enter(StageSaving); err != nil {
 		return res, err
 	}
-	saveIn := activities.SaveInput{ModelName: req.ModelName, Model: trained.Model, Created: workflow.GetInfo(ctx).WorkflowStartTime}
+	saveIn := activities.SaveInput{ModelName: req.ModelName, Model: trained.Model, Created: workflow.GetInfo(ctx).WorkflowStartTime,
+		// Empty for fakemodel: the input is the bytes it was.
+		Flavor: trained.Flavor, Params: trained.Params}
 	var saved activities.SaveOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageSaving), a.SaveModel, saveIn).Get(ctx, &saved); err != nil {
 		return res, p.fail(err)
@@ -119,6 +121,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if err := workflow.ExecuteActivity(withStep(ctx, StageVerifying), a.LoadAndVerify, activities.VerifyInput{
 		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256,
 		Expected: trained.Model, Inputs: req.VerifyInputs,
+		Flavor: trained.Flavor, Check: trained.Check,
 	}).Get(ctx, &verified); err != nil {
 		return res, p.fail(err)
 	}
@@ -263,6 +266,13 @@ func validate(req LifecycleRequest) error {
 	}
 	if err := check(ValidatePolicy(req)); err != nil {
 		return err
+	}
+	// Evaluation scores FakeModels only so far: a pipeline of another
+	// trainer or flavor promotes without a policy (requests recorded
+	// before the fields existed have neither).
+	named := func(s string) bool { return s != "" && s != "fakemodel" }
+	if (named(req.Trainer) || named(req.Flavor)) && usesPolicy(req) {
+		return check(failure.New(failure.InvalidArgument, "promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor))
 	}
 	return check(req.Data.CheckInlineLimit())
 }
