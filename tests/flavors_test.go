@@ -121,3 +121,29 @@ func TestLinearPipelineOnDevServer(t *testing.T) {
 	err = run.Get(ctx, nil)
 	require.Equal(t, string(failure.InvalidArgument), workflows.ErrorType(err), "%v", err)
 }
+
+// A linear model whose stored weights change between registration and
+// verification fails with ChecksumMismatch and never takes the alias, as a
+// FakeModel does.
+func TestCorruptedLinearArtifactIsNeverPromoted(t *testing.T) {
+	r := newRig(t)
+	reg := flavor.Builtin()
+	require.NoError(t, reg.AddFlavor(linearmodel.Flavor{}))
+	require.NoError(t, reg.AddTrainer(linearmodel.Trainer("y")))
+	r.acts.Flavors = reg
+	data := filepath.Join(t.TempDir(), "rows.json")
+	require.NoError(t, os.WriteFile(data, []byte(`[{"a":0,"y":1},{"a":1,"y":3},{"a":2,"y":5.5}]`), 0o644))
+	r.faults.OnCall("CreateModelVersion", func() {
+		matches, _ := filepath.Glob(filepath.Join(r.dir, "store", "artifacts", "*", "models", "*", "artifacts", linearmodel.DataFile))
+		require.NotEmpty(t, matches)
+		for _, m := range matches {
+			flipByte(t, m)
+		}
+	})
+	_, err := r.runInTestEnv(t, "wf-linear-bad", workflows.LifecycleRequest{
+		ModelName: "lc", Alias: "champion", Data: vocab.TrainingData{Path: data}, Trainer: "linear", Flavor: linearmodel.Name,
+	})
+	require.Error(t, err)
+	require.Equal(t, string(failure.ChecksumMismatch), workflows.ErrorType(err), err.Error())
+	require.Equal(t, 0, r.aliasVersion(t, "lc", "champion"), "alias moved to a corrupt version")
+}
