@@ -56,6 +56,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 		return res, p.fail(err)
 	}
 	res.Offset = trained.Model.Offset
+	res.Flavor = trained.Flavor
 
 	if err := p.enter(StageSaving); err != nil {
 		return res, err
@@ -267,14 +268,34 @@ func validate(req LifecycleRequest) error {
 	if err := check(ValidatePolicy(req)); err != nil {
 		return err
 	}
-	// Evaluation scores FakeModels only so far: a pipeline of another
-	// trainer or flavor promotes without a policy (requests recorded
-	// before the fields existed have neither).
-	named := func(s string) bool { return s != "" && s != "fakemodel" }
-	if (named(req.Trainer) || named(req.Flavor)) && usesPolicy(req) {
-		return check(failure.New(failure.InvalidArgument, "promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor))
+	if err := check(ValidateFlavor(req)); err != nil {
+		return err
 	}
 	return check(req.Data.CheckInlineLimit())
+}
+
+// NamesOtherFlavor reports whether req names a trainer or flavor other
+// than fakemodel (requests recorded before the fields existed name none).
+func NamesOtherFlavor(req LifecycleRequest) bool {
+	named := func(s string) bool { return s != "" && s != "fakemodel" }
+	return named(req.Trainer) || named(req.Flavor)
+}
+
+// ValidateFlavor rejects what a pipeline of another flavor cannot do yet:
+// evaluation scores FakeModels only, so such a pipeline promotes without a
+// policy or held-out data, and a weights payload is fakemodel's. The
+// starter calls it too, so the refusal is exit 2 before anything starts.
+func ValidateFlavor(req LifecycleRequest) error {
+	if !NamesOtherFlavor(req) {
+		return nil
+	}
+	if usesPolicy(req) {
+		return failure.New(failure.InvalidArgument, "promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor)
+	}
+	if req.WeightsSize != 0 {
+		return failure.New(failure.InvalidArgument, "a weights payload is a fakemodel option; trainer %q, flavor %q has none", req.Trainer, req.Flavor)
+	}
+	return nil
 }
 
 // scheduledStart returns the schedule's nominal time for runs started by a

@@ -128,6 +128,9 @@ type LifecycleResult struct {
 	UIURL          string  `json:"mlflow_ui_url,omitempty"`
 	// Outcome is one of Outcome* and Reason says why (the policy's
 	// decision, the operator's rejection).
+	// Flavor is the model's flavor when it is not fakemodel (Offset is
+	// then 0).
+	Flavor   string           `json:"flavor,omitempty"`
 	Outcome  string           `json:"outcome,omitempty"`
 	Reason   string           `json:"reason,omitempty"`
 	Evidence *policy.Evidence `json:"evidence,omitempty"`
