@@ -147,3 +147,42 @@ func TestCorruptedLinearArtifactIsNeverPromoted(t *testing.T) {
 	require.Equal(t, string(failure.ChecksumMismatch), workflows.ErrorType(err), err.Error())
 	require.Equal(t, 0, r.aliasVersion(t, "lc", "champion"), "alias moved to a corrupt version")
 }
+
+// linearRig is a rig whose worker has the linear flavor and trainer, and a
+// request that trains it on a small JSON file.
+func linearRig(t *testing.T) (*rig, workflows.LifecycleRequest) {
+	t.Helper()
+	r := newRig(t)
+	reg := flavor.Builtin()
+	require.NoError(t, reg.AddFlavor(linearmodel.Flavor{}))
+	require.NoError(t, reg.AddTrainer(linearmodel.Trainer("y")))
+	r.acts.Flavors = reg
+	data := filepath.Join(t.TempDir(), "rows.json")
+	require.NoError(t, os.WriteFile(data, []byte(`[{"a":0,"b":1,"y":1},{"a":1,"b":0,"y":3},{"a":2,"b":2,"y":5.5},{"a":3,"b":1,"y":6}]`), 0o644))
+	return r, workflows.LifecycleRequest{ModelName: "m", Alias: "champion", Data: vocab.TrainingData{Path: data}, Trainer: "linear"}
+}
+
+// The exactly-once rules hold for the linear flavor: every write can commit
+// and lose its answer, and the pipeline still ends with one run, one logged
+// model and one version, verified and promoted; re-running the workflow ID
+// (the model re-saved from its JSON) makes nothing new.
+func TestLinearExactlyOnceWhenAnswersAreLost(t *testing.T) {
+	for _, method := range []string{"CreateRun", "LogBatch", "CreateLoggedModel", "PutArtifact", "FinalizeLoggedModel", "CreateModelVersion", "SetModelVersionTag", "SetAlias"} {
+		t.Run(method, func(t *testing.T) {
+			r, req := linearRig(t)
+			r.faults.FailAfterCommit(method, 2)
+			res, err := r.runInTestEnv(t, "wf-"+method, req)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, r.faults.Injected(method), 1, "the fault was not exercised")
+			require.Equal(t, counts{1, 1, 1}, r.count(t, "m", "wf-"+method))
+			require.Equal(t, 1, r.aliasVersion(t, "m", "champion"))
+			require.Equal(t, 1, res.Version)
+			require.NoError(t, os.RemoveAll(filepath.Join(r.dir, "work"))) // another worker: re-save from the history
+			again, err := r.runInTestEnv(t, "wf-"+method, req)
+			require.NoError(t, err)
+			require.Equal(t, res.ModelID, again.ModelID)
+			require.Equal(t, res.ManifestSHA256, again.ManifestSHA256)
+			require.Len(t, r.allVersions(t, "m"), 1)
+		})
+	}
+}
