@@ -50,6 +50,7 @@ lint:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./vocab -run '^$$' -fuzz FuzzCleanRelPath -fuzztime $(FUZZTIME)
+	$(GO) test ./rows -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./store/localstore -run '^$$' -fuzz FuzzLocalStorePath -fuzztime $(FUZZTIME)
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzParseMLmodel -fuzztime $(FUZZTIME)
 	$(GO) test ./flavor -run '^$$' -fuzz FuzzManifest -fuzztime $(FUZZTIME)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
 	"github.com/flavorflow/flavorflow/store"
 )
@@ -45,6 +46,17 @@ type Activities struct {
 	// with (nil: the change is applied directly, unserialized; only for
 	// in-process test environments, which have no server).
 	Temporal client.Client
+	// Flavors are the flavors and trainers this worker runs, built by its
+	// main (nil: flavor.Builtin(), fakemodel and the tutorial's reader).
+	Flavors *flavor.Registry
+}
+
+// registry returns the worker's flavors and trainers.
+func (a *Activities) registry() *flavor.Registry {
+	if a.Flavors == nil {
+		return flavor.Builtin()
+	}
+	return a.Flavors
 }
 
 func (a *Activities) logger(ctx context.Context) *slog.Logger {

@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -158,6 +160,16 @@ func (a *Activities) ensureRun(ctx context.Context, expID string, in LogInput) (
 			{Key: "offset", Value: in.Train.Model.Offset, TimestampMs: run.StartTimeMs},
 		},
 	}
+	if isGeneric(in.Train.Flavor) {
+		// No offset: the trainer's own metrics instead, in key order so
+		// a retried LogBatch sends the same batch.
+		batch.Metrics = batch.Metrics[:2]
+		for _, k := range slices.Sorted(maps.Keys(in.Train.Metrics)) {
+			if k != "mse" && k != "n" {
+				batch.Metrics = append(batch.Metrics, store.Metric{Key: "training_" + k, Value: in.Train.Metrics[k], TimestampMs: run.StartTimeMs})
+			}
+		}
+	}
 	if err := a.Store.LogBatch(ctx, run.ID, batch); err != nil {
 		return nil, err
 	}
@@ -199,6 +211,10 @@ func trainParams(in LogInput) store.Tags {
 		"flavor":       flavor.FlavorName,
 		"weights_size": strconv.FormatInt(in.Train.Model.WeightsSize, 10),
 		"samples":      strconv.Itoa(in.Train.Stats.N),
+	}
+	if isGeneric(in.Train.Flavor) {
+		p["flavor"] = in.Train.Flavor
+		delete(p, "weights_size")
 	}
 	if in.Train.HeldOut != "" {
 		// samples counts the rows trained on; these say what was kept out.

@@ -37,7 +37,7 @@ func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, e
 	}
 	in.Created = created
 	dir := a.workDir(ctx, "model")
-	if _, sha, err := flavor.VerifyDir(dir); err == nil && sameSave(dir, in) {
+	if _, sha, err := flavor.VerifyDir(dir); err == nil && a.sameSave(ctx, dir, sha, in) {
 		size, err := dirSize(dir)
 		if err != nil {
 			return SaveOutput{}, err
@@ -59,7 +59,7 @@ func (a *Activities) saveModel(ctx context.Context, in SaveInput) (SaveOutput, e
 	if err != nil {
 		return SaveOutput{}, failure.Wrap(failure.Internal, err, "create a temporary directory in %s", parent)
 	}
-	saved, err := flavor.SaveModel(ctx, tmp, in.Model, a.saveOptions(ctx, in))
+	saved, err := a.saveInto(ctx, tmp, in)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return SaveOutput{}, err
@@ -116,6 +116,35 @@ func (a *Activities) createdFor(ctx context.Context, in SaveInput) (time.Time, e
 		return t, nil
 	}
 	return in.Created, nil
+}
+
+// saveInto saves in's model into dir: a FakeModel as always, a model of
+// another flavor decoded from its JSON by that flavor.
+func (a *Activities) saveInto(ctx context.Context, dir string, in SaveInput) (flavor.Saved, error) {
+	if !isGeneric(in.Flavor) {
+		return flavor.SaveModel(ctx, dir, in.Model, a.saveOptions(ctx, in))
+	}
+	fl, model, err := a.decodeModel(in.Flavor, in.Params)
+	if err != nil {
+		return flavor.Saved{}, err
+	}
+	return flavor.Save(ctx, dir, fl, model, a.saveOptions(ctx, in))
+}
+
+// sameSave reports whether the complete directory dir (manifest hash sha)
+// holds this save. A save is deterministic, so for flavors other than
+// fakemodel a scratch save of in must give the same manifest.
+func (a *Activities) sameSave(ctx context.Context, dir, sha string, in SaveInput) bool {
+	if !isGeneric(in.Flavor) {
+		return sameSave(dir, in)
+	}
+	tmp, err := os.MkdirTemp("", "flavorflow-same-")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(tmp)
+	saved, err := a.saveInto(ctx, filepath.Join(tmp, "model"), in)
+	return err == nil && saved.ManifestSHA256 == sha
 }
 
 // sameSave reports whether the complete directory dir holds this save: the

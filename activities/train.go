@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -28,6 +29,13 @@ func (a *Activities) Train(ctx context.Context, in TrainInput) (TrainOutput, err
 func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, error) {
 	if err := vocab.ValidateModelName(in.ModelName); err != nil {
 		return TrainOutput{}, err
+	}
+	tr, err := a.checkTrainer(in)
+	if err != nil {
+		return TrainOutput{}, err
+	}
+	if isGeneric(tr.Flavor) {
+		return a.trainGeneric(ctx, in, tr)
 	}
 	split, model, stats, err := fakemodel.FitSplit(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
@@ -51,6 +59,37 @@ func (a *Activities) train(ctx context.Context, in TrainInput) (TrainOutput, err
 		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, len(split.HeldOut)
 	}
 	return out, nil
+}
+
+// checkTrainer resolves in.Trainer and in.Flavor in the worker's registry:
+// an unknown name is UnknownTrainer or FlavorNotFound, never retried (no
+// other worker of this build has it either), and a trainer of another
+// flavor than the one asked for is InvalidArgument. The fakemodel flavor is
+// trained by its own trainer only (its path predates the registry).
+func (a *Activities) checkTrainer(in TrainInput) (flavor.Trainer, error) {
+	reg := a.registry()
+	name := in.Trainer
+	if name == "" {
+		name = flavor.FlavorName
+	}
+	tr, err := reg.Trainer(name)
+	if err != nil {
+		return flavor.Trainer{}, err
+	}
+	want := in.Flavor
+	if want == "" {
+		want = tr.Flavor
+	}
+	if _, err := reg.Flavor(want); err != nil {
+		return flavor.Trainer{}, err
+	}
+	switch {
+	case tr.Flavor != want:
+		return flavor.Trainer{}, failure.New(failure.InvalidArgument, "trainer %q fits flavor %q, not %q", name, tr.Flavor, want)
+	case want == flavor.FlavorName && name != flavor.FlavorName:
+		return flavor.Trainer{}, failure.New(failure.InvalidArgument, "trainer %q: fakemodel models are trained by the fakemodel trainer only", name)
+	}
+	return tr, nil
 }
 
 // samplesDigest is the sha256 of the samples as little-endian float64 pairs:

@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/policy"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -24,6 +26,11 @@ type TrainInput struct {
 	// Cutoff is the training-data cutoff (the schedule's nominal time for
 	// scheduled runs); recorded as a tag.
 	Cutoff time.Time `json:"cutoff,omitzero"`
+	// Flavor and Trainer name the model's flavor and the trainer that fits
+	// it in the worker's registry ("": fakemodel, as before they existed,
+	// so inputs recorded in older histories mean what they meant).
+	Flavor  string `json:"flavor,omitempty"`
+	Trainer string `json:"trainer,omitempty"`
 }
 
 // TrainOutput is the trained model (a few numbers, not bytes).
@@ -40,6 +47,21 @@ type TrainOutput struct {
 	// Dataset is where the rows trained on came from, logged as the run's
 	// dataset input (nil in outputs recorded before it existed).
 	Dataset *TrainingDataset `json:"dataset,omitempty"`
+	// Flavor, Params, Metrics and Check are set for models of flavors other
+	// than fakemodel (Model is then zero): the model as JSON (decoded by the
+	// flavor's flavor.Decoder), the trainer's metrics, and the rows the
+	// version is verified on with the trained model's predictions.
+	Flavor  string             `json:"flavor,omitempty"`
+	Params  json.RawMessage    `json:"params,omitempty"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Check   *ModelCheck        `json:"check,omitempty"`
+}
+
+// ModelCheck is what a loaded version must predict: the trained model's
+// predictions on a few training rows (its input columns only).
+type ModelCheck struct {
+	Rows        rows.Table `json:"rows"`
+	Predictions []float64  `json:"predictions"`
 }
 
 // SaveInput is the input of SaveModel.
@@ -47,6 +69,9 @@ type SaveInput struct {
 	ModelName string              `json:"model_name"`
 	Model     fakemodel.FakeModel `json:"model"`
 	Created   time.Time           `json:"created"` // workflow start time: makes a re-save byte-identical
+	// Flavor and Params are TrainOutput's, for models of other flavors.
+	Flavor string          `json:"flavor,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // SaveOutput references the saved directory: URI file://<dir>, SHA256 of the
@@ -111,6 +136,10 @@ type VerifyInput struct {
 	ManifestSHA256 string              `json:"manifest_sha256"`
 	Expected       fakemodel.FakeModel `json:"expected"`
 	Inputs         []float64           `json:"inputs"`
+	// Flavor and Check replace Expected and Inputs for models of other
+	// flavors.
+	Flavor string      `json:"flavor,omitempty"`
+	Check  *ModelCheck `json:"check,omitempty"`
 }
 
 // VerifyOutput reports a passed verification.

@@ -31,7 +31,7 @@ func (a *Activities) LoadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 }
 
 func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
-	if len(in.Inputs) == 0 {
+	if len(in.Inputs) == 0 && !isGeneric(in.Flavor) {
 		return VerifyOutput{}, failure.New(failure.InvalidArgument, "no verification inputs")
 	}
 	mv, err := a.Store.GetModelVersion(ctx, in.ModelName, in.Version)
@@ -49,6 +49,15 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
+	if isGeneric(in.Flavor) {
+		loaded, err := flavor.Load(dlCtx, a.registry(), a.Store, modeluri.Version(in.ModelName, in.Version), dst)
+		cancel()
+		stop()
+		if err = handBack(err); err != nil {
+			return VerifyOutput{}, err
+		}
+		return a.verifyLoaded(ctx, in, loaded, dst)
+	}
 	loaded, err := flavor.LoadModel(dlCtx, a.Store, modeluri.Version(in.ModelName, in.Version), dst)
 	cancel()
 	stop()

@@ -19,6 +19,7 @@ const (
 	InvalidManifest     Code = "InvalidManifest"
 	FlavorNotFound      Code = "FlavorNotFound"
 	InvalidConfig       Code = "InvalidConfig"
+	UnknownTrainer      Code = "UnknownTrainer"
 
 	// State: the stores disagree with what the pipeline expects.
 	NotFound           Code = "NotFound"
@@ -66,7 +67,8 @@ var Table = []Info{
 	{InvalidArgument, false, "Any other argument that can never be valid (bad cron, bad flag value, unknown option)."},
 	{InvalidMLmodel, false, "The MLmodel file is missing, not YAML, a YAML bomb, oversized, or has fields of the wrong type."},
 	{InvalidManifest, false, "The sha256 manifest is missing from a directory that needs one, malformed, or lists unsafe paths; or a version records no manifest hash to check its bytes against (registered outside flavorflow: run `starter verify`)."},
-	{FlavorNotFound, false, "The MLmodel has no configuration for the requested flavor (`Model does not have the \"X\" flavor`)."},
+	{FlavorNotFound, false, "The MLmodel has no configuration for the requested flavor (`Model does not have the \"X\" flavor`), or none this worker loads; or a pipeline or trainer named a flavor the worker was not built with (the message lists the ones it has)."},
+	{UnknownTrainer, false, "A pipeline named a trainer this worker was not built with; the message lists the ones it has."},
 	{InvalidConfig, false, "temporal-dev.yml, an env var or a flag has a value that cannot be used."},
 	{NotFound, false, "The experiment, run, logged model, registered model, version, alias, schedule, workflow or artifact does not exist."},
 	{AlreadyExists, false, "A create named something that exists (normally handled inside look-up-before-create)."},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -37,39 +38,23 @@ func Until(samples []vocab.Sample, cutoff time.Time) ([]vocab.Sample, error) {
 }
 
 // ParseTime reads a timestamp: RFC 3339 or unix seconds (integer or
-// fractional).
-func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || !finite(f) || math.Abs(f) > 1e12 {
-		return time.Time{}, failure.New(failure.InvalidTrainingData, "timestamp %q is neither RFC 3339 nor unix seconds", s)
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
-}
+// fractional). It is rows.ParseTime, the one parser of training times.
+func ParseTime(s string) (time.Time, error) { return rows.ParseTime(s) }
 
-// Training data limits, defined here once. ReadSamples and ReadFile check
-// both, and the starter and the worker's Train read data only through them,
-// so the starter refuses exactly what the worker would (InvalidTrainingData,
+// Training data limits: rows' (the one place they are defined), under the
+// names this package has always used. ReadSamples and ReadFile check both,
+// and the starter and the worker's Train read data only through them, so
+// the starter refuses exactly what the worker would (InvalidTrainingData,
 // exit 2) before a pipeline starts.
 const (
 	// MaxSamples bounds the records so a wrong file cannot exhaust memory.
-	MaxSamples = 1_000_000
-	// MaxDataBytes bounds the bytes read (64 MiB is ~3M short CSV pairs; a
-	// file of fewer, longer rows can hit it first).
-	MaxDataBytes = 64 << 20
+	MaxSamples = rows.MaxRows
+	// MaxDataBytes bounds the bytes read.
+	MaxDataBytes = rows.MaxBytes
 )
 
-// tooLarge is the one error for data over MaxDataBytes.
-func tooLarge(size int64) error {
-	if size > 0 {
-		return failure.New(failure.InvalidTrainingData, "training data is %d bytes, over the limit of %d bytes (64 MiB)", size, MaxDataBytes)
-	}
-	return failure.New(failure.InvalidTrainingData, "training data is over the limit of %d bytes (64 MiB)", MaxDataBytes)
-}
+// tooLarge is the one error for data over MaxDataBytes (rows').
+func tooLarge(size int64) error { return rows.TooLarge(size) }
 
 // ReadFile reads a training data file with ReadSamples, refusing a missing
 // file, a directory or one larger than MaxDataBytes before parsing it.
@@ -93,34 +78,6 @@ func ReadFile(path string) ([]vocab.Sample, error) {
 		return nil, tooLarge(st.Size())
 	}
 	return ReadSamples(f)
-}
-
-// capReader reads at most left bytes and notes (over) when the source has
-// more, so a stream without a size gets the same limit as a file.
-type capReader struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-var errOverLimit = errors.New("training data over the size limit")
-
-func (c *capReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		var b [1]byte
-		n, err := c.r.Read(b[:])
-		if n > 0 {
-			c.over = true
-			return 0, errOverLimit
-		}
-		return 0, err
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	return n, err
 }
 
 // Stats describes a fit.
@@ -205,9 +162,9 @@ func ParsePairs(s string) ([]vocab.Sample, error) {
 // "t,x,y" with an optional header line. At most MaxSamples records and
 // MaxDataBytes bytes.
 func ReadSamples(r io.Reader) ([]vocab.Sample, error) {
-	cr := &capReader{r: r, left: MaxDataBytes}
+	cr := &rows.CapReader{R: r, Left: MaxDataBytes}
 	s, err := readSamples(cr)
-	if cr.over {
+	if cr.Over {
 		// Whatever the parser made of the cut, the answer is the limit.
 		return nil, tooLarge(0)
 	}
@@ -326,4 +283,25 @@ func parseRecord(rec string, n int) (vocab.Sample, error) {
 		v[i] = x
 	}
 	return vocab.Sample{X: v[0], Y: v[1], T: ts}, nil
+}
+
+// SamplesOf reads (x, y) pairs from columns x and y of t (other columns
+// ignored), with each row's time: FakeModel's training data is the
+// one-feature case of a table.
+func SamplesOf(t rows.Table) ([]vocab.Sample, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	xi, yi := t.Index("x"), t.Index("y")
+	if xi < 0 || yi < 0 {
+		return nil, failure.New(failure.InvalidTrainingData, "fakemodel trains on columns x and y; the data has %v", t.Columns)
+	}
+	out := make([]vocab.Sample, len(t.Rows))
+	for r, row := range t.Rows {
+		out[r] = vocab.Sample{X: row[xi], Y: row[yi]}
+		if t.Times != nil {
+			out[r].T = t.Times[r]
+		}
+	}
+	return out, nil
 }

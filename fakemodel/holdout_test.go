@@ -9,7 +9,7 @@ import (
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
-func rows(n int) []vocab.Sample {
+func seqRows(n int) []vocab.Sample {
 	out := make([]vocab.Sample, n)
 	for i := range out {
 		out[i] = vocab.Sample{X: float64(i), Y: float64(i) + 3}
@@ -39,7 +39,7 @@ func TestHeldOutByFractionIsPinned(t *testing.T) {
 }
 
 func TestSplitFractionDeterministicDisjointComplete(t *testing.T) {
-	s := rows(1000)
+	s := seqRows(1000)
 	train, held, err := SplitFraction(s, time.Time{}, 0.2, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestSplitFractionDeterministicDisjointComplete(t *testing.T) {
 		t.Error("seeds 7 and 8 hold out the same rows")
 	}
 	// Appending rows keeps every earlier row's fate.
-	_, heldMore, err := SplitFraction(rows(1200), time.Time{}, 0.2, 7)
+	_, heldMore, err := SplitFraction(seqRows(1200), time.Time{}, 0.2, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +125,12 @@ func TestSplitFractionCutoff(t *testing.T) {
 
 func TestSplitFractionErrors(t *testing.T) {
 	for _, f := range []float64{0, 1, -0.1, 1.5} {
-		if _, _, err := SplitFraction(rows(10), time.Time{}, f, 1); failure.CodeOf(err) != failure.InvalidArgument {
+		if _, _, err := SplitFraction(seqRows(10), time.Time{}, f, 1); failure.CodeOf(err) != failure.InvalidArgument {
 			t.Errorf("fraction %v: %v", f, err)
 		}
 	}
 	// One row: one side is always empty.
-	_, _, err := SplitFraction(rows(1), time.Time{}, 0.5, 1)
+	_, _, err := SplitFraction(seqRows(1), time.Time{}, 0.5, 1)
 	if failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), "both must be non-empty") {
 		t.Errorf("one row: %v", err)
 	}
@@ -193,7 +193,7 @@ func TestSplitWindow(t *testing.T) {
 	if failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), "0 rows to train on") {
 		t.Errorf("window covering everything: %v", err)
 	}
-	_, _, err = SplitWindow(rows(5), time.Time{}, time.Hour)
+	_, _, err = SplitWindow(seqRows(5), time.Time{}, time.Hour)
 	if failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), "timestamped") {
 		t.Errorf("no timestamps: %v", err)
 	}

@@ -76,11 +76,23 @@
 // Downloads stream with bounded parallelism. The manifest, when present, is
 // verified; symlinks are refused either way.
 //
-// Two flavors are understood: fakemodel (ours) and my_flavor (the tutorial's,
-// whose offset sits in the flavor config). The tutorial's model.pkl is never
-// opened: unpickling executes code, and the offset is all the model holds.
-// Anything else fails with FlavorNotFound and MLflow's own message,
-// `Model does not have the "fakemodel" flavor`.
+// LoadModel understands two flavors: fakemodel (ours) and my_flavor (the
+// tutorial's, whose offset sits in the flavor config). The tutorial's
+// model.pkl is never opened: unpickling executes code, and the offset is all
+// the model holds. Anything else fails with FlavorNotFound and MLflow's own
+// message, `Model does not have the "fakemodel" flavor`. Load does the same
+// for any flavor of a Registry.
+//
+// # Flavors
+//
+// A Flavor (contract.go) is a name, Save (write the model's files through
+// Files, return the MLmodel configuration), Load (from a verified Dir into a
+// Predictor over rows.Table) and the Pyfunc loader it ships. Save and Load
+// wrap them in everything above, the same for every flavor. Fakemodel and
+// Tutorial are this package's; linearmodel is the worked example of one
+// outside it. A Registry, built by the worker's main, maps flavor and
+// trainer names to them: an unknown name is FlavorNotFound or
+// UnknownTrainer, never retried.
 //
 // # Errors
 //

@@ -50,7 +50,8 @@ func BenchmarkVerifyDir(b *testing.B) {
 }
 
 func benchMLmodel() *MLmodel {
-	return newMLmodel(fakemodel.FakeModel{Offset: 3, WeightsSize: 1 << 30},
+	m := fakemodel.FakeModel{Offset: 3, WeightsSize: 1 << 30}
+	return newMLmodel(FlavorName, fakemodelConfig(m), Fakemodel{}.Pyfunc(),
 		SaveOptions{ModelUUID: "0123456789abcdef0123456789abcdef", Created: time.Unix(1700000000, 0), RunID: "r", ModelID: "m-1"}, 1<<30)
 }
 

@@ -11,7 +11,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,8 +66,18 @@ func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts 
 	if err := model.Validate(); err != nil {
 		return Saved{}, err
 	}
+	return Save(ctx, dir, Fakemodel{}, model, opts)
+}
+
+// Save writes model into dir (which must not exist or be empty) as an MLflow
+// model directory of flavor fl: the flavor's own files, its pyfunc loader
+// in code/ with python_env.yaml, requirements.txt and conda.yaml when it
+// ships one, the input example of opts.Spec (default: the flavor's, see
+// SpecProvider), MLmodel and the manifest, each written atomically and the manifest last,
+// as SaveModel describes. On failure the files written so far are removed.
+func Save(ctx context.Context, dir string, fl Flavor, model any, opts SaveOptions) (Saved, error) {
 	if opts.Spec == nil {
-		spec := FakeModelSpec()
+		spec := defaultSpec(fl)
 		opts.Spec = &spec
 	}
 	if err := opts.Spec.Validate(); err != nil {
@@ -74,7 +87,7 @@ func SaveModel(ctx context.Context, dir string, model fakemodel.FakeModel, opts 
 		return Saved{}, err
 	}
 	s := &saver{ctx: ctx, dir: dir}
-	saved, err := s.save(model, opts)
+	saved, err := s.save(fl, model, opts)
 	if err != nil {
 		s.cleanup()
 		return Saved{}, err
@@ -114,30 +127,29 @@ type saver struct {
 	dir     string
 	entries []ManifestEntry
 	written []string // relative paths, for cleanup
+	touched []string // relative paths tried, for the directories they made
 	total   int64
 }
 
-func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error) {
-	steps := []fileStep{
-		{DataFile, model.Save},
-		{WeightsFile, func(w io.Writer) error {
-			_, err := io.Copy(w, ctxReader{s.ctx, model.WeightsReader()})
-			return err
-		}},
-		{CodeDir + "/" + PyfuncModule + ".py", writeBytes(pyfuncShim)},
+func (s *saver) save(fl Flavor, model any, opts SaveOptions) (Saved, error) {
+	cfg, err := fl.Save(s.ctx, model, &Files{s: s})
+	if err != nil {
+		return Saved{}, err
 	}
-	steps = append(steps, specFiles(*opts.Spec)...)
+	py := fl.Pyfunc()
+	var steps []fileStep
+	if py != nil {
+		steps = append(steps, fileStep{CodeDir + "/" + py.Module + ".py", writeBytes(py.Source)})
+	}
+	steps = append(steps, specFiles(*opts.Spec, py != nil)...)
 	for _, st := range steps {
-		if st.rel == WeightsFile && model.WeightsSize == 0 {
-			continue
-		}
 		if _, err := s.write(st.rel, st.write); err != nil {
 			return Saved{}, err
 		}
 	}
 	// MLflow's rule: model_size_bytes is the size of everything written
 	// before MLmodel.
-	ml := newMLmodel(model, opts, s.total)
+	ml := newMLmodel(fl.Name(), cfg, py, opts, s.total)
 	doc, err := ml.Marshal()
 	if err != nil {
 		return Saved{}, err
@@ -154,8 +166,9 @@ func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error)
 		return Saved{}, err
 	}
 	s.written = append(s.written, ManifestFile)
-	// Make the renames durable before anyone is told the model is saved.
-	for _, d := range []string{filepath.Join(s.dir, CodeDir), s.dir} {
+	// Make the renames durable before anyone is told the model is saved:
+	// every directory written into, deepest first.
+	for _, d := range s.dirs() {
 		if err := syncDir(d); err != nil {
 			return Saved{}, err
 		}
@@ -164,12 +177,26 @@ func (s *saver) save(model fakemodel.FakeModel, opts SaveOptions) (Saved, error)
 	return Saved{Dir: s.dir, Manifest: man, ManifestSHA256: sha256Hex(data), Size: s.total + int64(len(data))}, nil
 }
 
-// newMLmodel builds the MLmodel a save writes.
-func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *MLmodel {
-	var weights any
-	if model.WeightsSize > 0 {
-		weights = WeightsFile
+// dirs lists the directories the save wrote into, deepest first.
+func (s *saver) dirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, rel := range s.touched {
+		for d := path.Dir(rel); d != "." && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+			out = append(out, d)
+		}
 	}
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	abs := make([]string, 0, len(out)+1)
+	for _, d := range out {
+		abs = append(abs, filepath.Join(s.dir, filepath.FromSlash(d)))
+	}
+	return append(abs, s.dir)
+}
+
+// newMLmodel builds the MLmodel a save of flavor name writes.
+func newMLmodel(name string, cfg map[string]any, py *Pyfunc, opts SaveOptions, sizeBytes int64) *MLmodel {
 	modelUUID := opts.ModelUUID
 	if modelUUID == "" {
 		u := uuid.New()
@@ -179,9 +206,16 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 	if created.IsZero() {
 		created = time.Now()
 	}
-	spec := FakeModelSpec()
-	if opts.Spec != nil {
-		spec = *opts.Spec
+	spec := *opts.Spec
+	flavors := map[string]map[string]any{name: cfg}
+	if py != nil {
+		flavors[pyfuncFlavor] = map[string]any{
+			"loader_module":  py.Module,
+			"code":           CodeDir,
+			"data":           py.Data,
+			"env":            map[string]any{"conda": CondaEnvFile, "virtualenv": PythonEnvFile},
+			"python_version": spec.Env.Python,
+		}
 	}
 	extra := map[string]any{}
 	if spec.Signature() != nil {
@@ -196,24 +230,8 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 		extra = nil
 	}
 	return &MLmodel{
-		ArtifactPath: opts.ArtifactPath,
-		Flavors: map[string]map[string]any{
-			FlavorName: {
-				"data":               DataFile,
-				"format_version":     fakemodel.FormatVersion,
-				"offset":             model.Offset,
-				"weights":            weights,
-				"weights_size":       model.WeightsSize,
-				"flavorflow_version": Version,
-			},
-			"python_function": {
-				"loader_module":  PyfuncModule,
-				"code":           CodeDir,
-				"data":           DataFile,
-				"env":            map[string]any{"conda": CondaEnvFile, "virtualenv": PythonEnvFile},
-				"python_version": spec.Env.Python,
-			},
-		},
+		ArtifactPath:   opts.ArtifactPath,
+		Flavors:        flavors,
 		Signature:      spec.Signature(),
 		Extra:          extra,
 		MLflowVersion:  MLflowVersion,
@@ -229,6 +247,7 @@ func newMLmodel(model fakemodel.FakeModel, opts SaveOptions, sizeBytes int64) *M
 // write writes one file and records it for the manifest.
 func (s *saver) write(rel string, fn func(io.Writer) error) (ManifestEntry, error) {
 	var e ManifestEntry
+	s.touched = append(s.touched, rel)
 	err := writeFileAtomic(s.ctx, s.dir, rel, fn, &e)
 	if err != nil {
 		return e, err
@@ -244,7 +263,11 @@ func (s *saver) cleanup() {
 	for _, rel := range s.written {
 		_ = os.Remove(filepath.Join(s.dir, filepath.FromSlash(rel)))
 	}
-	_ = os.Remove(filepath.Join(s.dir, CodeDir)) // only if empty
+	for _, d := range s.dirs() {
+		if d != s.dir {
+			_ = os.Remove(d) // only if empty
+		}
+	}
 }
 
 // fileStep is one file a save writes, in order.
@@ -253,13 +276,16 @@ type fileStep struct {
 	write func(io.Writer) error
 }
 
-// specFiles are the files a ModelSpec adds: the environment, then the input
-// example. Their order is fixed, so saves stay byte-identical.
-func specFiles(spec ModelSpec) []fileStep {
-	steps := []fileStep{
-		{PythonEnvFile, writeBytes(spec.Env.pythonEnvYAML())},
-		{RequirementsFile, writeBytes(spec.Env.requirementsTxt())},
-		{CondaEnvFile, writeBytes(spec.Env.condaYAML())},
+// specFiles are the files a ModelSpec adds: the pyfunc loader's
+// environment (withEnv: only a flavor that ships a loader has one), then
+// the input example. Their order is fixed, so saves stay byte-identical.
+func specFiles(spec ModelSpec, withEnv bool) []fileStep {
+	var steps []fileStep
+	if withEnv {
+		steps = append(steps,
+			fileStep{PythonEnvFile, writeBytes(spec.Env.pythonEnvYAML())},
+			fileStep{RequirementsFile, writeBytes(spec.Env.requirementsTxt())},
+			fileStep{CondaEnvFile, writeBytes(spec.Env.condaYAML())})
 	}
 	if e := spec.Example; e != nil {
 		steps = append(steps,
@@ -267,6 +293,21 @@ func specFiles(spec ModelSpec) []fileStep {
 			fileStep{ServingInputExampleFile, writeBytes(e.servingExampleJSON())})
 	}
 	return steps
+}
+
+// SpecProvider is implemented by flavors that describe their models to
+// MLflow: the signature, input example and loader environment a save
+// writes when SaveOptions.Spec is nil.
+type SpecProvider interface {
+	DefaultSpec() ModelSpec
+}
+
+// defaultSpec is fl's spec, or none but the loader environment.
+func defaultSpec(fl Flavor) ModelSpec {
+	if p, ok := fl.(SpecProvider); ok {
+		return p.DefaultSpec()
+	}
+	return ModelSpec{Env: DefaultPythonEnv()}
 }
 
 func writeBytes(b []byte) func(io.Writer) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
@@ -43,6 +44,7 @@ Examples:
   starter run --model iris --pairs "1,4;2,5;3,6" --alias champion
   starter run --model iris --data ./train.csv --no-wait
   starter run --model big --pairs "1,4" --weights-size 536870912 --output json
+  starter run --model prices --data ./rows.csv --trainer linear   # header a,b,...,y
 `
 
 type runResult struct {
@@ -66,6 +68,7 @@ type pipelineFlags struct {
 	model, dataFile, pairs, alias string
 	weights                       int64
 	policy                        policyFlags
+	trainer, flavor               string
 }
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet) {
@@ -74,6 +77,8 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.pairs, "pairs", "", `inline training pairs "x,y;x,y"`)
 	fs.StringVar(&p.alias, "alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
 	fs.Int64Var(&p.weights, "weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
+	fs.StringVar(&p.trainer, "trainer", "", `trainer in the worker's registry (default fakemodel; the worker also has "linear": y on every other column of a CSV with a header or JSON records)`)
+	fs.StringVar(&p.flavor, "flavor", "", "the model's flavor (default: the trainer's)")
 	p.policy.register(fs)
 }
 
@@ -98,6 +103,10 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 		if err := vocab.ValidateAlias(req.Alias); err != nil {
 			return req, err
 		}
+	}
+	req.Trainer, req.Flavor = p.trainer, p.flavor
+	if workflows.NamesOtherFlavor(req) {
+		return p.otherFlavorRequest(req)
 	}
 	var err error
 	var model fakemodel.FakeModel
@@ -129,6 +138,45 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 		return req, err
 	}
 	return req, nil
+}
+
+// otherFlavorRequest finishes a request naming another trainer or flavor:
+// the data is read as rows with the worker's readers and limits (the fit
+// itself, and the names, are the worker's to check) and goes by absolute
+// path, or inline as x,y pairs.
+func (p *pipelineFlags) otherFlavorRequest(req workflows.LifecycleRequest) (workflows.LifecycleRequest, error) {
+	req.WeightsSize = p.weights
+	switch {
+	case p.dataFile != "" && p.pairs != "":
+		return req, usageError{"give --data or --pairs, not both"}
+	case p.dataFile == "" && p.pairs == "":
+		return req, usageError{"give training data with --data FILE or --pairs \"x,y;x,y\""}
+	case p.pairs != "":
+		s, err := fakemodel.ParsePairs(p.pairs)
+		if err != nil {
+			return req, err
+		}
+		req.Data.Pairs = s
+		if err := req.Data.CheckInlineLimit(); err != nil {
+			return req, err
+		}
+	default:
+		abs, err := filepath.Abs(p.dataFile)
+		if err != nil {
+			return req, failure.Wrap(failure.InvalidTrainingData, err, "training data path")
+		}
+		if _, err := rows.ReadFile(abs, rows.ReadOptions{}); err != nil {
+			return req, err
+		}
+		req.Data.Path = abs
+	}
+	var err error
+	if req.Policy, req.Holdout, err = p.policy.build(func(path string) (vocab.TrainingData, error) {
+		return vocab.TrainingData{Path: path}, nil
+	}); err != nil {
+		return req, err
+	}
+	return req, workflows.ValidateFlavor(req)
 }
 
 func runCmd(e *env, c *commonFlags) *cobra.Command {
@@ -276,7 +324,11 @@ func emitRun(e *env, output string, r runResult) error {
 	case r.Result != nil:
 		res := r.Result
 		fmt.Fprintf(w, "Pipeline %s completed\n", r.WorkflowID)
-		fmt.Fprintf(w, "  model        %s version %d (offset %g)\n", res.ModelName, res.Version, res.Offset)
+		if res.Flavor != "" {
+			fmt.Fprintf(w, "  model        %s version %d (flavor %s)\n", res.ModelName, res.Version, res.Flavor)
+		} else {
+			fmt.Fprintf(w, "  model        %s version %d (offset %g)\n", res.ModelName, res.Version, res.Offset)
+		}
 		fmt.Fprintf(w, "  model URI    %s\n", res.ModelURI)
 		switch {
 		case res.AliasURI != "" && res.PreviousAlias == 0:

@@ -20,8 +20,10 @@ import (
 
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/config"
+	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/app"
 	"github.com/flavorflow/flavorflow/internal/telemetry"
+	"github.com/flavorflow/flavorflow/linearmodel"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
@@ -88,6 +90,10 @@ func run(ctx context.Context, args []string) error {
 	wopts := app.WorkerOptions(cfg.Worker)
 	wopts.Interceptors = tel.WorkerInterceptors() // telemetry: step metrics
 	w := worker.New(c, cfg.Temporal.TaskQueue, wopts)
+	flavors, err := workerFlavors()
+	if err != nil {
+		return err
+	}
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Store:             st,
@@ -100,6 +106,8 @@ func run(ctx context.Context, args []string) error {
 		Metrics:   tel.Metrics, // telemetry
 		// PromoteAlias reaches the alias keeper workflows with it.
 		Temporal: c,
+		// The flavors and trainers pipelines may name.
+		Flavors: flavors,
 	})
 
 	stopJanitor := startJanitor(ctx, cfg.Worker.WorkDir, cfg.Worker.SweepEvery,
@@ -215,4 +223,18 @@ func buildRevision() string {
 		rev += "-dirty"
 	}
 	return rev
+}
+
+// workerFlavors is the registry of flavors and trainers this worker runs:
+// flavorflow's built-in ones and the linear model with its trainer
+// ("linear": column y on every other column). Add your own flavor here.
+func workerFlavors() (*flavor.Registry, error) {
+	reg := flavor.Builtin()
+	if err := reg.AddFlavor(linearmodel.Flavor{}); err != nil {
+		return nil, err
+	}
+	if err := reg.AddTrainer(linearmodel.Trainer("y")); err != nil {
+		return nil, err
+	}
+	return reg, nil
 }

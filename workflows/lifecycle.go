@@ -50,15 +50,20 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	var trained activities.TrainOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageTraining), a.Train, activities.TrainInput{
 		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff, Holdout: req.Holdout,
+		// Empty for requests without them: the input is the bytes it was.
+		Flavor: req.Flavor, Trainer: req.Trainer,
 	}).Get(ctx, &trained); err != nil {
 		return res, p.fail(err)
 	}
 	res.Offset = trained.Model.Offset
+	res.Flavor = trained.Flavor
 
 	if err := p.enter(StageSaving); err != nil {
 		return res, err
 	}
-	saveIn := activities.SaveInput{ModelName: req.ModelName, Model: trained.Model, Created: workflow.GetInfo(ctx).WorkflowStartTime}
+	saveIn := activities.SaveInput{ModelName: req.ModelName, Model: trained.Model, Created: workflow.GetInfo(ctx).WorkflowStartTime,
+		// Empty for fakemodel: the input is the bytes it was.
+		Flavor: trained.Flavor, Params: trained.Params}
 	var saved activities.SaveOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageSaving), a.SaveModel, saveIn).Get(ctx, &saved); err != nil {
 		return res, p.fail(err)
@@ -117,6 +122,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if err := workflow.ExecuteActivity(withStep(ctx, StageVerifying), a.LoadAndVerify, activities.VerifyInput{
 		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256,
 		Expected: trained.Model, Inputs: req.VerifyInputs,
+		Flavor: trained.Flavor, Check: trained.Check,
 	}).Get(ctx, &verified); err != nil {
 		return res, p.fail(err)
 	}
@@ -262,7 +268,34 @@ func validate(req LifecycleRequest) error {
 	if err := check(ValidatePolicy(req)); err != nil {
 		return err
 	}
+	if err := check(ValidateFlavor(req)); err != nil {
+		return err
+	}
 	return check(req.Data.CheckInlineLimit())
+}
+
+// NamesOtherFlavor reports whether req names a trainer or flavor other
+// than fakemodel (requests recorded before the fields existed name none).
+func NamesOtherFlavor(req LifecycleRequest) bool {
+	named := func(s string) bool { return s != "" && s != "fakemodel" }
+	return named(req.Trainer) || named(req.Flavor)
+}
+
+// ValidateFlavor rejects what a pipeline of another flavor cannot do yet:
+// evaluation scores FakeModels only, so such a pipeline promotes without a
+// policy or held-out data, and a weights payload is fakemodel's. The
+// starter calls it too, so the refusal is exit 2 before anything starts.
+func ValidateFlavor(req LifecycleRequest) error {
+	if !NamesOtherFlavor(req) {
+		return nil
+	}
+	if usesPolicy(req) {
+		return failure.New(failure.InvalidArgument, "promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor)
+	}
+	if req.WeightsSize != 0 {
+		return failure.New(failure.InvalidArgument, "a weights payload is a fakemodel option; trainer %q, flavor %q has none", req.Trainer, req.Flavor)
+	}
+	return nil
 }
 
 // scheduledStart returns the schedule's nominal time for runs started by a

@@ -88,6 +88,12 @@ type LifecycleRequest struct {
 	// always, as before policies). Holdout is the data it is evaluated on.
 	Policy  policy.Policy `json:"policy,omitzero"`
 	Holdout vocab.Holdout `json:"holdout,omitzero"`
+	// Flavor and Trainer name the model's flavor and its trainer in the
+	// worker's registry; "" is fakemodel, so requests recorded before they
+	// existed start the same pipeline. An unknown name fails the Train step
+	// at once (FlavorNotFound, UnknownTrainer; not retried).
+	Flavor  string `json:"flavor,omitempty"`
+	Trainer string `json:"trainer,omitempty"`
 }
 
 // ApprovalRequest is an operator's approve or reject.
@@ -122,6 +128,9 @@ type LifecycleResult struct {
 	UIURL          string  `json:"mlflow_ui_url,omitempty"`
 	// Outcome is one of Outcome* and Reason says why (the policy's
 	// decision, the operator's rejection).
+	// Flavor is the model's flavor when it is not fakemodel (Offset is
+	// then 0).
+	Flavor   string           `json:"flavor,omitempty"`
 	Outcome  string           `json:"outcome,omitempty"`
 	Reason   string           `json:"reason,omitempty"`
 	Evidence *policy.Evidence `json:"evidence,omitempty"`

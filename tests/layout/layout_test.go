@@ -25,7 +25,7 @@ const module = "github.com/flavorflow/flavorflow"
 var rank = map[string]int{
 	"failure": 0,
 
-	"vocab": 1, "policy": 1, "flavor/pyyaml": 1, "config": 1, "internal/telemetry": 1,
+	"vocab": 1, "rows": 1, "policy": 1, "flavor/pyyaml": 1, "config": 1, "internal/telemetry": 1,
 
 	"fakemodel": 2, "modeluri": 2, "store": 2,
 
@@ -33,12 +33,12 @@ var rank = map[string]int{
 
 	"flavor": 4,
 
-	"activities": 5, "export": 5, "internal/app": 5,
+	"activities": 5, "export": 5, "internal/app": 5, "linearmodel": 5,
 
 	"workflows": 6,
 
 	"starter": 7, "worker": 7, "bench": 7, "failure/gendoc": 7,
-	"tests": 7, "tests/cmd/ffmlflow": 7, "tests/cmd/ffmlmodel": 7, "tests/cmd/ffsave": 7,
+	"tests": 7, "tests/cmd/ffmlflow": 7, "tests/cmd/ffmlmodel": 7, "tests/cmd/ffsave": 7, "tests/cmd/fflinear": 7,
 }
 
 // forbidden lists imports that the ranks alone would allow but the layout
