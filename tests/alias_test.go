@@ -138,3 +138,38 @@ func TestAliasKeeperPerWorkerPool(t *testing.T) {
 		require.Equal(t, res.Version, mv.Version, queue)
 	}
 }
+
+// More promotions in flight than the worker has activity slots: each
+// pipeline's promote step holds a slot while it waits for its alias's
+// keeper, so the keeper's own write must not need one. With the write as a
+// regular activity on the same task queue, 4 pipelines on a worker with 2
+// activity slots deadlocked (both slots waiting for writes that could not
+// start) until the promote step's 30-minute timeout.
+func TestPromotionsBeyondActivitySlots(t *testing.T) {
+	t.Parallel()
+	tp := testenv.StartTemporal(t, testenv.TemporalOptions{})
+	r := newRig(t)
+	const queue = "few-slots"
+	w := worker.New(tp.Client, queue, worker.Options{MaxConcurrentActivityExecutionSize: 2})
+	workflows.Register(w)
+	r.acts.Temporal = tp.Client
+	w.RegisterActivity(r.acts)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 4
+	runs := make([]client.WorkflowRun, n)
+	for i := range runs {
+		run, err := tp.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("slots-%d", i), TaskQueue: queue,
+			TypedSearchAttributes: testenv.SearchAttributes()}, workflows.WorkflowName, tutorialRequest(fmt.Sprintf("slots-model-%d", i)))
+		require.NoError(t, err)
+		runs[i] = run
+	}
+	for i, run := range runs {
+		var res workflows.LifecycleResult
+		require.NoError(t, run.Get(ctx, &res), "pipeline %d did not finish: promotions waiting for activity slots they hold", i)
+		require.Equal(t, workflows.OutcomePromoted, res.Outcome)
+	}
+}

@@ -138,7 +138,11 @@ func (k *keeper) change(ctx workflow.Context, req AliasChangeRequest) (AliasChan
 	default:
 		var out activities.PromoteOutput
 		var a *activities.Activities
-		err = workflow.ExecuteActivity(applyOptions(ctx, now, req.Deadline), a.ApplyAliasChange, req).Get(ctx, &out)
+		if workflow.GetVersion(ctx, changeApplyLocally, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			err = workflow.ExecuteActivity(applyOptions(ctx, now, req.Deadline), a.ApplyAliasChange, req).Get(ctx, &out)
+		} else {
+			err = workflow.ExecuteLocalActivity(applyLocalOptions(ctx, now, req.Deadline), a.ApplyAliasChange, req).Get(ctx, &out)
+		}
 		if err == nil {
 			res.Previous, res.Current, res.Changed, res.Stale = out.Previous, out.Current, out.Changed, out.Stale
 			ev.From, ev.Current = out.Previous, out.Current
@@ -166,6 +170,36 @@ func (k *keeper) change(ctx workflow.Context, req AliasChangeRequest) (AliasChan
 		k.outcomes = append(k.outcomes, o)
 	}
 	return res, outcomeError(o)
+}
+
+// changeApplyLocally guards the keeper applying changes as a local
+// activity. As a regular activity, ApplyAliasChange needed an activity slot
+// on the task queue whose slots the waiting PromoteAlias activities hold:
+// with more promotions in flight than a worker has activity slots (200
+// concurrent pipelines, 16 slots) every slot waited for a change that could
+// not start, until the promote step's 30-minute timeout. A local activity
+// runs in the keeper's own workflow task, on the worker's local-activity
+// slots, so a change never waits for the activities waiting for it.
+// Keepers started before it replay with the regular activity.
+const changeApplyLocally = "keeper-applies-as-local-activity"
+
+// applyLocalOptions are applyOptions for the local activity: the promote
+// step's timeouts and retry policy, bounded by the requester's deadline.
+func applyLocalOptions(ctx workflow.Context, now, deadline time.Time) workflow.Context {
+	o := stepActivityOptions(StagePromoting)
+	lo := workflow.LocalActivityOptions{
+		StartToCloseTimeout:    o.StartToCloseTimeout,
+		ScheduleToCloseTimeout: o.ScheduleToCloseTimeout,
+		RetryPolicy:            o.RetryPolicy,
+		Summary:                o.Summary,
+	}
+	if !deadline.IsZero() {
+		if left := deadline.Sub(now); left < lo.ScheduleToCloseTimeout {
+			lo.ScheduleToCloseTimeout = left
+			lo.StartToCloseTimeout = min(lo.StartToCloseTimeout, left)
+		}
+	}
+	return workflow.WithLocalActivityOptions(ctx, lo)
 }
 
 // applyOptions are the promote step's options, bounded by the requester's
