@@ -51,8 +51,9 @@ func BenchmarkVerifyDir(b *testing.B) {
 
 func benchMLmodel() *MLmodel {
 	m := fakemodel.FakeModel{Offset: 3, WeightsSize: 1 << 30}
+	spec := FakeModelSpec()
 	return newMLmodel(FlavorName, fakemodelConfig(m), Fakemodel{}.Pyfunc(),
-		SaveOptions{ModelUUID: "0123456789abcdef0123456789abcdef", Created: time.Unix(1700000000, 0), RunID: "r", ModelID: "m-1"}, 1<<30)
+		SaveOptions{Spec: &spec, ModelUUID: "0123456789abcdef0123456789abcdef", Created: time.Unix(1700000000, 0), RunID: "r", ModelID: "m-1"}, 1<<30)
 }
 
 func BenchmarkMLmodelMarshal(b *testing.B) {

@@ -206,7 +206,10 @@ func newMLmodel(name string, cfg map[string]any, py *Pyfunc, opts SaveOptions, s
 	if created.IsZero() {
 		created = time.Now()
 	}
-	spec := *opts.Spec
+	spec := ModelSpec{Env: DefaultPythonEnv()} // Save always sets opts.Spec; callers of this helper may not
+	if opts.Spec != nil {
+		spec = *opts.Spec
+	}
 	flavors := map[string]map[string]any{name: cfg}
 	if py != nil {
 		flavors[pyfuncFlavor] = map[string]any{
