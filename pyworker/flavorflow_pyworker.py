@@ -47,6 +47,7 @@ from temporalio.exceptions import ApplicationError
 
 MANIFEST_FILE = "flavorflow-manifest.json"
 TAG_MANIFEST_SHA256 = "flavorflow.manifest_sha256"
+TAG_VERIFIED = "flavorflow.verified"  # vocab.TagVerified: PromoteAlias requires it
 MODEL_DIR = "python-model"
 MAX_CHECK_ROWS = 5
 TIME_COLUMN = "t"
@@ -243,6 +244,27 @@ def train_sklearn_linear(df) -> Trained:
 TRAINERS: dict[str, Callable[[Any], Trained]] = {"sklearn-linear": train_sklearn_linear}
 
 
+def _test_trainers(gate_dir: str) -> dict:
+    """A trainer the fault tests kill the worker in: "py-gated" writes
+    <gate>/started and fits sklearn-linear once <gate>/release exists, so a
+    test knows training is under way without sleeping. Registered only when
+    FLAVORFLOW_PYWORKER_GATE names the directory."""
+
+    def gated(df) -> Trained:
+        import time
+
+        open(os.path.join(gate_dir, "started"), "a").close()
+        while not os.path.exists(os.path.join(gate_dir, "release")):
+            time.sleep(0.05)
+        return train_sklearn_linear(df)
+
+    return {"py-gated": gated}
+
+
+if os.environ.get("FLAVORFLOW_PYWORKER_GATE"):
+    TRAINERS.update(_test_trainers(os.environ["FLAVORFLOW_PYWORKER_GATE"]))
+
+
 # --- activities ---------------------------------------------------------
 
 
@@ -326,6 +348,7 @@ def verify_sync(inp: dict) -> dict:
     if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=REL_TOL, abs_tol=0.0) and g != e
                                     for g, e in zip(got, exp)):
         raise fail(VERIFICATION_FAILED, f"version {version} predicts {got} on the check rows, the trained model {exp}")
+    client.set_model_version_tag(name, str(version), TAG_VERIFIED, "true")
     return {"manifest_sha256": sha, "predictions": got, "model_uri": uri}
 
 
