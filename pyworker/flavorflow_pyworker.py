@@ -135,9 +135,15 @@ def write_manifest(root: str) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), sum(e["size"] for e in m["files"]) + len(data)
 
 
-def check_manifest(root: str, want_sha256: str) -> str:
+REGISTERED_MODEL_META = "registered_model_meta"
+
+
+def check_manifest(root: str, want_sha256: str, downloaded: bool = False) -> str:
     """root's files match its manifest, and the manifest hashes to want_sha256
-    (ChecksumMismatch otherwise); returns the manifest's sha256."""
+    (ChecksumMismatch otherwise); returns the manifest's sha256. downloaded:
+    root is a models:/ download, where MLflow writes registered_model_meta at
+    the top (as flavor/pyfunc/flavorflow_fakemodel.py allows); no other
+    unlisted file is."""
     path = os.path.join(root, MANIFEST_FILE)
     if not os.path.exists(path):
         raise fail(CHECKSUM_MISMATCH, f"{root} has no {MANIFEST_FILE}")
@@ -148,6 +154,8 @@ def check_manifest(root: str, want_sha256: str) -> str:
         raise fail(CHECKSUM_MISMATCH, f"{root}: manifest sha256 {got}, recorded {want_sha256}")
     recorded = json.loads(data)
     actual = build_manifest(root)
+    if downloaded:
+        actual["files"] = [e for e in actual["files"] if e["path"] != REGISTERED_MODEL_META]
     if recorded.get("files") != actual["files"]:
         want = {e["path"]: e for e in recorded.get("files", [])}
         have = {e["path"]: e for e in actual["files"]}
@@ -339,10 +347,11 @@ def verify_sync(inp: dict) -> dict:
     uri = f"models:/{name}/{version}"
     with tempfile.TemporaryDirectory(prefix="flavorflow-verify-") as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-        sha = check_manifest(local, want or recorded)
+        sha = check_manifest(local, want or recorded, downloaded=True)
         model = mlflow.pyfunc.load_model(local)
         check = inp["check"]
-        rows = pd.DataFrame(check["rows"]["rows"], columns=check["rows"]["columns"])
+        # Go's JSON writes 2.0 as 2: back to the float64 columns of the signature.
+        rows = pd.DataFrame(check["rows"]["rows"], columns=check["rows"]["columns"], dtype="float64")
         got = [float(v) for v in list(model.predict(rows))]
     exp = check["predictions"]
     if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=REL_TOL, abs_tol=0.0) and g != e

@@ -104,8 +104,13 @@ func TestSklearnPipelineThroughPythonWorker(t *testing.T) {
 	c := newCLIEnv(t)
 	ml := testenv.StartMLflow(t, testenv.MLflowOptions{})
 	c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
-	c.startPyWorker(ml.URL)
+	py := c.startPyWorker(ml.URL)
 	data := writeLinearRows(t, c.dir)
+	defer func() {
+		if t.Failed() {
+			t.Logf("python worker:\n%s", py.logs())
+		}
+	}()
 
 	var out struct {
 		Result workflows.LifecycleResult `json:"result"`

@@ -83,3 +83,19 @@ def test_manifest_encoding_is_gos():
             '      "size": 3,\n      "sha256": "' + "0" * 64 + '"\n    }\n  ]\n}\n')
     assert pw.encode_manifest(m).decode() == want
     assert pw.encode_manifest({"version": 1, "files": []}) == b'{\n  "version": 1,\n  "files": []\n}\n'
+
+
+def test_registered_model_meta_is_allowed_in_a_download_only(tmp_path):
+    data = write_csv(tmp_path, ROWS)
+    out = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}}, str(tmp_path / "work"), "wf-3")
+    d = out["dir"]["uri"].removeprefix("file://")
+    with open(os.path.join(d, "registered_model_meta"), "w") as f:
+        f.write("model_name: m\nmodel_version: 1\n")
+    assert pw.check_manifest(d, out["dir"]["sha256"], downloaded=True) == out["dir"]["sha256"]
+    with pytest.raises(ApplicationError) as e:
+        pw.check_manifest(d, out["dir"]["sha256"])
+    assert e.value.type == "ChecksumMismatch"
+    with open(os.path.join(d, "extra.py"), "w") as f:
+        f.write("x = 1\n")
+    with pytest.raises(ApplicationError):
+        pw.check_manifest(d, out["dir"]["sha256"], downloaded=True)
