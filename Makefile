@@ -38,7 +38,7 @@ test-go:
 	FLAVORFLOW_REQUIRE_SERVERS=1 $(GO) test -count=1 -timeout 30m ./...
 
 test-python: build
-	FLAVORFLOW_REQUIRE_SERVERS=1 $(PY) -m pytest -q tests/python
+	FLAVORFLOW_REQUIRE_SERVERS=1 $(PY) -m pytest -q tests/python pyworker/tests
 
 ## lint: vet, staticcheck, workflowcheck
 lint:

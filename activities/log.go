@@ -3,8 +3,10 @@ package activities
 import (
 	"context"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +40,7 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	var sent atomic.Int64
 	stop := a.keepAlive(ctx, func() any { return sent.Load() })
 	defer stop()
-	dir, err := a.ensureSaved(ctx, in.Save, in.Saved.SHA256)
+	dir, err := a.savedDir(ctx, in)
 	if err != nil {
 		return LogOutput{}, err
 	}
@@ -66,6 +68,9 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	cancel()
 	err = handBack(err)
 	a.Metrics.AddBytes(ctx, telemetry.Upload, sent.Load())
+	if err != nil && in.External {
+		return LogOutput{}, err // not this worker's save: never removed here
+	}
 	if err != nil {
 		return LogOutput{}, a.damagedAtRest(ctx, dir, err)
 	}
@@ -84,6 +89,24 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 		Logged:       ArtifactRef{URI: logged.ArtifactURI, SHA256: logged.ManifestSHA256, Size: in.Saved.Size},
 		BytesSent:    logged.Bytes,
 	}, nil
+}
+
+// savedDir is the directory LogModel uploads: this worker's save (re-saved
+// if missing), or the one another worker saved. The latter cannot be
+// re-saved here: missing or damaged, it is NotFound or ChecksumMismatch, and
+// the pipeline fails rather than log other bytes than the trainer's.
+func (a *Activities) savedDir(ctx context.Context, in LogInput) (string, error) {
+	if !in.External {
+		return a.ensureSaved(ctx, in.Save, in.Saved.SHA256)
+	}
+	dir, ok := strings.CutPrefix(in.Saved.URI, "file://")
+	if !ok || !filepath.IsAbs(dir) {
+		return "", failure.New(failure.InvalidArgument, "saved model %q is not a file:// URI of an absolute path", in.Saved.URI)
+	}
+	if err := checkSaved(dir, in.Saved.SHA256); err != nil {
+		return "", failure.Wrap(failure.CodeOf(err), err, "the directory the Python worker saved (both workers must share the work directory)")
+	}
+	return dir, nil
 }
 
 // damagedAtRest turns a non-retryable integrity failure of the local copy

@@ -90,6 +90,9 @@ type LogInput struct {
 	Saved     ArtifactRef `json:"saved"`
 	Train     TrainOutput `json:"train"`
 	Cutoff    time.Time   `json:"cutoff,omitzero"`
+	// External: another worker (the Python one) saved the directory at
+	// Saved.URI; LogModel uploads it as it is and cannot re-save it.
+	External bool `json:"external,omitempty"`
 }
 
 // LogOutput describes the run and logged model.
@@ -233,4 +236,40 @@ type PromoteOutput struct {
 	// Stale: a conditional change found the alias on another version than
 	// the champion it was decided against; nothing was written.
 	Stale bool `json:"stale,omitempty"`
+}
+
+// PythonTrainInput is the input of the Python worker's TrainPython
+// (pyworker/flavorflow_pyworker.py reads it as JSON).
+type PythonTrainInput struct {
+	ModelName string             `json:"model_name"`
+	Trainer   string             `json:"trainer"`
+	Data      vocab.TrainingData `json:"data"`
+	Cutoff    time.Time          `json:"cutoff,omitzero"`
+}
+
+// PythonTrainOutput references the directory the Python worker saved (on
+// the work directory both workers share), never the model's bytes.
+type PythonTrainOutput struct {
+	Dir        ArtifactRef        `json:"dir"`
+	Flavor     string             `json:"flavor"`
+	Metrics    map[string]float64 `json:"metrics"`
+	Stats      fakemodel.Stats    `json:"stats"`
+	DataSHA256 string             `json:"data_sha256"`
+	Rows       int                `json:"rows"`
+	Check      *ModelCheck        `json:"check"`
+}
+
+// PythonVerifyInput is the input of the Python worker's VerifyPython.
+type PythonVerifyInput struct {
+	ModelName      string      `json:"model_name"`
+	Version        int         `json:"version"`
+	ManifestSHA256 string      `json:"manifest_sha256"`
+	Check          *ModelCheck `json:"check"`
+}
+
+// PythonVerifyOutput is VerifyPython's result.
+type PythonVerifyOutput struct {
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Predictions    []float64 `json:"predictions"`
+	ModelURI       string    `json:"model_uri"`
 }

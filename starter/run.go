@@ -77,7 +77,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.pairs, "pairs", "", `inline training pairs "x,y;x,y"`)
 	fs.StringVar(&p.alias, "alias", "", "alias to promote to after verification (default: pipeline.alias from the config; \"-\" for none)")
 	fs.Int64Var(&p.weights, "weights-size", 0, "size in bytes of the model's weights payload (for large-model runs)")
-	fs.StringVar(&p.trainer, "trainer", "", `trainer in the worker's registry (default fakemodel; the worker also has "linear": y on every other column of a CSV with a header or JSON records)`)
+	fs.StringVar(&p.trainer, "trainer", "", `trainer in the worker's registry (default fakemodel; the worker also has "linear": y on every other column of a CSV with a header or JSON records); sklearn-* and py-* run in the Python worker (pyworker/, queue <queue>-python), e.g. "sklearn-linear"`)
 	fs.StringVar(&p.flavor, "flavor", "", "the model's flavor (default: the trainer's)")
 	p.policy.register(fs)
 }

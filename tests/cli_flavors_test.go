@@ -37,7 +37,7 @@ func TestCLIRunNamesTrainer(t *testing.T) {
 	r := c.ok("run", "--model", "cli-linear", "--data", data, "--trainer", "linear", "--id", "cli-linear-2")
 	require.Contains(t, r.stdout, "(flavor flavorflow_linear)")
 
-	r = c.starter(nil, "run", "--model", "cli-linear", "--data", data, "--trainer", "sklearn-linear", "--id", "cli-linear-bad")
+	r = c.starter(nil, "run", "--model", "cli-linear", "--data", data, "--trainer", "nosuch-linear", "--id", "cli-linear-bad")
 	require.Equal(t, 1, r.code, "%s", r)
 	require.Contains(t, r.stderr, "UnknownTrainer")
 

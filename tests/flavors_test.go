@@ -37,7 +37,7 @@ func TestPipelineNamesTrainerAndFlavor(t *testing.T) {
 		id, flavor, trainer string
 		code                failure.Code
 	}{
-		{"flavors-unknown-trainer", "", "sklearn-linear", failure.UnknownTrainer},
+		{"flavors-unknown-trainer", "", "nosuch-linear", failure.UnknownTrainer},
 		{"flavors-unknown-flavor", "sklearn", "", failure.FlavorNotFound},
 	} {
 		req := tutorialRequest("fl")

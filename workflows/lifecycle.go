@@ -47,6 +47,11 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 		return res, err
 	}
 	cutoff := scheduledStart(ctx)
+	if vocab.IsPythonTrainer(req.Trainer) {
+		// A path of its own: histories recorded before it never name a
+		// Python trainer, so they replay through the code below unchanged.
+		return p.pythonLifecycle(ctx, req, res, cutoff)
+	}
 	var trained activities.TrainOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StageTraining), a.Train, activities.TrainInput{
 		ModelName: req.ModelName, Data: req.Data, WeightsSize: req.WeightsSize, Cutoff: cutoff, Holdout: req.Holdout,

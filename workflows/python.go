@@ -1,0 +1,134 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/modeluri"
+	"github.com/flavorflow/flavorflow/vocab"
+)
+
+// pythonLifecycle runs a pipeline whose trainer is the Python worker's
+// (vocab.IsPythonTrainer): train and save on the Python queue, log and
+// register here with the same exactly-once rules as every pipeline, verify
+// on the Python queue (Go cannot load a scikit-learn model), promote here.
+//
+// Assumption: the Python worker saves into the work directory the Go
+// worker uploads from (same machine or a shared volume); LogModel refuses a
+// directory it cannot see (NotFound) rather than re-train elsewhere.
+func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, res LifecycleResult, cutoff time.Time) (LifecycleResult, error) {
+	var a *activities.Activities
+	pyQueue := workflow.GetInfo(ctx).TaskQueueName + vocab.PythonQueueSuffix
+	onPython := func(step string) workflow.Context {
+		o := stepActivityOptions(step)
+		o.TaskQueue = pyQueue
+		return workflow.WithActivityOptions(ctx, o)
+	}
+	// Training saves too: the Python worker's directory may exist from
+	// here on, so finish cleans the work directory up.
+	p.saving = true
+	var py activities.PythonTrainOutput
+	if err := workflow.ExecuteActivity(onPython(StageTraining), vocab.ActivityTrainPython, activities.PythonTrainInput{
+		ModelName: req.ModelName, Trainer: req.Trainer, Data: req.Data, Cutoff: cutoff,
+	}).Get(ctx, &py); err != nil {
+		return res, p.fail(err)
+	}
+	res.Flavor = py.Flavor
+	trained := activities.TrainOutput{
+		Stats: py.Stats, DataSHA256: py.DataSHA256, Flavor: py.Flavor, Metrics: py.Metrics, Check: py.Check,
+		Dataset: &activities.TrainingDataset{Source: datasetSource(req.Data), Rows: py.Rows},
+	}
+	saveIn := activities.SaveInput{ModelName: req.ModelName, Created: workflow.GetInfo(ctx).WorkflowStartTime, Flavor: py.Flavor}
+
+	if err := p.enter(StageLogging); err != nil {
+		return res, err
+	}
+	var logged activities.LogOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageLogging), a.LogModel, activities.LogInput{
+		ModelName: req.ModelName, Save: saveIn, Saved: py.Dir, Train: trained, Cutoff: cutoff, External: true,
+	}).Get(ctx, &logged); err != nil {
+		return res, p.fail(err)
+	}
+	res.RunID, res.ModelID, res.LoggedModelURI = logged.RunID, logged.ModelID, logged.ModelURI
+	res.ManifestSHA256 = logged.Logged.SHA256
+	res.BytesMoved += logged.BytesSent
+	p.progress.BytesMoved = res.BytesMoved
+
+	if err := p.enter(StageRegistering); err != nil {
+		return res, err
+	}
+	var reg activities.RegisterOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageRegistering), a.RegisterModel, activities.RegisterInput{
+		ModelName: req.ModelName, ModelID: logged.ModelID, RunID: logged.RunID, ManifestSHA256: logged.Logged.SHA256,
+	}).Get(ctx, &reg); err != nil {
+		return res, p.fail(err)
+	}
+	res.Version, res.ModelURI, res.UIURL = reg.Version, reg.ModelURI, reg.UIURL
+	p.progress.Version, p.progress.ModelURI = reg.Version, reg.ModelURI
+	memo := map[string]any{MemoModelURI: reg.ModelURI}
+	if reg.UIURL != "" {
+		memo[MemoMLflowURL] = reg.UIURL
+	}
+	if err := workflow.UpsertMemo(ctx, memo); err != nil {
+		return res, p.fail(err)
+	}
+
+	var previous activities.AliasOutput
+	if req.Alias != "" {
+		if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.ReadAlias, activities.AliasInput{
+			ModelName: req.ModelName, Alias: req.Alias,
+		}).Get(ctx, &previous); err != nil {
+			return res, p.fail(err)
+		}
+		res.PreviousAlias = previous.Version
+	}
+
+	if err := p.enter(StageVerifying, ModelVersionKey.ValueSet(int64(reg.Version))); err != nil {
+		return res, err
+	}
+	var verified activities.PythonVerifyOutput
+	if err := workflow.ExecuteActivity(onPython(StageVerifying), vocab.ActivityVerifyPython, activities.PythonVerifyInput{
+		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256, Check: py.Check,
+	}).Get(ctx, &verified); err != nil {
+		return res, p.fail(err)
+	}
+
+	if req.Alias == "" {
+		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)
+		p.progress.Step = "done"
+		res.Outcome = OutcomeRegistered
+		return res, nil
+	}
+	if err := p.enter(StagePromoting); err != nil {
+		return res, err
+	}
+	var promoted activities.PromoteOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
+		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
+		Keeper: AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+	}).Get(ctx, &promoted); err != nil {
+		return res, p.fail(err)
+	}
+	res.AliasURI = modeluri.Alias(req.ModelName, req.Alias)
+	if promoted.Changed {
+		res.PreviousAlias = promoted.Previous
+	}
+	if err := p.enter(StagePromoted); err != nil {
+		return res, err
+	}
+	p.progress.Step = "done"
+	res.Outcome = OutcomePromoted
+	return res, nil
+}
+
+// datasetSource is activities' dataSource, for a pipeline whose rows were
+// read by the Python worker: the data file's path as the request gives it
+// (the starter sends it absolute).
+func datasetSource(d vocab.TrainingData) string {
+	if d.Path == "" {
+		return "inline"
+	}
+	return "file://" + d.Path
+}
