@@ -221,6 +221,7 @@ var requestPurpose = map[string]string{
 	"PATCH mlflow/logged-models/{id}":            "the logged model finalized (READY) after its files are up",
 	"PATCH mlflow/logged-models/{id}/tags":       "the manifest's sha256 as a tag: what verify-before-promote checks the download against",
 	"POST mlflow/runs/outputs":                   "the logged model linked to its run as an output",
+	"POST mlflow/runs/log-inputs":                "the training data as the run's dataset input (MLflow dedupes a repeat), so the UI shows which data trained the version",
 	"PUT mlflow-artifacts/artifacts/…":           "the model's files, one PUT each, the manifest last (its presence says the files it lists are there)",
 	"GET mlflow-artifacts/artifacts":             "directory listings: after the upload (every file the manifest names is on the server, with its size, before the model is finalized) and before each download (which files to fetch)",
 	"GET mlflow-artifacts/artifacts/…":           "the model's files, downloaded by load-and-verify (hashed and parsed) and again by the promotion's check of the stored bytes just before the alias moves (a file changed after verification is never promoted)",
