@@ -56,33 +56,9 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	res.BytesMoved += logged.BytesSent
 	p.progress.BytesMoved = res.BytesMoved
 
-	if err := p.enter(StageRegistering); err != nil {
+	reg, previous, err := p.registerAndReadAlias(ctx, req, logged, &res)
+	if err != nil {
 		return res, err
-	}
-	var reg activities.RegisterOutput
-	if err := workflow.ExecuteActivity(withStep(ctx, StageRegistering), a.RegisterModel, activities.RegisterInput{
-		ModelName: req.ModelName, ModelID: logged.ModelID, RunID: logged.RunID, ManifestSHA256: logged.Logged.SHA256,
-	}).Get(ctx, &reg); err != nil {
-		return res, p.fail(err)
-	}
-	res.Version, res.ModelURI, res.UIURL = reg.Version, reg.ModelURI, reg.UIURL
-	p.progress.Version, p.progress.ModelURI = reg.Version, reg.ModelURI
-	memo := map[string]any{MemoModelURI: reg.ModelURI}
-	if reg.UIURL != "" {
-		memo[MemoMLflowURL] = reg.UIURL
-	}
-	if err := workflow.UpsertMemo(ctx, memo); err != nil {
-		return res, p.fail(err)
-	}
-
-	var previous activities.AliasOutput
-	if req.Alias != "" {
-		if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.ReadAlias, activities.AliasInput{
-			ModelName: req.ModelName, Alias: req.Alias,
-		}).Get(ctx, &previous); err != nil {
-			return res, p.fail(err)
-		}
-		res.PreviousAlias = previous.Version
 	}
 
 	if err := p.enter(StageVerifying, ModelVersionKey.ValueSet(int64(reg.Version))); err != nil {
