@@ -18,12 +18,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/testrig/interop"
 	"github.com/flavorflow/flavorflow/linearmodel"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/rows"
-	"github.com/flavorflow/flavorflow/store"
 )
 
 func main() {
@@ -71,37 +70,10 @@ func run(ctx context.Context, data, target, dir, uri, name string) (map[string]a
 		return nil, err
 	}
 	defer st.Close()
-	const experiment = "flavorflow-interop"
-	expID := ""
-	exp, err := st.GetExperimentByName(ctx, experiment)
-	switch {
-	case err == nil:
-		expID = exp.ID
-	case failure.Has(err, failure.NotFound):
-		if expID, err = st.CreateExperiment(ctx, experiment, nil); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, err
-	}
-	r, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: "fflinear", StartTimeMs: time.Now().UnixMilli()})
+	reg, err := interop.LogAndRegister(ctx, st, dir, name, "fflinear", "")
 	if err != nil {
 		return nil, err
 	}
-	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: r.ID, Name: "model"})
-	if err != nil {
-		return nil, err
-	}
-	if err := st.UpdateRun(ctx, r.ID, store.RunFinished, time.Now().UnixMilli()); err != nil {
-		return nil, err
-	}
-	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
-		return nil, err
-	}
-	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID})
-	if err != nil {
-		return nil, err
-	}
-	out["model_uri"], out["version"], out["logged_manifest_sha256"] = logged.ModelURI, mv.Version, logged.ManifestSHA256
+	out["model_uri"], out["version"], out["logged_manifest_sha256"] = reg.Logged.ModelURI, reg.Version, reg.Logged.ManifestSHA256
 	return out, nil
 }

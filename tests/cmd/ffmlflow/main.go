@@ -20,9 +20,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/internal/testrig/interop"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
 )
@@ -66,48 +66,16 @@ func main() {
 }
 
 func register(ctx context.Context, st store.Store, name, alias string, offset float64, work string) (any, error) {
-	const experiment = "flavorflow-interop"
-	expID := ""
-	exp, err := st.GetExperimentByName(ctx, experiment)
-	switch {
-	case err == nil:
-		expID = exp.ID
-	case failure.Has(err, failure.NotFound):
-		if expID, err = st.CreateExperiment(ctx, experiment, nil); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, err
-	}
-	run, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, Name: "ffmlflow", StartTimeMs: time.Now().UnixMilli()})
-	if err != nil {
-		return nil, err
-	}
 	dir := filepath.Join(work, "model")
 	if _, err := flavor.SaveModel(ctx, dir, fakemodel.New(offset), flavor.SaveOptions{}); err != nil {
 		return nil, err
 	}
-	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model"})
+	reg, err := interop.LogAndRegister(ctx, st, dir, name, "ffmlflow", alias)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.UpdateRun(ctx, run.ID, store.RunFinished, time.Now().UnixMilli()); err != nil {
-		return nil, err
-	}
-	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
-		return nil, err
-	}
-	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID})
-	if err != nil {
-		return nil, err
-	}
-	if alias != "" {
-		if err := st.SetAlias(ctx, name, alias, mv.Version); err != nil {
-			return nil, err
-		}
-	}
-	return map[string]any{"model_id": logged.ModelID, "model_uri": logged.ModelURI, "run_id": run.ID,
-		"version": mv.Version, "manifest_sha256": logged.ManifestSHA256}, nil
+	return map[string]any{"model_id": reg.Logged.ModelID, "model_uri": reg.Logged.ModelURI, "run_id": reg.RunID,
+		"version": reg.Version, "manifest_sha256": reg.Logged.ManifestSHA256}, nil
 }
 
 func load(ctx context.Context, st store.Store, uri, dst string) (any, error) {
