@@ -58,7 +58,8 @@ type StagePythonOutput struct {
 // temporary name and is renamed, so the directory the Python worker is
 // given is complete.
 func (a *Activities) StagePythonVerify(ctx context.Context, in StagePythonInput) (StagePythonOutput, error) {
-	return run(ctx, a, "", a.stagePythonVerify, in)
+	// Heartbeats throughout: a large version downloads for long.
+	return run(ctx, a, "staging for the Python worker", a.stagePythonVerify, in)
 }
 
 // pythonReadsStore reports whether the Python worker reaches this worker's
@@ -112,11 +113,9 @@ func (a *Activities) stagePythonVerify(ctx context.Context, in StagePythonInput)
 	defer func() { _ = os.RemoveAll(tmp) }()
 	dst := filepath.Join(tmp, "m")
 
-	stop := a.keepAlive(ctx, func() any { return "staging for the Python worker" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
 	_, err = flavor.Download(dlCtx, a.Store, modeluri.Version(in.ModelName, in.Version), dst)
 	cancel()
-	stop()
 	if err = handBack(err); err != nil {
 		return StagePythonOutput{}, err
 	}
@@ -155,7 +154,8 @@ type RecordPythonInput struct {
 // checked must be the one logged and recorded on the version, and its
 // predictions must be the trainer's within the Python worker's tolerance.
 func (a *Activities) RecordPythonVerified(ctx context.Context, in RecordPythonInput) (struct{}, error) {
-	return run(ctx, a, "", a.recordPythonVerified, in)
+	// Heartbeats: the step's heartbeat timeout holds for a slow store too.
+	return run(ctx, a, "recording the Python verification", a.recordPythonVerified, in)
 }
 
 func (a *Activities) recordPythonVerified(ctx context.Context, in RecordPythonInput) (struct{}, error) {

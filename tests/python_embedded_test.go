@@ -44,6 +44,9 @@ func TestSklearnPipelineOnEmbeddedStore(t *testing.T) {
 	}
 	c.okJSON(&out, "run", "--model", "ske", "--data", data, "--trainer", "sklearn-linear", "--alias", "champion", "--id", "ske-1")
 	res := out.Result
+	if os.Getenv("FLAVORFLOW_UPDATE_GOLDEN") == "1" {
+		writeHistory(t, c.tp.Client, "ske-1", "", pythonEmbeddedHistory)
+	}
 	require.Equal(t, "sklearn", res.Flavor)
 	require.Equal(t, 1, res.Version)
 	require.Equal(t, "models:/ske@champion", res.AliasURI)
@@ -91,6 +94,27 @@ import mlflow, pandas as pd
 m = mlflow.pyfunc.load_model(%q)
 print(round(float(m.predict(pd.DataFrame({"a": [2.0], "b": [2.0]}))[0]), 6))`, dir))
 	require.Equal(t, "-1.0", got)
+}
+
+// Golden histories of the Python path. pythonMLflowHistory was recorded
+// against an MLflow server before StagePythonVerify existed (VerifyPython
+// alone); pythonEmbeddedHistory on the embedded store with it. Refresh the
+// second deliberately with FLAVORFLOW_UPDATE_GOLDEN=1 go test ./tests -run
+// TestSklearnPipelineOnEmbeddedStore; the first cannot be re-recorded.
+const (
+	pythonMLflowHistory   = "testdata/python_mlflow_history.json"
+	pythonEmbeddedHistory = "testdata/python_embedded_history.json"
+)
+
+// Python pipelines recorded before and after the staged verification
+// replay against today's workflow code: the new commands are behind
+// workflow.GetVersion.
+func TestReplayPythonHistories(t *testing.T) {
+	for _, f := range []string{pythonMLflowHistory, pythonEmbeddedHistory} {
+		replayer := worker.NewWorkflowReplayer()
+		workflows.Register(replayer)
+		require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, f), f)
+	}
 }
 
 // A byte of the stored scikit-learn model flipped on the embedded store
