@@ -10,6 +10,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -90,4 +91,19 @@ func TestRecordPythonVerifiedChecksTheVerdict(t *testing.T) {
 	_, err = a.recordPythonVerified(ctx, in(sha, 1, 2.5*(1+1e-12)))
 	require.NoError(t, err)
 	require.Equal(t, "true", verified())
+}
+
+// Against an MLflow server the Python worker loads models:/ itself: staging
+// returns Dir "" without a call to the server or a file written.
+func TestStagePythonVerifyLeavesMLflowToPython(t *testing.T) {
+	st, err := mlflow.New(mlflow.Config{TrackingURI: "http://127.0.0.1:9"}) // discard port: never contacted
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	a := &Activities{Store: st, WorkDir: t.TempDir()}
+	out, err := a.stagePythonVerify(context.Background(), StagePythonInput{ModelName: "m", Version: 1, ManifestSHA256: "x"})
+	require.NoError(t, err)
+	require.Equal(t, StagePythonOutput{}, out)
+	entries, err := os.ReadDir(a.WorkDir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
 }
