@@ -19,8 +19,9 @@ build:
 	$(GO) build -o bin/ ./worker ./starter
 
 ## demo: dev server + worker + one pipeline on the embedded store, then stop
+## (TRAINER=sklearn-linear: the scikit-learn pipeline, with the Python worker too)
 demo: venv build
-	scripts/demo.sh
+	TRAINER=$(TRAINER) scripts/demo.sh
 
 ## devserver: run the configured Temporal dev server in the foreground
 devserver: venv build

@@ -265,6 +265,10 @@ type PythonVerifyInput struct {
 	Version        int         `json:"version"`
 	ManifestSHA256 string      `json:"manifest_sha256"`
 	Check          *ModelCheck `json:"check"`
+	// Dir is the version as StagePythonVerify downloaded it, which the
+	// Python worker loads instead of models:/<name>/<version> ("": it
+	// loads the URI through Python MLflow, from an MLflow server).
+	Dir string `json:"dir,omitempty"`
 }
 
 // PythonVerifyOutput is VerifyPython's result.
@@ -272,4 +276,6 @@ type PythonVerifyOutput struct {
 	ManifestSHA256 string    `json:"manifest_sha256"`
 	Predictions    []float64 `json:"predictions"`
 	ModelURI       string    `json:"model_uri"`
+	// Dir is the staged directory it loaded ("" when it loaded ModelURI).
+	Dir string `json:"dir,omitempty"`
 }

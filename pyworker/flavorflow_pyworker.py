@@ -16,7 +16,10 @@ task queue, "<queue>-python":
 * VerifyPython: pyfunc-loads the exact registered version
   (models:/<name>/<version>), checks the downloaded files against the
   manifest hash recorded at logging, and compares its predictions on the
-  check rows with the trainer's (relative tolerance 1e-9).
+  check rows with the trainer's (relative tolerance 1e-9). On the embedded
+  store (no MLflow server to load from) the Go worker downloads the version
+  into the shared work directory first and the input's "dir" names it: the
+  same checks run on that directory, and the Go worker sets the verified tag.
 
 Retry policies and timeouts are the Go workflow's. Errors that no retry can
 fix are ApplicationError(type=<failure/codes.go code>, non_retryable=True);
@@ -60,6 +63,8 @@ UNKNOWN_TRAINER = "UnknownTrainer"
 INVALID_ARGUMENT = "InvalidArgument"
 CHECKSUM_MISMATCH = "ChecksumMismatch"
 VERIFICATION_FAILED = "VerificationFailed"
+INVALID_PATH = "InvalidPath"
+NOT_FOUND = "NotFound"
 
 log = logging.getLogger("flavorflow.pyworker")
 
@@ -332,9 +337,51 @@ def train_sync(inp: dict, work_dir: str, wf_id: str) -> dict:
     }
 
 
-def verify_sync(inp: dict) -> dict:
-    import mlflow
+def _predict_check(model, check: dict, version: int) -> list:
+    """The loaded model's predictions on the check rows, which must be the
+    trainer's within REL_TOL (VerificationFailed otherwise)."""
     import pandas as pd
+
+    # Go's JSON writes 2.0 as 2: back to the float64 columns of the signature.
+    rows = pd.DataFrame(check["rows"]["rows"], columns=check["rows"]["columns"], dtype="float64")
+    got = [float(v) for v in list(model.predict(rows))]
+    exp = check["predictions"]
+    if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=REL_TOL, abs_tol=0.0) and g != e
+                                    for g, e in zip(got, exp)):
+        raise fail(VERIFICATION_FAILED, f"version {version} predicts {got} on the check rows, the trained model {exp}")
+    return got
+
+
+def verify_staged(inp: dict, work_dir: str, wf_id: str) -> dict:
+    """VerifyPython on the embedded store: the Go worker downloaded the exact
+    version into this workflow's directory of the shared work directory
+    (StagePythonVerify, checked against the hash recorded on the version);
+    check it again here, load it and compare predictions. The Go worker sets
+    the verified tag (RecordPythonVerified): this worker cannot reach the
+    embedded store."""
+    import mlflow
+
+    name, version = inp["model_name"], int(inp["version"])
+    want = inp.get("manifest_sha256", "")
+    if not want:
+        raise fail(INVALID_ARGUMENT, f"version {version}: no manifest hash to check the staged directory against")
+    # Only a directory of this workflow in the shared work directory: the
+    # path comes through Temporal, and nothing else is ours to load.
+    root = os.path.realpath(os.path.join(work_dir, sanitize(wf_id)))
+    real = os.path.realpath(inp["dir"])
+    if real == root or os.path.commonpath([root, real]) != root:
+        raise fail(INVALID_PATH, f"staged directory {inp['dir']} is not inside this workflow's work directory {root}")
+    if not os.path.isdir(real):
+        raise fail(NOT_FOUND, f"staged directory {inp['dir']} does not exist here (both workers must share the work directory)")
+    sha = check_manifest(real, want)
+    got = _predict_check(mlflow.pyfunc.load_model(real), inp["check"], version)
+    return {"manifest_sha256": sha, "predictions": got, "model_uri": f"models:/{name}/{version}", "dir": inp["dir"]}
+
+
+def verify_sync(inp: dict, work_dir: str = "", wf_id: str = "") -> dict:
+    if inp.get("dir"):
+        return verify_staged(inp, work_dir, wf_id)
+    import mlflow
     from mlflow import MlflowClient
 
     name, version = inp["model_name"], int(inp["version"])
@@ -348,15 +395,7 @@ def verify_sync(inp: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="flavorflow-verify-") as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
         sha = check_manifest(local, want or recorded, downloaded=True)
-        model = mlflow.pyfunc.load_model(local)
-        check = inp["check"]
-        # Go's JSON writes 2.0 as 2: back to the float64 columns of the signature.
-        rows = pd.DataFrame(check["rows"]["rows"], columns=check["rows"]["columns"], dtype="float64")
-        got = [float(v) for v in list(model.predict(rows))]
-    exp = check["predictions"]
-    if len(got) != len(exp) or any(not math.isclose(g, e, rel_tol=REL_TOL, abs_tol=0.0) and g != e
-                                    for g, e in zip(got, exp)):
-        raise fail(VERIFICATION_FAILED, f"version {version} predicts {got} on the check rows, the trained model {exp}")
+        got = _predict_check(mlflow.pyfunc.load_model(local), inp["check"], version)
     client.set_model_version_tag(name, str(version), TAG_VERIFIED, "true")
     return {"manifest_sha256": sha, "predictions": got, "model_uri": uri}
 
@@ -387,7 +426,7 @@ class Activities:
 
     @activity.defn(name="VerifyPython")
     async def verify_python(self, inp: dict) -> dict:
-        out = await self._heartbeating(verify_sync, inp)
+        out = await self._heartbeating(verify_sync, inp, self.work_dir, activity.info().workflow_id)
         log.info("verified %s version %s", inp.get("model_name"), inp.get("version"))
         return out
 

@@ -64,12 +64,11 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	if err := p.enter(StageVerifying, ModelVersionKey.ValueSet(int64(reg.Version))); err != nil {
 		return res, err
 	}
-	var verified activities.PythonVerifyOutput
-	if err := workflow.ExecuteActivity(onPython(StageVerifying), vocab.ActivityVerifyPython, activities.PythonVerifyInput{
-		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256, Check: py.Check,
-	}).Get(ctx, &verified); err != nil {
+	verified, err := p.verifyPython(ctx, onPython(StageVerifying), req.ModelName, reg.Version, logged.Logged.SHA256, py.Check, &res)
+	if err != nil {
 		return res, p.fail(err)
 	}
+	res.PythonVerified = &PythonVerification{ManifestSHA256: verified.ManifestSHA256, Predictions: verified.Predictions, ModelURI: verified.ModelURI, Dir: verified.Dir}
 
 	if req.Alias == "" {
 		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)

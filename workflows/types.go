@@ -135,6 +135,21 @@ type LifecycleResult struct {
 	Reason   string           `json:"reason,omitempty"`
 	Evidence *policy.Evidence `json:"evidence,omitempty"`
 	Approval *Approval        `json:"approval,omitempty"`
+	// PythonVerified is the Python worker's verification of a model
+	// trained in Python: the manifest it checked, its predictions on the
+	// check rows, and what it loaded.
+	PythonVerified *PythonVerification `json:"python_verified,omitempty"`
+}
+
+// PythonVerification is what the Python worker verified: the manifest
+// hash it checked, its predictions on the check rows, and what it loaded
+// (ModelURI through Python MLflow, or Dir, the version staged by the Go
+// worker on the embedded store).
+type PythonVerification struct {
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Predictions    []float64 `json:"predictions"`
+	ModelURI       string    `json:"model_uri"`
+	Dir            string    `json:"dir,omitempty"`
 }
 
 // Progress is the answer of the progress query.

@@ -99,3 +99,51 @@ def test_registered_model_meta_is_allowed_in_a_download_only(tmp_path):
         f.write("x = 1\n")
     with pytest.raises(ApplicationError):
         pw.check_manifest(d, out["dir"]["sha256"], downloaded=True)
+
+
+def staged_version(tmp_path, wf_id):
+    """A trained model copied where StagePythonVerify puts version 1, and the
+    VerifyPython input for it."""
+    import shutil
+
+    data = write_csv(tmp_path, ROWS)
+    work = str(tmp_path / "work")
+    out = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}}, work, wf_id)
+    staged = os.path.join(work, pw.sanitize(wf_id), "python-verify-v1")
+    shutil.copytree(out["dir"]["uri"].removeprefix("file://"), staged)
+    inp = {"model_name": "m", "version": 1, "manifest_sha256": out["dir"]["sha256"], "check": out["check"], "dir": staged}
+    return work, staged, inp
+
+
+def test_verify_staged_directory_without_a_store(tmp_path):
+    work, staged, inp = staged_version(tmp_path, "wf-s")
+    got = pw.verify_sync(inp, work, "wf-s")
+    assert got["dir"] == staged and got["manifest_sha256"] == inp["manifest_sha256"]
+    assert got["predictions"] == pytest.approx(inp["check"]["predictions"], rel=1e-9)
+    assert got["model_uri"] == "models:/m/1"
+
+
+def test_verify_staged_refuses_a_directory_of_another_workflow(tmp_path):
+    work, staged, inp = staged_version(tmp_path, "wf-s")
+    with pytest.raises(ApplicationError) as e:
+        pw.verify_sync(inp, work, "wf-other")
+    assert e.value.type == "InvalidPath" and e.value.non_retryable
+    with pytest.raises(ApplicationError) as e:
+        pw.verify_sync({**inp, "dir": os.path.join(work, "wf-s", "absent")}, work, "wf-s")
+    assert e.value.type == "NotFound" and e.value.non_retryable
+
+
+def test_verify_staged_corrupt_or_wrong_is_refused(tmp_path):
+    work, staged, inp = staged_version(tmp_path, "wf-s")
+    bad = dict(inp, check={**inp["check"], "predictions": [p + 1 for p in inp["check"]["predictions"]]})
+    with pytest.raises(ApplicationError) as e:
+        pw.verify_sync(bad, work, "wf-s")
+    assert e.value.type == "VerificationFailed"
+    weights = next(n for n in os.listdir(staged) if n.startswith("model."))  # model.skops in MLflow 3.17
+    with open(os.path.join(staged, weights), "r+b") as f:
+        b = f.read()
+        f.seek(len(b) // 2)
+        f.write(bytes([b[len(b) // 2] ^ 1]))
+    with pytest.raises(ApplicationError) as e:
+        pw.verify_sync(inp, work, "wf-s")
+    assert e.value.type == "ChecksumMismatch" and e.value.non_retryable
