@@ -178,6 +178,11 @@ type EvaluateInput struct {
 	// At is the time metrics are logged with (the workflow's start), so a
 	// retried evaluation logs identical points.
 	At time.Time `json:"at"`
+	// Flavor is the challenger's flavor when it is not fakemodel ("": a
+	// FakeModel pipeline, whose input is the bytes it was): the held-out
+	// rows are then rows of named columns and both versions load through
+	// the worker's flavor registry.
+	Flavor string `json:"flavor,omitempty"`
 }
 
 // EvaluateOutput is the evidence the policy decides on.
