@@ -74,6 +74,20 @@ func (f *policyFlags) fits(req workflows.LifecycleRequest, byPath bool) error {
 	return err
 }
 
+// fitsTable is fits for a trainer of another flavor: the held-out rows are
+// split from rows of named columns, as the worker's Train and Evaluate
+// split them (fakemodel.SplitTable).
+func (f *policyFlags) fitsTable(req workflows.LifecycleRequest, byPath bool) error {
+	if err := workflows.ValidatePolicy(req); err != nil {
+		return err
+	}
+	if byPath || req.Holdout.IsZero() {
+		return nil
+	}
+	_, err := fakemodel.SplitTable(req.Data, req.Holdout, time.Time{})
+	return err
+}
+
 // build returns the policy and held-out data the flags describe; evalData
 // turns the --eval-data file into training data (inline or by path, as
 // --data is).

@@ -52,6 +52,27 @@ func ValidatePolicy(req LifecycleRequest) error {
 	return req.Holdout.Validate()
 }
 
+// changePolicyAnyFlavor guards evaluation for flavors other than
+// fakemodel. Before it, such a pipeline with a policy or held-out data
+// failed in validation; a history recorded then replays that refusal.
+const changePolicyAnyFlavor = "policy-any-flavor"
+
+// evaluatesOtherFlavor refuses, in a history recorded before Go flavors
+// could be evaluated, what validation refused then. It records a marker
+// only in pipelines of another flavor with a policy, so FakeModel
+// histories have the commands they had.
+func evaluatesOtherFlavor(ctx workflow.Context, req LifecycleRequest) error {
+	if !NamesOtherFlavor(req) || !usesPolicy(req) {
+		return nil
+	}
+	if workflow.GetVersion(ctx, changePolicyAnyFlavor, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor),
+			string(failure.InvalidArgument), nil)
+	}
+	return nil
+}
+
 // challenger is the version the pipeline registered.
 type challenger struct {
 	version        int
@@ -60,6 +81,9 @@ type challenger struct {
 	// trainDataSHA256 is what Train read: Evaluate refuses to score on
 	// data that changed since.
 	trainDataSHA256 string
+	// flavor is Train's (empty for fakemodel): Evaluate scores rows of
+	// named columns through the flavor registry for any other.
+	flavor string
 }
 
 // decideAndPromote is the policy path after verification: evaluate the
@@ -85,6 +109,8 @@ func (p *pipeline) decideAndPromote(ctx workflow.Context, req LifecycleRequest, 
 				ChallengerRunID: c.runID, ChallengerModelID: c.modelID, Champion: champion,
 				Data: req.Data, Holdout: req.Holdout, Cutoff: cutoff, At: workflow.GetInfo(ctx).WorkflowStartTime,
 				TrainDataSHA256: c.trainDataSHA256,
+				// Empty for fakemodel: its input is the bytes it was.
+				Flavor: c.flavor,
 			}).Get(ctx, &out); err != nil {
 				return p.fail(err)
 			}
