@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/linearmodel"
@@ -154,4 +155,14 @@ func TestPromoteOnEvidenceLinear(t *testing.T) {
 			require.Equal(t, 2, p.alias())
 		})
 	}
+}
+
+// A linear pipeline with a policy, recorded when validation refused it
+// (before Go flavors were evaluated), must replay: the refusal stays in
+// that history behind GetVersion("policy-any-flavor"). Recorded from
+// commit aa9d413 with the request of this file's tests.
+func TestReplayRefusedFlavorPolicyHistory(t *testing.T) {
+	replayer := worker.NewWorkflowReplayer()
+	workflows.Register(replayer)
+	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/linear_policy_refused_history.json"))
 }
