@@ -127,6 +127,41 @@ func (a *Activities) finishEvaluation(ctx context.Context, in EvaluateInput, ev 
 	return EvaluateOutput{Evidence: ev, BytesRead: read}, nil
 }
 
+// RecordEvidence records the scores the Python worker's EvaluatePython
+// computed, exactly as Evaluate records its own (metrics on the
+// challenger's run, tags on both versions, the held-out rows as the run's
+// evaluation input), and returns the evidence the policy decides on.
+func (a *Activities) RecordEvidence(ctx context.Context, in RecordEvidenceInput) (EvaluateOutput, error) {
+	return run(ctx, a, "", a.recordPythonEvidence, in)
+}
+
+func (a *Activities) recordPythonEvidence(ctx context.Context, in RecordEvidenceInput) (EvaluateOutput, error) {
+	e, s := in.Evaluate, in.Scored
+	if err := vocab.ValidateModelName(e.ModelName); err != nil {
+		return EvaluateOutput{}, err
+	}
+	switch {
+	case e.Challenger < 1 || e.At.IsZero():
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "challenger version %d, time %v: nothing to record", e.Challenger, e.At)
+	case len(s.HeldOutDataSHA256) != 64 || s.ChallengerScores.N == 0:
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "the Python worker returned no held-out rows (digest %q, %d rows)", s.HeldOutDataSHA256, s.ChallengerScores.N)
+	case (e.Champion > 0) != (s.ChampionScores != nil):
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "champion v%d and champion scores %v do not go together", e.Champion, s.ChampionScores)
+	}
+	ev := policy.Evidence{Challenger: e.Challenger, ChallengerScores: s.ChallengerScores, HeldOut: e.Holdout.String(), HeldOutDataSHA256: s.HeldOutDataSHA256}
+	if e.Holdout.Window != 0 {
+		which := " (the cutoff)"
+		if e.Cutoff.IsZero() {
+			which = " (the newest row)"
+		}
+		ev.HeldOut = "window " + e.Holdout.Window.String() + " before " + s.WindowEnd + which
+	}
+	if s.ChampionScores != nil {
+		ev.Champion, ev.ChampionScores = e.Champion, s.ChampionScores
+	}
+	return a.finishEvaluation(ctx, e, ev, s.BytesRead)
+}
+
 // DefaultTarget is the column a held-out row's true value is read from
 // when the challenger's predictor does not name one (Targeted): y, the
 // target of fakemodel's pairs, the worker's linear trainer and the Python

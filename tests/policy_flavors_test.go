@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/linearmodel"
+	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
@@ -165,4 +167,78 @@ func TestReplayRefusedFlavorPolicyHistory(t *testing.T) {
 	replayer := worker.NewWorkflowReplayer()
 	workflows.Register(replayer)
 	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/linear_policy_refused_history.json"))
+}
+
+// Promotion on evidence for a model trained in Python, on the dev server, a
+// real MLflow server and both workers: TrainPython keeps the held-out rows
+// out (the same rule as Go), EvaluatePython scores the exact challenger and
+// champion versions (pyfunc, manifest checked) on them, and Go records the
+// evidence and decides as for its own flavors: a better challenger takes
+// the alias, a worse one keeps the champion.
+func TestPromoteOnEvidencePython(t *testing.T) {
+	c := newCLIEnv(t)
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
+	py := c.startPyWorker(ml.URL)
+	defer func() {
+		if t.Failed() {
+			t.Logf("python worker:\n%s", py.logs())
+		}
+	}()
+	st, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	model := fmt.Sprintf("pypolicy-%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	var out struct {
+		Result workflows.LifecycleResult `json:"result"`
+	}
+	run := func(id, data string, holdout ...string) workflows.LifecycleResult {
+		args := append([]string{"run", "--model", model, "--data", data, "--trainer", "sklearn-linear", "--alias", "champion",
+			"--policy", "beats-champion", "--id", model + "-" + id}, holdout...)
+		out.Result = workflows.LifecycleResult{}
+		c.okJSON(&out, args...)
+		return out.Result
+	}
+	fraction := []string{"--holdout-fraction", "0.3", "--holdout-seed", "7"}
+
+	res := run("1", planeCSV(t, dir, "v1.csv", 5, 30, time.Time{}), fraction...)
+	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
+	require.Equal(t, "sklearn", res.Flavor)
+	require.Contains(t, res.Reason, "no champion")
+
+	res = run("2", planeCSV(t, dir, "v2.csv", 0, 30, time.Time{}), fraction...)
+	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
+	require.Equal(t, 2, res.Version)
+	require.NotNil(t, res.Evidence)
+	require.NotNil(t, res.Evidence.ChampionScores)
+	require.Equal(t, 1, res.Evidence.Champion)
+	held := 0
+	for i := range 30 {
+		if rows.HeldOutByFraction(i, 0.3, 7) {
+			held++
+		}
+	}
+	require.Equal(t, held, res.Evidence.ChallengerScores.N, "the rows TrainPython held out, by Go's rule")
+	require.InDelta(t, 0, res.Evidence.ChallengerScores.MSE, 1e-9)
+	require.InDelta(t, 25, res.Evidence.ChampionScores.MSE, 1e-9)
+	require.Equal(t, "fraction 0.3 of the training rows, seed 7", res.Evidence.HeldOut)
+	mv, err := st.GetModelVersion(context.Background(), model, 2)
+	require.NoError(t, err)
+	require.Equal(t, "1", mv.Tags[vocab.TagEvalChampionVersion], "%v", mv.Tags)
+	require.Equal(t, res.Evidence.HeldOutDataSHA256, mv.Tags[vocab.TagEvalDataSHA256])
+	champ, err := st.GetModelVersion(context.Background(), model, 1)
+	require.NoError(t, err)
+	require.Contains(t, champ.Tags, vocab.TagEvalVs(2, "mse"))
+
+	eval := planeCSV(t, dir, "eval.csv", 0, 12, time.Time{})
+	res = run("3", planeCSV(t, dir, "v3.csv", 10, 30, time.Time{}), "--eval-data", eval)
+	require.Equal(t, workflows.OutcomeKeptChampion, res.Outcome, res.Reason)
+	require.Contains(t, res.Reason, "does not beat champion v2")
+	require.Equal(t, 12, res.Evidence.ChallengerScores.N)
+	require.InDelta(t, 100, res.Evidence.ChallengerScores.MSE, 1e-6)
+	require.Equal(t, 3, res.Version)
+	a, err := st.GetModelVersionByAlias(context.Background(), model, "champion")
+	require.NoError(t, err)
+	require.Equal(t, 2, a.Version)
 }

@@ -266,17 +266,13 @@ func NamesOtherFlavor(req LifecycleRequest) bool {
 }
 
 // ValidateFlavor rejects what a pipeline of another flavor cannot do: a
-// weights payload is fakemodel's, and the Python worker does not evaluate
-// (held-out rows are split and scored in Go, which cannot load its models),
-// so a Python trainer promotes without a policy or held-out data. Go
-// flavors evaluate like FakeModels. The starter calls it too, so the
+// weights payload is fakemodel's. Policies and held-out data work for every
+// flavor (Go flavors are evaluated by Evaluate, Python-trained models by
+// the Python worker's EvaluatePython). The starter calls it too, so the
 // refusal is exit 2 before anything starts.
 func ValidateFlavor(req LifecycleRequest) error {
 	if !NamesOtherFlavor(req) {
 		return nil
-	}
-	if vocab.IsPythonTrainer(req.Trainer) && usesPolicy(req) {
-		return failure.New(failure.InvalidArgument, "promotion policies and held-out data are not available for Python trainers yet (trainer %q): run it without a policy and held-out data, or with a Go trainer", req.Trainer)
 	}
 	if req.WeightsSize != 0 {
 		return failure.New(failure.InvalidArgument, "a weights payload is a fakemodel option; trainer %q, flavor %q has none", req.Trainer, req.Flavor)

@@ -32,6 +32,7 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	var py activities.PythonTrainOutput
 	if err := workflow.ExecuteActivity(onPython(StageTraining), vocab.ActivityTrainPython, activities.PythonTrainInput{
 		ModelName: req.ModelName, Trainer: req.Trainer, Data: req.Data, Cutoff: cutoff,
+		Holdout: req.Holdout, // absent without one: the input is the bytes it was
 	}).Get(ctx, &py); err != nil {
 		return res, p.fail(err)
 	}
@@ -39,6 +40,9 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	trained := activities.TrainOutput{
 		Stats: py.Stats, DataSHA256: py.DataSHA256, Flavor: py.Flavor, Metrics: py.Metrics, Check: py.Check,
 		Dataset: &activities.TrainingDataset{Source: datasetSource(req.Data), Rows: py.Rows},
+	}
+	if !req.Holdout.IsZero() {
+		trained.HeldOut, trained.HeldOutRows = req.Holdout.String(), py.HeldOutRows
 	}
 	saveIn := activities.SaveInput{ModelName: req.ModelName, Created: workflow.GetInfo(ctx).WorkflowStartTime, Flavor: py.Flavor}
 
@@ -71,6 +75,16 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 		return res, p.fail(err)
 	}
 
+	if usesPolicy(req) {
+		// Evaluated on the Python queue, decided and promoted as every
+		// pipeline with a policy (ValidateFlavor let it through only from
+		// the version that can).
+		err := p.decideAndPromote(ctx, req, &res, challenger{
+			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
+			trainDataSHA256: py.DataSHA256, flavor: py.Flavor, python: true,
+		}, previous.Version, cutoff)
+		return res, err
+	}
 	if req.Alias == "" {
 		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)
 		p.progress.Step = "done"
