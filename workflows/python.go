@@ -77,8 +77,8 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 
 	if usesPolicy(req) {
 		// Evaluated on the Python queue, decided and promoted as every
-		// pipeline with a policy (ValidateFlavor let it through only from
-		// the version that can).
+		// pipeline with a policy. Histories from before this was possible
+		// failed validation (evaluatesOtherFlavor keeps that refusal).
 		err := p.decideAndPromote(ctx, req, &res, challenger{
 			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
 			trainDataSHA256: py.DataSHA256, flavor: py.Flavor, python: true,
