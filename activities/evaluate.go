@@ -59,6 +59,9 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 	case in.At.IsZero():
 		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "no time to log the evaluation metrics at")
 	}
+	if isGeneric(in.Flavor) {
+		return a.evaluateFlavor(ctx, in)
+	}
 	split, err := fakemodel.SplitData(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
 		return EvaluateOutput{}, err
@@ -103,17 +106,142 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 		}
 		ev.ChampionScores = &scores
 	}
+	return a.finishEvaluation(ctx, in, ev, read)
+}
+
+// finishEvaluation records the evidence and reports it.
+func (a *Activities) finishEvaluation(ctx context.Context, in EvaluateInput, ev policy.Evidence, read int64) (EvaluateOutput, error) {
 	if err := a.recordEvidence(ctx, in, ev); err != nil {
 		return EvaluateOutput{}, err
 	}
 	a.Metrics.AddBytes(ctx, telemetry.Download, read)
 	log := a.logger(ctx).With("model", in.ModelName, "challenger", in.Challenger, "held_out", ev.HeldOut, "rows", ev.ChallengerScores.N,
 		"challenger_mse", ev.ChallengerScores.MSE)
+	if in.Flavor != "" {
+		log = log.With("flavor", in.Flavor)
+	}
 	if ev.ChampionScores != nil {
 		log = log.With("champion", ev.Champion, "champion_mse", ev.ChampionScores.MSE)
 	}
 	log.Info("evaluated")
 	return EvaluateOutput{Evidence: ev, BytesRead: read}, nil
+}
+
+// RecordEvidence records the scores the Python worker's EvaluatePython
+// computed, exactly as Evaluate records its own (metrics on the
+// challenger's run, tags on both versions, the held-out rows as the run's
+// evaluation input), and returns the evidence the policy decides on.
+func (a *Activities) RecordEvidence(ctx context.Context, in RecordEvidenceInput) (EvaluateOutput, error) {
+	return run(ctx, a, "", a.recordPythonEvidence, in)
+}
+
+func (a *Activities) recordPythonEvidence(ctx context.Context, in RecordEvidenceInput) (EvaluateOutput, error) {
+	e, s := in.Evaluate, in.Scored
+	if err := vocab.ValidateModelName(e.ModelName); err != nil {
+		return EvaluateOutput{}, err
+	}
+	switch {
+	case e.Challenger < 1 || e.At.IsZero():
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "challenger version %d, time %v: nothing to record", e.Challenger, e.At)
+	case len(s.HeldOutDataSHA256) != 64 || s.ChallengerScores.N == 0:
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "the Python worker returned no held-out rows (digest %q, %d rows)", s.HeldOutDataSHA256, s.ChallengerScores.N)
+	case (e.Champion > 0) != (s.ChampionScores != nil):
+		return EvaluateOutput{}, failure.New(failure.InvalidArgument, "champion v%d and champion scores %v do not go together", e.Champion, s.ChampionScores)
+	}
+	ev := policy.Evidence{Challenger: e.Challenger, ChallengerScores: s.ChallengerScores, HeldOut: e.Holdout.String(), HeldOutDataSHA256: s.HeldOutDataSHA256}
+	if e.Holdout.Window != 0 {
+		which := " (the cutoff)"
+		if e.Cutoff.IsZero() {
+			which = " (the newest row)"
+		}
+		ev.HeldOut = "window " + e.Holdout.Window.String() + " before " + s.WindowEnd + which
+	}
+	if s.ChampionScores != nil {
+		ev.Champion, ev.ChampionScores = e.Champion, s.ChampionScores
+	}
+	return a.finishEvaluation(ctx, e, ev, s.BytesRead)
+}
+
+// DefaultTarget is the column a held-out row's true value is read from
+// when the challenger's predictor does not name one (Targeted): y, the
+// target of fakemodel's pairs, the worker's linear trainer and the Python
+// trainers.
+const DefaultTarget = "y"
+
+// Targeted is implemented by a flavor.Predictor that knows which column
+// it predicts (linearmodel's records its target); Evaluate scores its
+// predictions against that column of the held-out rows.
+type Targeted interface {
+	Target() string
+}
+
+// evaluateFlavor is Evaluate for a challenger of a flavor other than
+// fakemodel: the held-out rows are rows of named columns (SplitTable, as
+// Train split them), both versions are loaded through the worker's flavor
+// registry with the same download and integrity checks, and each scores
+// its Predict on the held-out rows against the target column. The
+// champion may be of any registered flavor (a model name can change
+// flavors between versions), as long as it reads columns the rows have.
+func (a *Activities) evaluateFlavor(ctx context.Context, in EvaluateInput) (EvaluateOutput, error) {
+	split, err := fakemodel.SplitTable(in.Data, in.Holdout, in.Cutoff)
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	if in.TrainDataSHA256 != "" {
+		if now := tableDigest(split.Train); now != in.TrainDataSHA256 {
+			return EvaluateOutput{}, failure.New(failure.InvalidTrainingData,
+				"the training data changed since the challenger was trained (its training rows hash to %s, now %s): the held-out rows (%s) could include rows it was trained on; run the pipeline again",
+				in.TrainDataSHA256, now, split.HeldOutDesc)
+		}
+	}
+	ev := policy.Evidence{Challenger: in.Challenger, HeldOut: split.HeldOutDesc, HeldOutDataSHA256: tableDigest(split.HeldOut)}
+	var read int64
+	challenger, n, err := a.loadFlavorVersion(ctx, in.ModelName, in.Challenger, in.ChallengerSHA256)
+	read += n
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	if challenger.Flavor != in.Flavor {
+		return EvaluateOutput{}, failure.New(failure.VerificationFailed, "version %d of %s loads as flavor %q, the pipeline trained %q", in.Challenger, in.ModelName, challenger.Flavor, in.Flavor)
+	}
+	target := DefaultTarget
+	if t, ok := challenger.Predictor.(Targeted); ok && t.Target() != "" {
+		target = t.Target()
+	}
+	ys, err := split.HeldOut.Column(target)
+	if err != nil {
+		return EvaluateOutput{}, failure.Wrap(failure.InvalidTrainingData, err, "the held-out rows (%s) have no target column %q", split.HeldOutDesc, target)
+	}
+	score := func(version int, p flavor.Predictor) (policy.Scores, error) {
+		x, err := split.HeldOut.Select(p.Inputs()...)
+		if err != nil {
+			return policy.Scores{}, failure.Wrap(failure.InvalidTrainingData, err, "version %d of %s reads columns %v, which the held-out rows (%s) lack", version, in.ModelName, p.Inputs(), split.HeldOutDesc)
+		}
+		preds, err := p.Predict(ctx, x)
+		if err != nil {
+			return policy.Scores{}, err
+		}
+		return policy.Score(preds, ys)
+	}
+	if ev.ChallengerScores, err = score(in.Challenger, challenger.Predictor); err != nil {
+		return EvaluateOutput{}, err
+	}
+	if in.Champion > 0 {
+		ev.Champion = in.Champion
+		scores := ev.ChallengerScores
+		if in.Champion != in.Challenger {
+			champion, n, err := a.loadFlavorVersion(ctx, in.ModelName, in.Champion, "")
+			read += n
+			if err != nil {
+				return EvaluateOutput{}, err
+			}
+			if scores, err = score(in.Champion, champion.Predictor); err != nil {
+				return EvaluateOutput{}, err
+			}
+		}
+		ev.ChampionScores = &scores
+	}
+	return a.finishEvaluation(ctx, in, ev, read)
 }
 
 // loadVersion downloads version of name into a fresh scratch directory
@@ -123,37 +251,61 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 // must also carry. A version recording no hash is InvalidManifest: nothing
 // is scored that could not be checked.
 func (a *Activities) loadVersion(ctx context.Context, name string, version int, want string) (fakemodel.FakeModel, int64, error) {
+	var m fakemodel.FakeModel
+	n, err := a.checkedLoad(ctx, name, version, want, func(ctx context.Context, uri, dst string) (string, error) {
+		loaded, err := flavor.LoadModel(ctx, a.Store, uri, dst)
+		m = loaded.Model
+		return loaded.ManifestSHA256, err
+	})
+	return m, n, err
+}
+
+// loadFlavorVersion is loadVersion for a version of any flavor the
+// worker's registry loads.
+func (a *Activities) loadFlavorVersion(ctx context.Context, name string, version int, want string) (flavor.Model, int64, error) {
+	var m flavor.Model
+	n, err := a.checkedLoad(ctx, name, version, want, func(ctx context.Context, uri, dst string) (string, error) {
+		var err error
+		m, err = flavor.Load(ctx, a.registry(), a.Store, uri, dst)
+		return m.ManifestSHA256, err
+	})
+	return m, n, err
+}
+
+// checkedLoad is loadVersion's checks around load, which downloads uri
+// into dst, loads it and returns the manifest hash it loaded with.
+func (a *Activities) checkedLoad(ctx context.Context, name string, version int, want string, load func(ctx context.Context, uri, dst string) (string, error)) (int64, error) {
 	mv, err := a.Store.GetModelVersion(ctx, name, version)
 	if err != nil {
-		return fakemodel.FakeModel{}, 0, err
+		return 0, err
 	}
 	tag := mv.Tags[vocab.TagManifestSHA256]
 	switch {
 	case tag == "":
-		return fakemodel.FakeModel{}, 0, failure.New(failure.InvalidManifest,
+		return 0, failure.New(failure.InvalidManifest,
 			"version %d of %s records no manifest hash (%s) to check its bytes against; run `starter verify --model %s --version %d` first",
 			version, name, vocab.TagManifestSHA256, name, version)
 	case want != "" && tag != want:
-		return fakemodel.FakeModel{}, 0, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", version, tag, want)
+		return 0, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", version, tag, want)
 	}
 	dst, release, err := a.downloadDir(ctx)
 	if err != nil {
-		return fakemodel.FakeModel{}, 0, err
+		return 0, err
 	}
 	defer release()
 	dlCtx, handBack, cancel := a.untilStop(ctx)
-	loaded, err := flavor.LoadModel(dlCtx, a.Store, modeluri.Version(name, version), dst)
+	got, err := load(dlCtx, modeluri.Version(name, version), dst)
 	cancel()
 	size, _ := dirSize(dst)
 	if err = handBack(err); err != nil {
-		return fakemodel.FakeModel{}, size, err
+		return size, err
 	}
-	// LoadModel compared the download with the tag; this makes the
-	// comparison explicit, whatever LoadModel's rules become.
-	if loaded.ManifestSHA256 != tag {
-		return fakemodel.FakeModel{}, size, failure.New(failure.ChecksumMismatch, "version %d of %s downloaded with manifest hash %s, it records %s", version, name, loaded.ManifestSHA256, tag)
+	// The load compared the download with the tag; this makes the
+	// comparison explicit, whatever the loader's rules become.
+	if got != tag {
+		return size, failure.New(failure.ChecksumMismatch, "version %d of %s downloaded with manifest hash %s, it records %s", version, name, got, tag)
 	}
-	return loaded.Model, size, nil
+	return size, nil
 }
 
 // recordEvidence logs the scores to the challenger's run and tags both

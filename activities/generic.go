@@ -42,19 +42,16 @@ func (a *Activities) trainGeneric(ctx context.Context, in TrainInput, tr flavor.
 	if _, ok := fl.(flavor.Decoder); !ok {
 		return TrainOutput{}, failure.New(failure.InvalidArgument, "flavor %q cannot be trained by a pipeline: it does not implement flavor.Decoder", tr.Flavor)
 	}
-	switch {
-	case !in.Holdout.IsZero():
-		return TrainOutput{}, failure.New(failure.InvalidArgument, "held-out evaluation scores fakemodel models only so far; flavor %q trains without a holdout", tr.Flavor)
-	case in.WeightsSize != 0:
+	if in.WeightsSize != 0 {
 		return TrainOutput{}, failure.New(failure.InvalidArgument, "a weights payload is a fakemodel option; flavor %q has none", tr.Flavor)
 	}
-	table, err := trainingTable(in.Data)
+	// The rows Evaluate scores (SplitTable, the same function) are kept
+	// out of the fit.
+	split, err := fakemodel.SplitTable(in.Data, in.Holdout, in.Cutoff)
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	if table, err = table.Until(in.Cutoff); err != nil {
-		return TrainOutput{}, err
-	}
+	table := split.Train
 	model, metrics, err := tr.Fit(ctx, table)
 	if err != nil {
 		return TrainOutput{}, err
@@ -72,12 +69,17 @@ func (a *Activities) trainGeneric(ctx context.Context, in TrainInput, tr flavor.
 	if err != nil {
 		return TrainOutput{}, err
 	}
-	a.logger(ctx).Info("trained", "flavor", tr.Flavor, "trainer", tr.Name, "rows", table.Len(), "metrics", metrics, "cutoff", in.Cutoff)
-	return TrainOutput{
+	a.logger(ctx).Info("trained", "flavor", tr.Flavor, "trainer", tr.Name, "rows", table.Len(), "metrics", metrics, "cutoff", in.Cutoff,
+		"held_out", split.HeldOutDesc, "held_out_rows", split.HeldOut.Len())
+	out := TrainOutput{
 		Stats:      fakemodel.Stats{N: table.Len(), MSE: metrics["mse"]},
 		DataSHA256: tableDigest(table),
 		Flavor:     tr.Flavor, Params: params, Metrics: metrics, Check: check,
-	}, nil
+	}
+	if !in.Holdout.IsZero() {
+		out.HeldOut, out.HeldOutRows = split.HeldOutDesc, split.HeldOut.Len()
+	}
+	return out, nil
 }
 
 // expectedPredictions saves the model as it travels (decoded from params),
@@ -117,28 +119,6 @@ func (a *Activities) expectedPredictions(ctx context.Context, fl flavor.Flavor, 
 		return nil, err
 	}
 	return &ModelCheck{Rows: in, Predictions: preds}, nil
-}
-
-// trainingTable reads the pipeline's training data as rows: a file (CSV
-// with a header or JSON records) or inline pairs as columns x and y.
-func trainingTable(d vocab.TrainingData) (rows.Table, error) {
-	switch {
-	case len(d.Pairs) > 0 && d.Path != "":
-		return rows.Table{}, failure.New(failure.InvalidTrainingData, "give training pairs or a data file, not both")
-	case d.Path != "":
-		return rows.ReadFile(d.Path, rows.ReadOptions{})
-	case len(d.Pairs) == 0:
-		return rows.Table{}, failure.New(failure.InvalidTrainingData, "no training data (neither pairs nor a data file)")
-	}
-	if err := d.CheckInlineLimit(); err != nil {
-		return rows.Table{}, err
-	}
-	t := rows.Table{Columns: []string{"x", "y"}, Times: make([]time.Time, len(d.Pairs))}
-	for i, p := range d.Pairs {
-		t.Rows = append(t.Rows, []float64{p.X, p.Y})
-		t.Times[i] = p.T
-	}
-	return t, t.Validate()
 }
 
 // tableDigest is the sha256 of the column names and the rows as

@@ -103,9 +103,14 @@ func TestTrainOtherFlavorHonoursCutoff(t *testing.T) {
 	if out.Check == nil || len(out.Check.Predictions) != 2 || out.Check.Predictions[1] != 4 || strings.Join(out.Check.Rows.Columns, ",") != "a" {
 		t.Errorf("check %+v", out.Check)
 	}
-	_, err = a.train(context.Background(), TrainInput{ModelName: "m", Data: vocab.TrainingData{Path: path}, Trainer: "count", Holdout: vocab.Holdout{Fraction: 0.5}})
-	if failure.CodeOf(err) != failure.InvalidArgument {
-		t.Errorf("holdout with another flavor: %v", err)
+	// A held-out window: the newest day is kept out of the fit (Evaluate
+	// scores it), and the output says so.
+	out, err = a.train(context.Background(), TrainInput{ModelName: "m", Data: vocab.TrainingData{Path: path}, Trainer: "count", Holdout: vocab.Holdout{Window: 24 * time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fitted != 2 || out.HeldOutRows != 1 || !strings.Contains(out.HeldOut, "window 24h0m0s before 2026-01-03T00:00:00Z") {
+		t.Errorf("holdout window: fitted %d rows, held out %d (%q)", fitted, out.HeldOutRows, out.HeldOut)
 	}
 }
 

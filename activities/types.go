@@ -178,6 +178,11 @@ type EvaluateInput struct {
 	// At is the time metrics are logged with (the workflow's start), so a
 	// retried evaluation logs identical points.
 	At time.Time `json:"at"`
+	// Flavor is the challenger's flavor when it is not fakemodel ("": a
+	// FakeModel pipeline, whose input is the bytes it was): the held-out
+	// rows are then rows of named columns and both versions load through
+	// the worker's flavor registry.
+	Flavor string `json:"flavor,omitempty"`
 }
 
 // EvaluateOutput is the evidence the policy decides on.
@@ -245,6 +250,9 @@ type PythonTrainInput struct {
 	Trainer   string             `json:"trainer"`
 	Data      vocab.TrainingData `json:"data"`
 	Cutoff    time.Time          `json:"cutoff,omitzero"`
+	// Holdout: the rows EvaluatePython scores, kept out of the fit (absent
+	// without one, so inputs recorded before it are the bytes they were).
+	Holdout vocab.Holdout `json:"holdout,omitzero"`
 }
 
 // PythonTrainOutput references the directory the Python worker saved (on
@@ -257,6 +265,42 @@ type PythonTrainOutput struct {
 	DataSHA256 string             `json:"data_sha256"`
 	Rows       int                `json:"rows"`
 	Check      *ModelCheck        `json:"check"`
+	// HeldOutRows is how many rows the holdout kept out of the fit.
+	HeldOutRows int `json:"held_out_rows,omitempty"`
+}
+
+// PythonEvaluateInput is the input of the Python worker's EvaluatePython:
+// Evaluate's, for a challenger only Python can load. The Python worker
+// splits the rows with the same rule as TrainPython (and as Go's
+// fakemodel.SplitTable) and scores both versions' pyfunc predictions.
+type PythonEvaluateInput struct {
+	ModelName        string             `json:"model_name"`
+	Challenger       int                `json:"challenger"`
+	ChallengerSHA256 string             `json:"challenger_sha256"`
+	Champion         int                `json:"champion,omitempty"`
+	Data             vocab.TrainingData `json:"data"`
+	Holdout          vocab.Holdout      `json:"holdout"`
+	Cutoff           time.Time          `json:"cutoff,omitzero"`
+	TrainDataSHA256  string             `json:"train_data_sha256,omitempty"`
+}
+
+// PythonEvaluateOutput is EvaluatePython's scores; RecordEvidence turns
+// them into the evidence Go records and decides on.
+type PythonEvaluateOutput struct {
+	ChallengerScores  policy.Scores  `json:"challenger_scores"`
+	ChampionScores    *policy.Scores `json:"champion_scores,omitempty"`
+	HeldOutDataSHA256 string         `json:"held_out_data_sha256"`
+	HeldOutRows       int            `json:"held_out_rows"`
+	// WindowEnd is the end a held-out window was measured back from
+	// (RFC 3339), for a window holdout.
+	WindowEnd string `json:"window_end,omitempty"`
+	BytesRead int64  `json:"bytes_read"`
+}
+
+// RecordEvidenceInput is the input of RecordEvidence.
+type RecordEvidenceInput struct {
+	Evaluate EvaluateInput        `json:"evaluate"`
+	Scored   PythonEvaluateOutput `json:"scored"`
 }
 
 // PythonVerifyInput is the input of the Python worker's VerifyPython.

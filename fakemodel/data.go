@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -103,4 +104,78 @@ func FitSplit(d vocab.TrainingData, h vocab.Holdout, cutoff time.Time) (Split, F
 	}
 	model, stats, err := Fit(sp.Train)
 	return sp, model, stats, err
+}
+
+// ReadTable reads training data as rows of named columns, for flavors
+// other than fakemodel: a file (CSV with a header or JSON records, with the
+// rows package's readers and limits; column "t" is the time) or inline
+// pairs as columns x and y, FakeModel's one-feature case.
+func ReadTable(d vocab.TrainingData) (rows.Table, error) {
+	switch {
+	case len(d.Pairs) > 0 && d.Path != "":
+		return rows.Table{}, failure.New(failure.InvalidTrainingData, "give training pairs or a data file, not both")
+	case d.Path != "":
+		return rows.ReadFile(d.Path, rows.ReadOptions{})
+	case len(d.Pairs) == 0:
+		return rows.Table{}, failure.New(failure.InvalidTrainingData, "no training data (neither pairs nor a data file)")
+	}
+	if err := d.CheckInlineLimit(); err != nil {
+		return rows.Table{}, err
+	}
+	t := rows.Table{Columns: []string{"x", "y"}, Times: make([]time.Time, len(d.Pairs))}
+	for i, p := range d.Pairs {
+		t.Rows = append(t.Rows, []float64{p.X, p.Y})
+		t.Times[i] = p.T
+	}
+	return t, t.Validate()
+}
+
+// TableSplit is SplitTable's answer: Split for rows of named columns.
+type TableSplit struct {
+	Train       rows.Table
+	HeldOut     rows.Table // no rows when nothing is held out
+	HeldOutDesc string
+}
+
+// SplitTable is SplitData for flavors other than fakemodel: the same
+// holdout, cutoff and row rules (rows.HeldOutByFraction on the position in
+// the data as read; the window before the cutoff or the newest row; an
+// evaluation file read with the training data's readers and not cut), on
+// rows of named columns. Train and Evaluate both call it, so the rows a
+// model is scored on are the rows it never saw.
+func SplitTable(d vocab.TrainingData, h vocab.Holdout, cutoff time.Time) (TableSplit, error) {
+	if err := h.Validate(); err != nil {
+		return TableSplit{}, err
+	}
+	t, err := ReadTable(d)
+	if err != nil {
+		return TableSplit{}, err
+	}
+	var sp TableSplit
+	switch {
+	case h.Fraction != 0:
+		sp.Train, sp.HeldOut, err = t.SplitFraction(cutoff, h.Fraction, h.Seed)
+		sp.HeldOutDesc = h.String()
+	case h.Window != 0:
+		var end time.Time
+		sp.Train, sp.HeldOut, end, err = t.SplitWindow(cutoff, h.Window)
+		if cutoff.IsZero() {
+			sp.HeldOutDesc = "window " + h.Window.String() + " before " + end.UTC().Format(time.RFC3339) + " (the newest row)"
+		} else {
+			sp.HeldOutDesc = "window " + h.Window.String() + " before " + cutoff.UTC().Format(time.RFC3339) + " (the cutoff)"
+		}
+	default:
+		sp.Train, err = t.Until(cutoff)
+		if err == nil && h.Data != nil {
+			sp.HeldOut, err = ReadTable(*h.Data)
+			if err != nil {
+				err = failure.Wrap(failure.CodeOf(err), err, "evaluation data")
+			}
+			sp.HeldOutDesc = h.String()
+		}
+	}
+	if err != nil {
+		return TableSplit{}, err
+	}
+	return sp, nil
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/rows"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -12,19 +13,11 @@ import (
 // worker and in any retry.
 
 // HeldOutByFraction reports whether row i (its 0-based position in the
-// data as read, before any cutoff) is held out for fraction and seed. The
-// choice is a splitmix64 hash of seed^i mapped to [0, 1): integer
-// arithmetic only, so every platform and Go version picks the same rows,
-// and a row keeps its fate when rows are appended after it.
+// data as read, before any cutoff) is held out for fraction and seed: the
+// one rule of rows.HeldOutByFraction, so a table of any flavor and these
+// samples split alike.
 func HeldOutByFraction(i int, fraction float64, seed int64) bool {
-	z := uint64(seed) ^ uint64(i)
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
-	// The top 53 bits are exactly representable: u is in [0, 1).
-	u := float64(z>>11) / (1 << 53)
-	return u < fraction
+	return rows.HeldOutByFraction(i, fraction, seed)
 }
 
 // SplitFraction splits the samples observed at or before cutoff (all with

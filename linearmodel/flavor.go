@@ -84,6 +84,10 @@ type predictor struct{ m Model }
 
 func (p predictor) Inputs() []string { return p.m.Features }
 
+// Target names the column the model predicts: evaluation scores its
+// predictions against that column of held-out rows (activities.Targeted).
+func (p predictor) Target() string { return p.m.Target }
+
 func (p predictor) Predict(_ context.Context, in rows.Table) ([]float64, error) {
 	return p.m.Predict(in)
 }

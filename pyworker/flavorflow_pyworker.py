@@ -2,7 +2,7 @@
 
 The Go worker orchestrates the model lifecycle (workflows.ModelLifecycle).
 For a trainer that runs in Python (a name starting with "sklearn-" or "py-",
-vocab.IsPythonTrainer) the workflow schedules two activities on this worker's
+vocab.IsPythonTrainer) the workflow schedules these activities on this worker's
 task queue, "<queue>-python":
 
 * TrainPython: runs the trainer by name (TRAINERS below), saves the model
@@ -20,6 +20,12 @@ task queue, "<queue>-python":
   store (no MLflow server to load from) the Go worker downloads the version
   into the shared work directory first and the input's "dir" names it: the
   same checks run on that directory, and the Go worker sets the verified tag.
+* EvaluatePython (pipelines with a promotion policy): splits the held-out
+  rows with the rule TrainPython kept them out by (Go's: a splitmix64 hash
+  of seed^row for a fraction, the window before the cutoff, or a separate
+  file), pyfunc-loads the challenger and the champion by exact version
+  (manifests checked) and returns their MSE, MAE and R² on those rows. Go
+  records the evidence and decides.
 
 Retry policies and timeouts are the Go workflow's. Errors that no retry can
 fix are ApplicationError(type=<failure/codes.go code>, non_retryable=True);
@@ -172,10 +178,10 @@ def check_manifest(root: str, want_sha256: str, downloaded: bool = False) -> str
 # --- training data ------------------------------------------------------
 
 
-def read_table(data: dict, cutoff: str | None):
-    """The training rows as a pandas DataFrame: a CSV with a header or JSON
-    records (data["path"]), or inline pairs as columns x, y; rows observed
-    after the cutoff (column "t") are left out and "t" dropped."""
+def load_rows(data: dict):
+    """The training rows as read, as a pandas DataFrame: a CSV with a header
+    or JSON records (data["path"]), or inline pairs as columns x, y (and t
+    when any pair has a time). Column "t" is kept; parsed by times()."""
     import pandas as pd
 
     path, pairs = data.get("path") or "", data.get("pairs") or []
@@ -199,10 +205,31 @@ def read_table(data: dict, cutoff: str | None):
         raise fail(INVALID_TRAINING_DATA, f"training data: {e}") from e
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise fail(INVALID_TRAINING_DATA, f"training data {path or 'pairs'}: {e}") from e
+    return df.reset_index(drop=True)
+
+
+def times(df):
+    """Each row's observation time (UTC; NaT: untimestamped, always kept),
+    or None when there is no time column."""
+    import pandas as pd
+
+    if TIME_COLUMN not in df.columns:
+        return None
+    return pd.to_datetime(df[TIME_COLUMN], utc=True, errors="coerce")
+
+
+def _parse_cutoff(cutoff: str | None):
+    import pandas as pd
+
+    if not cutoff or cutoff.startswith("0001-01-01"):
+        return None
+    return pd.Timestamp(cutoff)
+
+
+def finish_table(df):
+    """Drops the time column and checks the rows: target, a feature,
+    numbers, finite, not empty."""
     if TIME_COLUMN in df.columns:
-        t = pd.to_datetime(df[TIME_COLUMN], utc=True, errors="coerce")
-        if cutoff and not cutoff.startswith("0001-01-01"):
-            df = df[t <= pd.Timestamp(cutoff)]
         df = df.drop(columns=[TIME_COLUMN])
     if TARGET_COLUMN not in df.columns:
         raise fail(INVALID_TRAINING_DATA, f"no target column {TARGET_COLUMN!r} in {list(df.columns)}")
@@ -216,7 +243,92 @@ def read_table(data: dict, cutoff: str | None):
         raise fail(INVALID_TRAINING_DATA, f"training data is not numbers: {e}") from e
     if not all(math.isfinite(v) for v in df.to_numpy().ravel()):
         raise fail(INVALID_TRAINING_DATA, "training data has NaN or Inf")
-    return df
+    return df.reset_index(drop=True)
+
+
+def read_table(data: dict, cutoff: str | None):
+    """The training rows as a pandas DataFrame: a CSV with a header or JSON
+    records (data["path"]), or inline pairs as columns x, y; rows observed
+    after the cutoff (column "t") are left out and "t" dropped."""
+    df = load_rows(data)
+    t, cut = times(df), _parse_cutoff(cutoff)
+    if t is not None and cut is not None:
+        df = df[~(t > cut)]
+    return finish_table(df)
+
+
+# --- held-out rows ------------------------------------------------------
+# The rule of Go's rows.HeldOutByFraction / Table.SplitFraction /
+# Table.SplitWindow and fakemodel.SplitTable, so Train (here) keeps out the
+# rows EvaluatePython scores, and a Go pipeline on the same data and
+# holdout would pick the same rows. tests/test_pyworker.py pins the rows
+# seed 7 holds out, as rows/split_test.go does for Go.
+
+_M64 = (1 << 64) - 1
+
+
+def held_out_by_fraction(i: int, fraction: float, seed: int) -> bool:
+    """Row i (0-based position in the data as read, before any cutoff) is
+    held out when splitmix64(seed ^ i), top 53 bits as a float in [0, 1),
+    is below fraction."""
+    z = (seed & _M64) ^ i
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    z ^= z >> 31
+    return (z >> 11) / float(1 << 53) < fraction
+
+
+def split_table(data: dict, holdout: dict | None, cutoff: str | None):
+    """(train, held_out, window_end): the training rows and the held-out
+    rows (None when nothing is held out) as DataFrames without the time
+    column, and for a window the end it was measured back from (ISO 8601,
+    else None). Either side empty is InvalidTrainingData."""
+    import pandas as pd
+
+    h = holdout or {}
+    fraction, seed = float(h.get("fraction") or 0), int(h.get("seed") or 0)
+    window_ns = int(h.get("window") or 0)
+    evaluation = h.get("data")
+    df = load_rows(data)
+    t, cut = times(df), _parse_cutoff(cutoff)
+    in_cut = [True] * len(df)
+    if t is not None and cut is not None:
+        in_cut = list(~(t > cut))
+    if fraction:
+        if not 0 < fraction < 1:
+            raise fail(INVALID_ARGUMENT, f"held-out fraction {fraction} must be in (0, 1)")
+        held = [in_cut[i] and held_out_by_fraction(i, fraction, seed) for i in range(len(df))]
+        train = [in_cut[i] and not held[i] for i in range(len(df))]
+        tr, ho = df[train], df[held]
+        if len(tr) == 0 or len(ho) == 0:
+            raise fail(INVALID_TRAINING_DATA,
+                       f"holding out a fraction {fraction} (seed {seed}) of {len(tr) + len(ho)} rows leaves "
+                       f"{len(tr)} to train on and {len(ho)} held out; both must be non-empty")
+        return finish_table(tr), finish_table(ho), None
+    if window_ns:
+        if window_ns < 0:
+            raise fail(INVALID_ARGUMENT, "held-out window must be positive")
+        if t is None or t.isna().all():
+            raise fail(INVALID_TRAINING_DATA, f"a held-out window needs timestamped rows; none of the {len(df)} rows has a time")
+        end = cut if cut is not None else t.max()
+        start = end - pd.Timedelta(window_ns, unit="ns")
+        train = t.isna() | (t <= start)
+        held = ~t.isna() & (t > start) & (t <= end)
+        tr, ho = df[train], df[held]
+        if len(tr) == 0 or len(ho) == 0:
+            raise fail(INVALID_TRAINING_DATA,
+                       f"a held-out window before {end.isoformat()} leaves {len(tr)} rows to train on and "
+                       f"{len(ho)} held out, of {len(df)}; both must be non-empty")
+        return finish_table(tr), finish_table(ho), end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    tr = finish_table(df[in_cut])
+    if evaluation:
+        try:
+            ho = finish_table(load_rows(evaluation))
+        except ApplicationError as e:
+            raise fail(e.type or INVALID_TRAINING_DATA, f"evaluation data: {e.message}") from e
+        return tr, ho, None
+    return tr, None, None
 
 
 # --- trainers -----------------------------------------------------------
@@ -298,7 +410,9 @@ def train_sync(inp: dict, work_dir: str, wf_id: str) -> dict:
     trainer = TRAINERS.get(name)
     if trainer is None:
         raise fail(UNKNOWN_TRAINER, f"trainer {name!r} is not registered in the Python worker; it has {sorted(TRAINERS)}")
-    df = read_table(inp.get("data") or {}, inp.get("cutoff"))
+    # The rows EvaluatePython scores (split_table, the same function) are
+    # kept out of the fit.
+    df, held, _ = split_table(inp.get("data") or {}, inp.get("holdout"), inp.get("cutoff"))
     trained = trainer(df)
     for k, v in trained.metrics.items():
         if not math.isfinite(v):
@@ -332,6 +446,7 @@ def train_sync(inp: dict, work_dir: str, wf_id: str) -> dict:
         "stats": {"n": len(df), "mse": trained.metrics.get("mse", 0.0)},
         "data_sha256": table_digest(df),
         "rows": len(df),
+        "held_out_rows": 0 if held is None else len(held),
         "check": {"rows": {"columns": list(check.columns), "rows": check.to_numpy().tolist()},
                   "predictions": trained.predict(check)},
     }
@@ -400,6 +515,108 @@ def verify_sync(inp: dict, work_dir: str = "", wf_id: str = "") -> dict:
     return {"manifest_sha256": sha, "predictions": got, "model_uri": uri}
 
 
+# --- evaluation (EvaluatePython) -----------------------------------------
+# Scores the challenger and the champion on the held-out rows for a
+# pipeline with a promotion policy. Go records the evidence (metrics, tags)
+# and decides, exactly as for its own flavors; this only predicts and
+# scores, with the formulas of Go's policy.Score.
+
+INVALID_MANIFEST = "InvalidManifest"
+
+
+def score(predictions, targets) -> dict:
+    """policy.Score: MSE, MAE and R² (1 for a perfect fit of constant
+    targets, else 0 when they are constant)."""
+    n = len(targets)
+    if n == 0 or len(predictions) != n:
+        raise fail(INVALID_TRAINING_DATA, f"cannot score {len(predictions)} predictions against {n} targets")
+    mean = sum(y / n for y in targets)
+    se = ae = tot = 0.0
+    for p, y in zip(predictions, targets):
+        d = p - y
+        se += d * d
+        ae += abs(d)
+        tot += (y - mean) * (y - mean)
+    r2 = 1 - se / tot if tot > 0 else (1.0 if se == 0 else 0.0)
+    out = {"n": n, "mse": se / n, "mae": ae / n, "r2": r2}
+    if not all(math.isfinite(out[k]) for k in ("mse", "mae", "r2")):
+        raise fail(INVALID_TRAINING_DATA, f"scores overflow float64 (MSE {out['mse']}): the held-out data or predictions are too large")
+    return out
+
+
+def load_version(client, name: str, version: int, want: str, dst: str):
+    """Downloads models:/name/version into dst, checks its files against
+    the manifest and the manifest against the hash recorded on the version
+    (and want, the hash the pipeline logged, when given), and pyfunc-loads
+    it. A version without a recorded hash is InvalidManifest: nothing is
+    scored that could not be checked."""
+    import mlflow
+
+    mv = client.get_model_version(name, str(version))
+    recorded = (mv.tags or {}).get(TAG_MANIFEST_SHA256, "")
+    if not recorded:
+        raise fail(INVALID_MANIFEST, f"version {version} of {name} records no manifest hash ({TAG_MANIFEST_SHA256}) to check its bytes against; "
+                                     f"run `starter verify --model {name} --version {version}` first")
+    if want and recorded != want:
+        raise fail(CHECKSUM_MISMATCH, f"version {version} carries manifest hash {recorded!r}, the pipeline logged {want!r}")
+    local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=dst)
+    check_manifest(local, recorded, downloaded=True)
+    size = 0
+    for dp, _, fns in os.walk(local):
+        size += sum(os.path.getsize(os.path.join(dp, f)) for f in fns)
+    return mlflow.pyfunc.load_model(local), size
+
+
+def predict_rows(model, held, name: str, version: int) -> list:
+    """The model's predictions on the held-out rows' feature columns (those
+    of its signature when it has one)."""
+    features = held.drop(columns=[TARGET_COLUMN])
+    schema = model.metadata.get_input_schema()
+    if schema is not None and schema.has_input_names():
+        need = schema.input_names()
+        missing = [c for c in need if c not in features.columns]
+        if missing:
+            raise fail(INVALID_TRAINING_DATA, f"version {version} of {name} reads columns {need}, which the held-out rows lack ({missing})")
+        features = features[need]
+    return [float(v) for v in list(model.predict(features))]
+
+
+def evaluate_sync(inp: dict, client=None) -> dict:
+    """EvaluatePython: the held-out rows (split_table, as TrainPython split
+    them), the challenger's and the champion's scores on them, the rows'
+    digest (table_digest) and, for a window, its end."""
+    from mlflow import MlflowClient
+
+    name = inp["model_name"]
+    challenger, champion = int(inp["challenger"]), int(inp.get("champion") or 0)
+    if challenger < 1 or champion < 0:
+        raise fail(INVALID_ARGUMENT, f"challenger {challenger}, champion {champion}: versions start at 1 (champion 0: none)")
+    train, held, window_end = split_table(inp.get("data") or {}, inp.get("holdout"), inp.get("cutoff"))
+    if held is None:
+        raise fail(INVALID_ARGUMENT, "no held-out data to evaluate on (give evaluation data, a fraction or a window)")
+    want_train = inp.get("train_data_sha256") or ""
+    if want_train and table_digest(train) != want_train:
+        raise fail(INVALID_TRAINING_DATA, f"the training data changed since the challenger was trained (its training rows hash to {want_train}, "
+                                          f"now {table_digest(train)}): the held-out rows could include rows it was trained on; run the pipeline again")
+    targets = [float(v) for v in held[TARGET_COLUMN]]
+    client = client or MlflowClient()
+    out = {"held_out_data_sha256": table_digest(held), "held_out_rows": len(held), "bytes_read": 0}
+    if window_end:
+        out["window_end"] = window_end
+    with tempfile.TemporaryDirectory(prefix="flavorflow-evaluate-") as tmp:
+        model, size = load_version(client, name, challenger, inp.get("challenger_sha256", ""), os.path.join(tmp, "challenger"))
+        out["bytes_read"] += size
+        out["challenger_scores"] = score(predict_rows(model, held, name, challenger), targets)
+        if champion:
+            if champion == challenger:
+                out["champion_scores"] = out["challenger_scores"]
+            else:
+                model, size = load_version(client, name, champion, "", os.path.join(tmp, "champion"))
+                out["bytes_read"] += size
+                out["champion_scores"] = score(predict_rows(model, held, name, champion), targets)
+    return out
+
+
 class Activities:
     def __init__(self, work_dir: str):
         self.work_dir = work_dir
@@ -422,6 +639,12 @@ class Activities:
         wf_id = activity.info().workflow_id
         out = await self._heartbeating(train_sync, inp, self.work_dir, wf_id)
         log.info("trained %s for %s: %s", inp.get("trainer"), wf_id, out["metrics"])
+        return out
+
+    @activity.defn(name="EvaluatePython")
+    async def evaluate_python(self, inp: dict) -> dict:
+        out = await self._heartbeating(evaluate_sync, inp)
+        log.info("evaluated %s version %s against %s", inp.get("model_name"), inp.get("challenger"), inp.get("champion"))
         return out
 
     @activity.defn(name="VerifyPython")
@@ -448,7 +671,7 @@ async def main(argv=None) -> None:
     os.makedirs(args.work_dir, exist_ok=True)
     client = await Client.connect(args.address, namespace=args.namespace)
     acts = Activities(os.path.abspath(args.work_dir))
-    worker = Worker(client, task_queue=args.task_queue, activities=[acts.train_python, acts.verify_python],
+    worker = Worker(client, task_queue=args.task_queue, activities=[acts.train_python, acts.verify_python, acts.evaluate_python],
                     graceful_shutdown_timeout=timedelta(seconds=30))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -36,7 +36,7 @@ var policyFlagHelp = map[string]string{
 	"approval-timeout": "how long to wait for approval (default 24h)",
 	"on-timeout":       "when the approval wait runs out: reject (default) or promote (if the policy's evidence allows)",
 	"eval-data":        "held-out evaluation data file (same formats as --data), scored by challenger and champion",
-	"holdout-fraction": "hold out this fraction (0-1) of the training rows for evaluation, chosen by --holdout-seed",
+	"holdout-fraction": "hold out this fraction (0-1) of the training rows for evaluation, chosen by --holdout-seed (the same rows for every trainer, Go or Python)",
 	"holdout-seed":     "seed of the --holdout-fraction row choice (same seed, same rows)",
 	"holdout-window":   "hold out the rows of the last window before the cutoff (e.g. 24h): train on the past, evaluate on the most recent",
 }
@@ -71,6 +71,20 @@ func (f *policyFlags) fits(req workflows.LifecycleRequest, byPath bool) error {
 		return nil
 	}
 	_, err := fakemodel.SplitData(req.Data, req.Holdout, time.Time{})
+	return err
+}
+
+// fitsTable is fits for a trainer of another flavor: the held-out rows are
+// split from rows of named columns, as the worker's Train and Evaluate
+// split them (fakemodel.SplitTable).
+func (f *policyFlags) fitsTable(req workflows.LifecycleRequest, byPath bool) error {
+	if err := workflows.ValidatePolicy(req); err != nil {
+		return err
+	}
+	if byPath || req.Holdout.IsZero() {
+		return nil
+	}
+	_, err := fakemodel.SplitTable(req.Data, req.Holdout, time.Time{})
 	return err
 }
 

@@ -106,7 +106,7 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 	}
 	req.Trainer, req.Flavor = p.trainer, p.flavor
 	if workflows.NamesOtherFlavor(req) {
-		return p.otherFlavorRequest(req)
+		return p.otherFlavorRequest(req, byPath)
 	}
 	var err error
 	var model fakemodel.FakeModel
@@ -144,7 +144,7 @@ func (p *pipelineFlags) request(cfg config.Config, byPath bool) (workflows.Lifec
 // the data is read as rows with the worker's readers and limits (the fit
 // itself, and the names, are the worker's to check) and goes by absolute
 // path, or inline as x,y pairs.
-func (p *pipelineFlags) otherFlavorRequest(req workflows.LifecycleRequest) (workflows.LifecycleRequest, error) {
+func (p *pipelineFlags) otherFlavorRequest(req workflows.LifecycleRequest, byPath bool) (workflows.LifecycleRequest, error) {
 	req.WeightsSize = p.weights
 	switch {
 	case p.dataFile != "" && p.pairs != "":
@@ -172,11 +172,22 @@ func (p *pipelineFlags) otherFlavorRequest(req workflows.LifecycleRequest) (work
 	}
 	var err error
 	if req.Policy, req.Holdout, err = p.policy.build(func(path string) (vocab.TrainingData, error) {
-		return vocab.TrainingData{Path: path}, nil
+		// Read as the worker will read it, and sent by absolute path.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return vocab.TrainingData{}, failure.Wrap(failure.InvalidTrainingData, err, "evaluation data path")
+		}
+		if _, err := rows.ReadFile(abs, rows.ReadOptions{}); err != nil {
+			return vocab.TrainingData{}, failure.Wrap(failure.CodeOf(err), err, "evaluation data")
+		}
+		return vocab.TrainingData{Path: abs}, nil
 	}); err != nil {
 		return req, err
 	}
-	return req, workflows.ValidateFlavor(req)
+	if err := workflows.ValidateFlavor(req); err != nil {
+		return req, err
+	}
+	return req, p.policy.fitsTable(req, byPath)
 }
 
 func runCmd(e *env, c *commonFlags) *cobra.Command {

@@ -13,8 +13,9 @@ import (
 
 // The worker binary is built with linearmodel and its trainer: `starter run
 // --trainer linear` runs that pipeline through; an unknown trainer fails in
-// the worker with UnknownTrainer (exit 1), and a policy with another flavor
-// is refused before anything starts (exit 2).
+// the worker with UnknownTrainer (exit 1), and a policy with held-out rows
+// evaluates the linear flavor as it does FakeModels (held-out rows that
+// leave nothing to train on are refused up front, exit 2).
 func TestCLIRunNamesTrainer(t *testing.T) {
 	c := newCLIEnv(t)
 	c.startWorker()
@@ -41,7 +42,17 @@ func TestCLIRunNamesTrainer(t *testing.T) {
 	require.Equal(t, 1, r.code, "%s", r)
 	require.Contains(t, r.stderr, "UnknownTrainer")
 
-	r = c.starter(nil, "run", "--model", "cli-linear", "--data", data, "--trainer", "linear", "--holdout-fraction", "0.2", "--id", "cli-linear-policy")
+	// A policy with held-out rows runs for the linear flavor: v2 is the
+	// champion and v3, as exact on the same plane, is not better by the
+	// margin and keeps it.
+	c.okJSON(&out, "run", "--model", "cli-linear", "--data", data, "--trainer", "linear", "--alias", "champion",
+		"--policy", "beats-champion", "--margin", "0.001", "--margin-absolute", "--holdout-fraction", "0.3", "--holdout-seed", "7", "--id", "cli-linear-policy")
+	require.Equal(t, workflows.OutcomeKeptChampion, out.Result.Outcome, "%+v", out.Result)
+	require.NotNil(t, out.Result.Evidence)
+	require.Equal(t, 2, out.Result.Evidence.Champion, "cli-linear-2 took the configured alias")
+	// Held-out rows that leave nothing to train on are refused up front.
+	r = c.starter(nil, "run", "--model", "cli-linear", "--data", data, "--trainer", "linear", "--alias", "champion",
+		"--policy", "beats-champion", "--holdout-fraction", "0.999", "--id", "cli-linear-policy-bad")
 	require.Equal(t, 2, r.code, "%s", r)
-	require.Contains(t, r.stderr, "fakemodel models only")
+	require.Contains(t, r.stderr, "both must be non-empty")
 }

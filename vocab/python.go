@@ -10,6 +10,9 @@ const PythonQueueSuffix = "-python"
 const (
 	ActivityTrainPython  = "TrainPython"
 	ActivityVerifyPython = "VerifyPython"
+	// ActivityEvaluatePython scores challenger and champion on the
+	// held-out rows for a pipeline with a promotion policy.
+	ActivityEvaluatePython = "EvaluatePython"
 )
 
 // IsPythonTrainer reports whether trainer runs in the Python worker: by

@@ -39,6 +39,9 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if err := validate(req); err != nil {
 		return LifecycleResult{}, p.fail(err)
 	}
+	if err := evaluatesOtherFlavor(ctx, req); err != nil {
+		return LifecycleResult{}, p.fail(err)
+	}
 	if len(req.VerifyInputs) == 0 {
 		req.VerifyInputs = DefaultVerifyInputs
 	}
@@ -113,7 +116,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if usesPolicy(req) {
 		err := p.decideAndPromote(ctx, req, &res, challenger{
 			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
-			trainDataSHA256: trained.DataSHA256,
+			trainDataSHA256: trained.DataSHA256, flavor: trained.Flavor,
 		}, previous.Version, cutoff)
 		return res, err
 	}
@@ -262,16 +265,14 @@ func NamesOtherFlavor(req LifecycleRequest) bool {
 	return named(req.Trainer) || named(req.Flavor)
 }
 
-// ValidateFlavor rejects what a pipeline of another flavor cannot do yet:
-// evaluation scores FakeModels only, so such a pipeline promotes without a
-// policy or held-out data, and a weights payload is fakemodel's. The
-// starter calls it too, so the refusal is exit 2 before anything starts.
+// ValidateFlavor rejects what a pipeline of another flavor cannot do: a
+// weights payload is fakemodel's. Policies and held-out data work for every
+// flavor (Go flavors are evaluated by Evaluate, Python-trained models by
+// the Python worker's EvaluatePython). The starter calls it too, so the
+// refusal is exit 2 before anything starts.
 func ValidateFlavor(req LifecycleRequest) error {
 	if !NamesOtherFlavor(req) {
 		return nil
-	}
-	if usesPolicy(req) {
-		return failure.New(failure.InvalidArgument, "promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor)
 	}
 	if req.WeightsSize != 0 {
 		return failure.New(failure.InvalidArgument, "a weights payload is a fakemodel option; trainer %q, flavor %q has none", req.Trainer, req.Flavor)

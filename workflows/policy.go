@@ -12,6 +12,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/policy"
+	"github.com/flavorflow/flavorflow/vocab"
 )
 
 // maxPolicyRounds bounds how often one pipeline evaluates again because the
@@ -52,6 +53,27 @@ func ValidatePolicy(req LifecycleRequest) error {
 	return req.Holdout.Validate()
 }
 
+// changePolicyAnyFlavor guards evaluation for flavors other than
+// fakemodel. Before it, such a pipeline with a policy or held-out data
+// failed in validation; a history recorded then replays that refusal.
+const changePolicyAnyFlavor = "policy-any-flavor"
+
+// evaluatesOtherFlavor refuses, in a history recorded before Go flavors
+// could be evaluated, what validation refused then. It records a marker
+// only in pipelines of another flavor with a policy, so FakeModel
+// histories have the commands they had.
+func evaluatesOtherFlavor(ctx workflow.Context, req LifecycleRequest) error {
+	if !NamesOtherFlavor(req) || !usesPolicy(req) {
+		return nil
+	}
+	if workflow.GetVersion(ctx, changePolicyAnyFlavor, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"promotion policies and held-out data evaluate fakemodel models only so far; trainer %q, flavor %q runs without them", req.Trainer, req.Flavor),
+			string(failure.InvalidArgument), nil)
+	}
+	return nil
+}
+
 // challenger is the version the pipeline registered.
 type challenger struct {
 	version        int
@@ -60,6 +82,33 @@ type challenger struct {
 	// trainDataSHA256 is what Train read: Evaluate refuses to score on
 	// data that changed since.
 	trainDataSHA256 string
+	// flavor is Train's (empty for fakemodel): Evaluate scores rows of
+	// named columns through the flavor registry for any other.
+	flavor string
+	// python: the Python worker trained it, and only it can load it.
+	python bool
+}
+
+// evaluate scores the challenger and the champion. A Go worker loads the
+// versions of its flavors (Evaluate); a model the Python worker trained is
+// scored there (EvaluatePython, on its queue) and the scores are recorded
+// here (RecordEvidence), so the evidence, its records and the decision are
+// the same for every flavor.
+func evaluate(ctx workflow.Context, c challenger, in activities.EvaluateInput, out *activities.EvaluateOutput) error {
+	var a *activities.Activities
+	if !c.python {
+		return workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.Evaluate, in).Get(ctx, out)
+	}
+	o := stepActivityOptions(StageEvaluating)
+	o.TaskQueue = workflow.GetInfo(ctx).TaskQueueName + vocab.PythonQueueSuffix
+	var scored activities.PythonEvaluateOutput
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), vocab.ActivityEvaluatePython, activities.PythonEvaluateInput{
+		ModelName: in.ModelName, Challenger: in.Challenger, ChallengerSHA256: in.ChallengerSHA256, Champion: in.Champion,
+		Data: in.Data, Holdout: in.Holdout, Cutoff: in.Cutoff, TrainDataSHA256: in.TrainDataSHA256,
+	}).Get(ctx, &scored); err != nil {
+		return err
+	}
+	return workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.RecordEvidence, activities.RecordEvidenceInput{Evaluate: in, Scored: scored}).Get(ctx, out)
 }
 
 // decideAndPromote is the policy path after verification: evaluate the
@@ -80,12 +129,14 @@ func (p *pipeline) decideAndPromote(ctx workflow.Context, req LifecycleRequest, 
 				return err
 			}
 			var out activities.EvaluateOutput
-			if err := workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.Evaluate, activities.EvaluateInput{
+			if err := evaluate(ctx, c, activities.EvaluateInput{
 				ModelName: req.ModelName, Challenger: c.version, ChallengerSHA256: c.sha256,
 				ChallengerRunID: c.runID, ChallengerModelID: c.modelID, Champion: champion,
 				Data: req.Data, Holdout: req.Holdout, Cutoff: cutoff, At: workflow.GetInfo(ctx).WorkflowStartTime,
 				TrainDataSHA256: c.trainDataSHA256,
-			}).Get(ctx, &out); err != nil {
+				// Empty for fakemodel: its input is the bytes it was.
+				Flavor: c.flavor,
+			}, &out); err != nil {
 				return p.fail(err)
 			}
 			ev = &out.Evidence

@@ -32,6 +32,7 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	var py activities.PythonTrainOutput
 	if err := workflow.ExecuteActivity(onPython(StageTraining), vocab.ActivityTrainPython, activities.PythonTrainInput{
 		ModelName: req.ModelName, Trainer: req.Trainer, Data: req.Data, Cutoff: cutoff,
+		Holdout: req.Holdout, // absent without one: the input is the bytes it was
 	}).Get(ctx, &py); err != nil {
 		return res, p.fail(err)
 	}
@@ -39,6 +40,9 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	trained := activities.TrainOutput{
 		Stats: py.Stats, DataSHA256: py.DataSHA256, Flavor: py.Flavor, Metrics: py.Metrics, Check: py.Check,
 		Dataset: &activities.TrainingDataset{Source: datasetSource(req.Data), Rows: py.Rows},
+	}
+	if !req.Holdout.IsZero() {
+		trained.HeldOut, trained.HeldOutRows = req.Holdout.String(), py.HeldOutRows
 	}
 	saveIn := activities.SaveInput{ModelName: req.ModelName, Created: workflow.GetInfo(ctx).WorkflowStartTime, Flavor: py.Flavor}
 
@@ -70,6 +74,16 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	}
 	res.PythonVerified = &PythonVerification{ManifestSHA256: verified.ManifestSHA256, Predictions: verified.Predictions, ModelURI: verified.ModelURI, Dir: verified.Dir}
 
+	if usesPolicy(req) {
+		// Evaluated on the Python queue, decided and promoted as every
+		// pipeline with a policy. Histories from before this was possible
+		// failed validation (evaluatesOtherFlavor keeps that refusal).
+		err := p.decideAndPromote(ctx, req, &res, challenger{
+			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
+			trainDataSHA256: py.DataSHA256, flavor: py.Flavor, python: true,
+		}, previous.Version, cutoff)
+		return res, err
+	}
 	if req.Alias == "" {
 		p.progress.StepsDone = append(p.progress.StepsDone, StageVerifying)
 		p.progress.Step = "done"

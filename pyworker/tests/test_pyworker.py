@@ -147,3 +147,128 @@ def test_verify_staged_corrupt_or_wrong_is_refused(tmp_path):
     with pytest.raises(ApplicationError) as e:
         pw.verify_sync(inp, work, "wf-s")
     assert e.value.type == "ChecksumMismatch" and e.value.non_retryable
+
+
+# --- held-out rows and EvaluatePython -------------------------------------
+
+
+def test_held_out_rule_is_gos():
+    # rows/split_test.go pins the same rows for Go's rows.HeldOutByFraction.
+    assert [i for i in range(20) if pw.held_out_by_fraction(i, 0.3, 7)] == [4, 13, 18, 19]
+    # Negative seeds are two's complement, as Go's uint64(seed).
+    assert [i for i in range(20) if pw.held_out_by_fraction(i, 0.5, -3)] == \
+        [i for i in range(20) if pw.held_out_by_fraction(i, 0.5, (1 << 64) - 3)]
+
+
+def plane(n, offset=0.0, t0=None):
+    head = ("t," if t0 is not None else "") + "a,b,y\n"
+    lines = []
+    for i in range(n):
+        a, b = i, (i * 5) % 7
+        t = f"2026-03-01T{i:02d}:00:00Z," if t0 is not None else ""
+        lines.append(f"{t}{a},{b},{1 + 2 * a - 3 * b + offset}")
+    return head + "\n".join(lines) + "\n"
+
+
+def test_train_keeps_held_out_rows_out(tmp_path):
+    data = write_csv(tmp_path, plane(20))
+    out = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}, "holdout": {"fraction": 0.3, "seed": 7}},
+                        str(tmp_path / "work"), "wf-h")
+    assert out["stats"]["n"] == 16 and out["held_out_rows"] == 4
+    train, held, end = pw.split_table({"path": data}, {"fraction": 0.3, "seed": 7}, None)
+    assert list(held["a"]) == [4.0, 13.0, 18.0, 19.0] and end is None
+    assert out["data_sha256"] == pw.table_digest(train)
+
+
+def test_window_split(tmp_path):
+    data = write_csv(tmp_path, plane(10, t0=True))
+    window = 3 * 3600 * 10**9  # Go's time.Duration of 3h, in nanoseconds
+    train, held, end = pw.split_table({"path": data}, {"window": window}, None)
+    assert list(held["a"]) == [7.0, 8.0, 9.0] and len(train) == 7 and end == "2026-03-01T09:00:00Z"
+    train, held, end = pw.split_table({"path": data}, {"window": window}, "2026-03-01T05:00:00Z")
+    assert list(held["a"]) == [3.0, 4.0, 5.0] and list(train["a"]) == [0.0, 1.0, 2.0] and end == "2026-03-01T05:00:00Z"
+    with pytest.raises(ApplicationError) as e:
+        pw.split_table({"path": data}, {"window": window * 10}, None)
+    assert e.value.type == "InvalidTrainingData"
+
+
+class _Version:
+    def __init__(self, tags):
+        self.tags = tags
+
+
+class _Registry:
+    """The two calls evaluate_sync makes of MlflowClient, over directories
+    TrainPython saved: versions by number, their tags, their files."""
+
+    def __init__(self):
+        self.dirs, self.tags = {}, {}
+
+    def add(self, version, out):
+        self.dirs[version] = out["dir"]["uri"].removeprefix("file://")
+        self.tags[version] = {pw.TAG_MANIFEST_SHA256: out["dir"]["sha256"]}
+
+    def get_model_version(self, name, version):
+        return _Version(self.tags[int(version)])
+
+
+def test_evaluate_scores_challenger_and_champion(tmp_path, monkeypatch):
+    import shutil
+
+    import mlflow
+
+    reg = _Registry()
+
+    def download(artifact_uri, dst_path):
+        version = int(artifact_uri.rsplit("/", 1)[1])
+        shutil.copytree(reg.dirs[version], dst_path)
+        return dst_path
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", download)
+    h = {"fraction": 0.3, "seed": 7}
+    champ = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": write_csv(tmp_path, plane(20, 5), "c.csv")}},
+                          str(tmp_path / "w"), "wf-champ")
+    data = write_csv(tmp_path, plane(20), "d.csv")
+    chall = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}, "holdout": h}, str(tmp_path / "w"), "wf-chall")
+    reg.add(1, champ)
+    reg.add(2, chall)
+    inp = {"model_name": "m", "challenger": 2, "challenger_sha256": chall["dir"]["sha256"], "champion": 1,
+           "data": {"path": data}, "holdout": h, "train_data_sha256": chall["data_sha256"]}
+    out = pw.evaluate_sync(inp, client=reg)
+    assert out["held_out_rows"] == 4 and out["challenger_scores"]["n"] == 4
+    assert out["challenger_scores"]["mse"] == pytest.approx(0, abs=1e-12)
+    assert out["champion_scores"]["mse"] == pytest.approx(25)
+    assert out["champion_scores"]["mae"] == pytest.approx(5)
+    assert out["bytes_read"] > 0
+    _, held, _ = pw.split_table({"path": data}, h, None)
+    assert out["held_out_data_sha256"] == pw.table_digest(held)
+
+    # The pipeline's hash must be the version's.
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync({**inp, "challenger_sha256": champ["dir"]["sha256"]}, client=reg)
+    assert e.value.type == "ChecksumMismatch" and e.value.non_retryable
+    # A champion whose files changed after logging.
+    with open(os.path.join(reg.dirs[1], "MLmodel"), "a") as f:
+        f.write("# changed\n")
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync(inp, client=reg)
+    assert e.value.type == "ChecksumMismatch"
+    # A champion without a recorded hash is not scored.
+    reg.tags[1] = {}
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync(inp, client=reg)
+    assert e.value.type == "InvalidManifest"
+    # Training data that changed since: refused.
+    with open(data, "a") as f:
+        f.write("20,2,40\n")
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync(inp, client=reg)
+    assert e.value.type == "InvalidTrainingData"
+
+
+def test_score_is_gos_formula():
+    assert pw.score([1, 2, 3], [1, 2, 3]) == {"n": 3, "mse": 0, "mae": 0, "r2": 1}
+    s = pw.score([2, 2], [1, 3])
+    assert s["mse"] == 1 and s["mae"] == 1 and s["r2"] == 0
+    assert pw.score([3, 1], [1, 3])["r2"] == -3
+    assert pw.score([1, 1], [2, 2])["r2"] == 0
