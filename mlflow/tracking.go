@@ -2,8 +2,8 @@ package mlflow
 
 import (
 	"context"
-	"net/http"
 	"maps"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
