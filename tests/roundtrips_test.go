@@ -77,11 +77,12 @@ var roundTripBudget = map[string]int{
 	"PUT mlflow-artifacts/artifacts/…":           9,
 	"GET mlflow-artifacts/artifacts/…":           18,
 	"GET mlflow-artifacts/artifacts":             6,
-	"GET mlflow/model-versions/get-download-uri": 8,
-	"GET mlflow/model-versions/get":              4,
+	"GET mlflow/model-versions/get-download-uri": 1, // once per version: the client keeps it
+	"GET mlflow/model-versions/get":              2, // verify and promote; their downloads reuse the answer
 	"GET mlflow/registered-models/alias":         4,
-	"GET mlflow/experiments/get-by-name":         2,
+	"GET mlflow/experiments/get-by-name":         1, // the client keeps it for a minute
 	"POST mlflow/logged-models/search":           2,
+	"GET mlflow/model-versions/search":           1, // a model that has versions: find before create
 	"POST mlflow/model-versions/set-tag":         2,
 	"POST mlflow/runs/log-batch":                 2,
 	"GET mlflow/runs/get":                        1,
