@@ -214,7 +214,7 @@ var requestPurpose = map[string]string{
 	"POST mlflow/runs/create":                    "the run that owns the logged model, with the workflow tags",
 	"POST mlflow/runs/log-batch":                 "the training params and metrics, in one batch",
 	"POST mlflow/runs/update":                    "the run marked finished",
-	"GET mlflow/runs/get":                        "the run read back by the log step (its state and artifact location)",
+	"GET mlflow/runs/get":                        "the run read back when a run output is refused as a repeat (the link committed before a lost answer); the log step hands LogModel the run it found or created instead of reading it",
 	"POST mlflow/logged-models/search":           "look-up-before-create of the logged model by its idempotency key (exactly-once logging across retries), and the registration's check that the logged model is the run's",
 	"POST mlflow/logged-models":                  "the logged model (its ID and artifact location)",
 	"GET mlflow/logged-models/{id}":              "the logged model's state and artifact location",

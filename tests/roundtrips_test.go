@@ -85,7 +85,6 @@ var roundTripBudget = map[string]int{
 	"GET mlflow/model-versions/search":           1, // a model that has versions: find before create
 	"POST mlflow/model-versions/set-tag":         2,
 	"POST mlflow/runs/log-batch":                 2,
-	"GET mlflow/runs/get":                        1,
 	"PATCH mlflow/logged-models/{id}":            1,
 	"PATCH mlflow/logged-models/{id}/tags":       1,
 	"POST mlflow/logged-models":                  1,
