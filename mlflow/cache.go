@@ -23,7 +23,8 @@ import (
 //   - an experiment's ID by name (get-by-name: the save step and the log
 //     step each look it up). An experiment keeps its ID, but its name can
 //     come to name another one (renamed, or deleted for good and created
-//     again), so an entry lives experimentTTL, and a create that the server
+//     again; the SQL store may even give a freed ID to the next experiment
+//     created), so an entry lives experimentTTL, and a create that the server
 //     refuses with RESOURCE_DOES_NOT_EXIST for a cached ID drops the entry
 //     and fails retryably: the retry looks the name up again.
 const (
