@@ -100,7 +100,9 @@ func promoteDamaged(t *testing.T, a *Activities, st store.Store) {
 	// Rollback checks the same way.
 	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 2, Rollback: true})
 	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
-	sha, err := a.checkStoredVersion(ctx, "m", 1)
+	v1, err := st.GetModelVersion(ctx, "m", 1)
+	require.NoError(t, err)
+	sha, err := a.checkStoredVersion(ctx, v1)
 	require.NoError(t, err)
 	require.NotEmpty(t, sha)
 }

@@ -55,8 +55,10 @@ func (a *Activities) logModel(ctx context.Context, in LogInput) (LogOutput, erro
 	wfID, _ := workflowKey(ctx)
 	upCtx, handBack, cancel := a.untilStop(ctx)
 	logged, err := flavor.LogModel(upCtx, a.Store, dir, flavor.LogOptions{
-		ExperimentID:        expID,
-		RunID:               run.ID,
+		ExperimentID: expID,
+		RunID:        run.ID,
+		// As ensureRun left it, with trainParams logged: no second read.
+		Run:                 run,
 		Name:                LoggedModelName,
 		Params:              trainParams(in),
 		Tags:                store.Tags{vocab.TagWorkflowID: wfID, vocab.TagSavedCreated: in.Save.Created.UTC().Format(time.RFC3339Nano)},

@@ -164,7 +164,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 		}
 		return out, failure.New(failure.AliasConflict, "alias %s of %s points at version %d, newer than %d; aliases move forward only (use rollback)", req.Alias, req.ModelName, current, req.Version)
 	}
-	if _, err := a.checkStoredVersion(ctx, req.ModelName, req.Version); err != nil {
+	if _, err := a.checkStoredVersion(ctx, mv); err != nil {
 		return out, err
 	}
 	// The check reads the whole model, seconds for a large one; a writer

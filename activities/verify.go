@@ -47,10 +47,12 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	}
 	defer release()
 
+	// The download resolves the version from the answer just checked.
+	st := readVersion(a.Store, mv)
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
 	if isGeneric(in.Flavor) {
-		loaded, err := flavor.Load(dlCtx, a.registry(), a.Store, modeluri.Version(in.ModelName, in.Version), dst)
+		loaded, err := flavor.Load(dlCtx, a.registry(), st, modeluri.Version(in.ModelName, in.Version), dst)
 		cancel()
 		stop()
 		if err = handBack(err); err != nil {
@@ -58,7 +60,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 		}
 		return a.verifyLoaded(ctx, in, loaded, dst)
 	}
-	loaded, err := flavor.LoadModel(dlCtx, a.Store, modeluri.Version(in.ModelName, in.Version), dst)
+	loaded, err := flavor.LoadModel(dlCtx, st, modeluri.Version(in.ModelName, in.Version), dst)
 	cancel()
 	stop()
 	err = handBack(err)

@@ -65,7 +65,7 @@ func (e *env) logRegisterOnce(ctx context.Context, a *activities.Activities, exp
 	if _, err := flavor.SaveModel(ctx, dir, fakemodel.New(3), flavor.SaveOptions{RunID: run.ID}); err != nil {
 		return err
 	}
-	logged, err := flavor.LogModel(ctx, e.client, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, IdempotencyKey: name})
+	logged, err := flavor.LogModel(ctx, e.client, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Run: run, IdempotencyKey: name})
 	if err != nil {
 		return err
 	}

@@ -208,13 +208,13 @@ func requestKey(method, path string) string {
 // (BENCHMARKS.md lists them with this run's counts). No figures here: the
 // counts come from the run.
 var requestPurpose = map[string]string{
-	"GET mlflow/experiments/get-by-name":         "the experiment's ID: the save step's look-up of an earlier attempt's creation time and the log step's ensure-experiment, one each (not shared between activities)",
+	"GET mlflow/experiments/get-by-name":         "the experiment's ID, for the save step's look-up of an earlier run's creation time and the log step's ensure-experiment: the client keeps it for a minute (and drops it when a create finds the ID gone), so each worker asks about once a minute",
 	"POST mlflow/experiments/create":             "the experiment, when the log step's look-up found none",
 	"POST mlflow/runs/search":                    "look-up-before-create of the workflow's run by its workflow-ID tag: a retried log step finds the run instead of making a second",
 	"POST mlflow/runs/create":                    "the run that owns the logged model, with the workflow tags",
 	"POST mlflow/runs/log-batch":                 "the training params and metrics, in one batch",
 	"POST mlflow/runs/update":                    "the run marked finished",
-	"GET mlflow/runs/get":                        "the run read back by the log step (its state and artifact location)",
+	"GET mlflow/runs/get":                        "the run read back when a run output is refused as a repeat (the link committed before a lost answer); the log step hands LogModel the run it found or created instead of reading it",
 	"POST mlflow/logged-models/search":           "look-up-before-create of the logged model by its idempotency key (exactly-once logging across retries), and the registration's check that the logged model is the run's",
 	"POST mlflow/logged-models":                  "the logged model (its ID and artifact location)",
 	"GET mlflow/logged-models/{id}":              "the logged model's state and artifact location",
@@ -229,8 +229,8 @@ var requestPurpose = map[string]string{
 	"POST mlflow/registered-models/create":       "the registered model, the first time its name is seen",
 	"GET mlflow/model-versions/search":           "look-up-before-create of the version by the workflow-ID tag: a retried register finds its version instead of adding a duplicate",
 	"POST mlflow/model-versions/create":          "the model version",
-	"GET mlflow/model-versions/get":              "the version's status, source and tags (the manifest hash), read by load-and-verify, by each download's resolve and by the promotion",
-	"GET mlflow/model-versions/get-download-uri": "where a version's files are: once per download, and once after every answer that carries a version (model-versions/get, registered-models/alias), because this MLflow's version JSON omits the storage location",
+	"GET mlflow/model-versions/get":              "the version's status, source and tags (the manifest hash): read by load-and-verify and by the promotion, each just before its download, which resolves the version from that same answer",
+	"GET mlflow/model-versions/get-download-uri": "where a version's files are, because this MLflow's version JSON omits the storage location: asked once per version (at registration); the client keeps the answer per name, version, source and creation time, so later answers about that version and its downloads reuse it, and a version recreated under the same number is asked again",
 	"POST mlflow/model-versions/set-tag":         "tags on the version: verified (the promotion requires it) and the pipeline's record",
 	"GET mlflow/registered-models/alias":         "the alias's current version: the previous champion read before verification (kept for rollback); then the keeper reads it before the stored-bytes check, again after it (a writer outside Temporal may have moved it meanwhile: MLflow has no compare-and-set) and once more after setting it (read-back)",
 	"POST mlflow/registered-models/alias":        "the promotion itself: the alias set to the new version",

@@ -61,9 +61,14 @@ type Saved struct {
 type LogOptions struct {
 	ExperimentID string
 	RunID        string // source run; links the model as a run output
-	Name         string // logged model name (no "/ : . % \" '")
-	Params       store.Tags
-	Tags         store.Tags
+	// Run, when set, is the source run as the caller just created or read
+	// it (its params and outputs); LogModel then does not read it again.
+	// Its params must include every param the run has that is not in
+	// Params, as they do when the caller logged Params to the run itself.
+	Run    *store.Run
+	Name   string // logged model name (no "/ : . % \" '")
+	Params store.Tags
+	Tags   store.Tags
 	// IdempotencyKey, when set, is stored as a tag on the logged model and
 	// looked up first: a second LogModel with the same key reuses the model
 	// (and skips files already uploaded with the right size).

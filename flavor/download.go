@@ -142,9 +142,13 @@ func resolve(ctx context.Context, st store.Store, u modeluri.URI) (location, err
 		if err != nil {
 			return location{}, err
 		}
-		r, err := st.GetModelVersionDownloadURI(ctx, u.Name, version)
-		if err != nil {
-			return location{}, err
+		// Every store fills the version's storage location (what
+		// get-download-uri answers): ask only a store that did not.
+		r := mv.StorageLocation
+		if r == "" {
+			if r, err = st.GetModelVersionDownloadURI(ctx, u.Name, version); err != nil {
+				return location{}, err
+			}
 		}
 		loc = location{root: r, want: mv.Tags[vocab.TagManifestSHA256], wantFrom: fmt.Sprintf("version %d of %s", version, u.Name)}
 		if loc.want == "" && mv.ModelID != "" {

@@ -99,8 +99,11 @@ type logger struct {
 // findOrCreate returns the logged model to upload into, and whether it was
 // found by the idempotency key.
 func (l *logger) findOrCreate(ctx context.Context) (*store.LoggedModel, bool, error) {
-	var run *store.Run
-	if l.opts.RunID != "" {
+	run := l.opts.Run
+	if run != nil && run.ID != l.opts.RunID {
+		run = nil // not the source run: read that one
+	}
+	if run == nil && l.opts.RunID != "" {
 		r, err := l.st.GetRun(ctx, l.opts.RunID)
 		if err != nil {
 			return nil, false, err

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/store"
@@ -31,6 +32,11 @@ type Client struct {
 	Backoff    Backoff
 
 	mpuUnsupported atomic.Bool // set after the first 501 from mpu/create
+
+	// Answers that save round trips (cache.go).
+	locations   *lru[locationKey, string]
+	experiments *lru[string, cachedExperiment]
+	now         func() time.Time // the experiment cache's clock; tests move it
 }
 
 var _ store.Store = (*Client)(nil)
@@ -59,6 +65,10 @@ func New(cfg Config) (*Client, error) {
 		log:        cfg.Logger,
 		CheckRetry: DefaultCheckRetry,
 		Backoff:    ExponentialBackoff(cfg.BackoffFactor, cfg.BackoffJitter, cfg.BackoffMax),
+
+		locations:   newLRU[locationKey, string](locationCacheSize),
+		experiments: newLRU[string, cachedExperiment](experimentCacheSize),
+		now:         time.Now,
 	}
 	if cfg.InsecureTLS {
 		c.log.Warn("MLFLOW_TRACKING_INSECURE_TLS is set: server certificates are not verified", "server", c.Describe())

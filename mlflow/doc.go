@@ -69,7 +69,8 @@
 //
 // Model version JSON has neither model_id nor storage_location: ModelID is
 // taken from a models:/m-<id> source and StorageLocation from
-// get-download-uri (one extra GET per version returned). runs/search and
+// get-download-uri (one extra GET the first time the client sees a version;
+// the answer is kept, see cache.go). runs/search and
 // logged-models/search answer newest first; the client returns creation
 // order (start time, then creation timestamp). model-versions/create checks
 // the source before the registered model, so a missing model can come back

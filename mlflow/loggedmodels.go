@@ -46,7 +46,7 @@ func (c *Client) CreateLoggedModel(ctx context.Context, req store.CreateLoggedMo
 	}
 	var out loggedModelEnvelope
 	if err := c.call(ctx, create, http.MethodPost, "logged-models", nil, in, &out); err != nil {
-		return nil, err
+		return nil, c.staleExperiment(err, req.ExperimentID)
 	}
 	return out.get("logged-models create")
 }

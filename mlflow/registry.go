@@ -116,14 +116,26 @@ func (c *Client) explainCreateVersionError(ctx context.Context, name string, err
 
 // fillStorageLocation: 3.17.2 omits storage_location (and model_id) from
 // model version JSON; get-download-uri answers it (storage location, else
-// source).
+// source). The server fixes a version's location when it creates the
+// version, so the answer is remembered for the version as mv describes it
+// (cache.go): a later answer about the same version costs no second GET,
+// and one about a recreated version with the same number misses.
 func (c *Client) fillStorageLocation(ctx context.Context, mv *store.ModelVersion) error {
 	if mv.StorageLocation != "" {
+		return nil
+	}
+	key := locationKey{name: mv.Name, version: mv.Version, source: mv.Source, createdMs: mv.CreatedMs}
+	cacheable := mv.CreatedMs != 0 && mv.Status != store.VersionPending // a version still being registered may not have its location yet
+	if uri, ok := c.locations.get(key); ok && cacheable {
+		mv.StorageLocation = uri
 		return nil
 	}
 	uri, err := c.GetModelVersionDownloadURI(ctx, mv.Name, mv.Version)
 	if err != nil {
 		return err
+	}
+	if cacheable {
+		c.locations.put(key, uri)
 	}
 	mv.StorageLocation = uri
 	return nil

@@ -2,6 +2,7 @@ package mlflow
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,17 +20,46 @@ var (
 )
 
 // GetExperimentByName returns NotFound when there is no such experiment.
+// An answer is reused for experimentTTL (cache.go): every pipeline looks
+// its experiment up twice, and it is the same experiment for hours.
 func (c *Client) GetExperimentByName(ctx context.Context, name string) (*store.Experiment, error) {
+	if e, ok := c.experiments.get(name); ok && c.now().Sub(e.at) < experimentTTL {
+		exp := e.exp
+		exp.Tags = maps.Clone(e.exp.Tags)
+		return &exp, nil
+	}
 	var out struct {
 		Experiment *wireExperiment `json:"experiment"`
 	}
 	if err := c.call(ctx, read, http.MethodGet, "experiments/get-by-name", url.Values{"experiment_name": {name}}, nil, &out); err != nil {
+		if IsNotFound(err) {
+			c.experiments.removeIf(func(n string, _ cachedExperiment) bool { return n == name })
+		}
 		return nil, err
 	}
 	if out.Experiment == nil {
 		return nil, failure.New(failure.BadResponse, "experiments/get-by-name: expected an experiment")
 	}
-	return out.Experiment.toStore(), nil
+	exp := out.Experiment.toStore()
+	if exp.ID != "" && exp.Name == name {
+		c.experiments.put(name, cachedExperiment{exp: *exp, at: c.now()})
+	}
+	return exp, nil
+}
+
+// staleExperiment turns the server's RESOURCE_DOES_NOT_EXIST for an
+// experiment ID this client handed out from its cache into a retryable
+// failure after dropping the entry: the experiment was deleted for good
+// (and perhaps created again under its name) since it was looked up, and
+// the retry looks the name up again instead of failing the step.
+func (c *Client) staleExperiment(err error, experimentID string) error {
+	if !IsNotFound(err) {
+		return err
+	}
+	if !c.experiments.removeIf(func(_ string, e cachedExperiment) bool { return e.exp.ID == experimentID }) {
+		return err
+	}
+	return failure.Wrap(failure.Internal, err, "experiment %s no longer exists; the retry looks its name up again", experimentID)
 }
 
 // CreateExperiment is not retried after an ambiguous failure; callers look
@@ -66,7 +96,7 @@ func (c *Client) CreateRun(ctx context.Context, req store.CreateRunRequest) (*st
 	}
 	var out runEnvelope
 	if err := c.call(ctx, create, http.MethodPost, "runs/create", nil, in, &out); err != nil {
-		return nil, err
+		return nil, c.staleExperiment(err, req.ExperimentID)
 	}
 	return out.get("runs/create")
 }
