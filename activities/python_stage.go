@@ -33,8 +33,11 @@ const pythonRelTol = 1e-9
 
 // StagePythonInput is the input of StagePythonVerify.
 type StagePythonInput struct {
-	ModelName      string `json:"model_name"`
-	Version        int    `json:"version"`
+	ModelName string `json:"model_name"`
+	Version   int    `json:"version"`
+	// ManifestSHA256 is the hash the pipeline logged; empty for a version
+	// it did not log (the champion it is evaluated against): then the hash
+	// recorded on the version is checked, and one must be recorded.
 	ManifestSHA256 string `json:"manifest_sha256"`
 }
 
@@ -83,8 +86,18 @@ func (a *Activities) stagePythonVerify(ctx context.Context, in StagePythonInput)
 	if err != nil {
 		return StagePythonOutput{}, err
 	}
-	if tag := mv.Tags[vocab.TagManifestSHA256]; tag != in.ManifestSHA256 {
-		return StagePythonOutput{}, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", in.Version, tag, in.ManifestSHA256)
+	// want is the hash the pipeline logged; a champion staged for
+	// evaluation was logged by another pipeline, so its recorded hash is
+	// the one to check against, and a version without one is not loaded.
+	want, tag := in.ManifestSHA256, mv.Tags[vocab.TagManifestSHA256]
+	if want == "" {
+		if tag == "" {
+			return StagePythonOutput{}, failure.New(failure.InvalidManifest, "version %d of %s records no manifest hash (%s) to check its bytes against", in.Version, in.ModelName, vocab.TagManifestSHA256)
+		}
+		want = tag
+	}
+	if tag != want {
+		return StagePythonOutput{}, failure.New(failure.ChecksumMismatch, "version %d carries manifest hash %q, the pipeline logged %q", in.Version, tag, want)
 	}
 	final, err := filepath.Abs(a.workDir(ctx, pythonStagedRel(in.Version)))
 	if err != nil {
@@ -93,7 +106,7 @@ func (a *Activities) stagePythonVerify(ctx context.Context, in StagePythonInput)
 	// An earlier attempt that renamed its download into place and died
 	// before it reported: keep it if it still matches, else fetch again.
 	if _, err := os.Lstat(final); err == nil {
-		if _, sum, err := flavor.VerifyDir(final); err == nil && sum == in.ManifestSHA256 {
+		if _, sum, err := flavor.VerifyDir(final); err == nil && sum == want {
 			size, _ := dirSize(final)
 			return StagePythonOutput{Dir: final, ManifestSHA256: sum, BytesRead: size}, nil
 		}
@@ -126,8 +139,8 @@ func (a *Activities) stagePythonVerify(ctx context.Context, in StagePythonInput)
 	if err != nil {
 		return StagePythonOutput{}, err
 	}
-	if sum != in.ManifestSHA256 {
-		return StagePythonOutput{}, failure.New(failure.ChecksumMismatch, "version %d downloads with manifest hash %s, the pipeline logged %s", in.Version, sum, in.ManifestSHA256)
+	if sum != want {
+		return StagePythonOutput{}, failure.New(failure.ChecksumMismatch, "version %d downloads with manifest hash %s, the pipeline logged %s", in.Version, sum, want)
 	}
 	if err := os.Rename(dst, final); err != nil {
 		return StagePythonOutput{}, failure.Wrap(failure.Internal, err, "rename %s to %s", dst, final)

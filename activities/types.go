@@ -282,6 +282,14 @@ type PythonEvaluateInput struct {
 	Holdout          vocab.Holdout      `json:"holdout"`
 	Cutoff           time.Time          `json:"cutoff,omitzero"`
 	TrainDataSHA256  string             `json:"train_data_sha256,omitempty"`
+	// ChallengerDir and ChampionDir are the versions staged by the Go
+	// worker (StagePythonVerify) when the Python worker cannot read the
+	// store (the embedded one), ChampionSHA256 the champion's manifest hash
+	// as staged; empty against an MLflow server, where the Python worker
+	// loads models:/ URIs.
+	ChallengerDir  string `json:"challenger_dir,omitempty"`
+	ChampionDir    string `json:"champion_dir,omitempty"`
+	ChampionSHA256 string `json:"champion_sha256,omitempty"`
 }
 
 // PythonEvaluateOutput is EvaluatePython's scores; RecordEvidence turns

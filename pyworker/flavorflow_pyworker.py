@@ -71,6 +71,7 @@ CHECKSUM_MISMATCH = "ChecksumMismatch"
 VERIFICATION_FAILED = "VerificationFailed"
 INVALID_PATH = "InvalidPath"
 NOT_FOUND = "NotFound"
+INVALID_CONFIG = "InvalidConfig"
 
 log = logging.getLogger("flavorflow.pyworker")
 
@@ -467,6 +468,20 @@ def _predict_check(model, check: dict, version: int) -> list:
     return got
 
 
+def staged_dir(path: str, work_dir: str, wf_id: str) -> str:
+    """The real path of a directory the Go worker staged for this workflow
+    (StagePythonVerify). Only a directory of this workflow in the shared
+    work directory: the path comes through Temporal, and nothing else is
+    ours to load."""
+    root = os.path.realpath(os.path.join(work_dir, sanitize(wf_id)))
+    real = os.path.realpath(path)
+    if real == root or os.path.commonpath([root, real]) != root:
+        raise fail(INVALID_PATH, f"staged directory {path} is not inside this workflow's work directory {root}")
+    if not os.path.isdir(real):
+        raise fail(NOT_FOUND, f"staged directory {path} does not exist here (both workers must share the work directory)")
+    return real
+
+
 def verify_staged(inp: dict, work_dir: str, wf_id: str) -> dict:
     """VerifyPython on the embedded store: the Go worker downloaded the exact
     version into this workflow's directory of the shared work directory
@@ -480,28 +495,33 @@ def verify_staged(inp: dict, work_dir: str, wf_id: str) -> dict:
     want = inp.get("manifest_sha256", "")
     if not want:
         raise fail(INVALID_ARGUMENT, f"version {version}: no manifest hash to check the staged directory against")
-    # Only a directory of this workflow in the shared work directory: the
-    # path comes through Temporal, and nothing else is ours to load.
-    root = os.path.realpath(os.path.join(work_dir, sanitize(wf_id)))
-    real = os.path.realpath(inp["dir"])
-    if real == root or os.path.commonpath([root, real]) != root:
-        raise fail(INVALID_PATH, f"staged directory {inp['dir']} is not inside this workflow's work directory {root}")
-    if not os.path.isdir(real):
-        raise fail(NOT_FOUND, f"staged directory {inp['dir']} does not exist here (both workers must share the work directory)")
+    real = staged_dir(inp["dir"], work_dir, wf_id)
     sha = check_manifest(real, want)
     got = _predict_check(mlflow.pyfunc.load_model(real), inp["check"], version)
     return {"manifest_sha256": sha, "predictions": got, "model_uri": f"models:/{name}/{version}", "dir": inp["dir"]}
+
+
+def mlflow_client():
+    """An MlflowClient of the configured server. Without one Python MLflow
+    would quietly read a local ./mlruns and answer "not found" for ever;
+    the Go worker stages versions when its store is not a server, so being
+    asked to read one here without a server is a configuration error."""
+    from mlflow import MlflowClient
+
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        raise fail(INVALID_CONFIG, "asked to read the MLflow registry, but this Python worker has no tracking URI "
+                                   "(start it with --tracking-uri or MLFLOW_TRACKING_URI, the Go worker's MLflow server)")
+    return MlflowClient()
 
 
 def verify_sync(inp: dict, work_dir: str = "", wf_id: str = "") -> dict:
     if inp.get("dir"):
         return verify_staged(inp, work_dir, wf_id)
     import mlflow
-    from mlflow import MlflowClient
 
     name, version = inp["model_name"], int(inp["version"])
     want = inp.get("manifest_sha256", "")
-    client = MlflowClient()
+    client = mlflow_client()
     mv = client.get_model_version(name, str(version))
     recorded = (mv.tags or {}).get(TAG_MANIFEST_SHA256, "")
     if want and recorded and recorded != want:
@@ -581,12 +601,23 @@ def predict_rows(model, held, name: str, version: int) -> list:
     return [float(v) for v in list(model.predict(features))]
 
 
-def evaluate_sync(inp: dict, client=None) -> dict:
+def load_staged(path: str, want: str, work_dir: str, wf_id: str):
+    """load_version for a version the Go worker staged (the embedded store):
+    the directory's files against the manifest, the manifest against want."""
+    import mlflow
+
+    real = staged_dir(path, work_dir, wf_id)
+    check_manifest(real, want)
+    size = 0
+    for dp, _, fns in os.walk(real):
+        size += sum(os.path.getsize(os.path.join(dp, f)) for f in fns)
+    return mlflow.pyfunc.load_model(real), size
+
+
+def evaluate_sync(inp: dict, client=None, work_dir: str = "", wf_id: str = "") -> dict:
     """EvaluatePython: the held-out rows (split_table, as TrainPython split
     them), the challenger's and the champion's scores on them, the rows'
     digest (table_digest) and, for a window, its end."""
-    from mlflow import MlflowClient
-
     name = inp["model_name"]
     challenger, champion = int(inp["challenger"]), int(inp.get("champion") or 0)
     if challenger < 1 or champion < 0:
@@ -599,19 +630,31 @@ def evaluate_sync(inp: dict, client=None) -> dict:
         raise fail(INVALID_TRAINING_DATA, f"the training data changed since the challenger was trained (its training rows hash to {want_train}, "
                                           f"now {table_digest(train)}): the held-out rows could include rows it was trained on; run the pipeline again")
     targets = [float(v) for v in held[TARGET_COLUMN]]
-    client = client or MlflowClient()
+    staged = bool(inp.get("challenger_dir"))
+    if staged and not inp.get("challenger_sha256"):
+        raise fail(INVALID_ARGUMENT, f"version {challenger}: no manifest hash to check the staged directory against")
+    if staged and champion and champion != challenger and not (inp.get("champion_dir") and inp.get("champion_sha256")):
+        raise fail(INVALID_ARGUMENT, f"the challenger is staged but champion version {champion} is not: both are loaded the same way")
+    if not staged:
+        client = client or mlflow_client()
+
+    def load(version: int, want: str, at: str, dst: str):
+        if staged:
+            return load_staged(inp[at], want, work_dir, wf_id)
+        return load_version(client, name, version, want, dst)
+
     out = {"held_out_data_sha256": table_digest(held), "held_out_rows": len(held), "bytes_read": 0}
     if window_end:
         out["window_end"] = window_end
     with tempfile.TemporaryDirectory(prefix="flavorflow-evaluate-") as tmp:
-        model, size = load_version(client, name, challenger, inp.get("challenger_sha256", ""), os.path.join(tmp, "challenger"))
+        model, size = load(challenger, inp.get("challenger_sha256", ""), "challenger_dir", os.path.join(tmp, "challenger"))
         out["bytes_read"] += size
         out["challenger_scores"] = score(predict_rows(model, held, name, challenger), targets)
         if champion:
             if champion == challenger:
                 out["champion_scores"] = out["challenger_scores"]
             else:
-                model, size = load_version(client, name, champion, "", os.path.join(tmp, "champion"))
+                model, size = load(champion, inp.get("champion_sha256", ""), "champion_dir", os.path.join(tmp, "champion"))
                 out["bytes_read"] += size
                 out["champion_scores"] = score(predict_rows(model, held, name, champion), targets)
     return out
@@ -643,7 +686,7 @@ class Activities:
 
     @activity.defn(name="EvaluatePython")
     async def evaluate_python(self, inp: dict) -> dict:
-        out = await self._heartbeating(evaluate_sync, inp)
+        out = await self._heartbeating(evaluate_sync, inp, None, self.work_dir, activity.info().workflow_id)
         log.info("evaluated %s version %s against %s", inp.get("model_name"), inp.get("challenger"), inp.get("champion"))
         return out
 

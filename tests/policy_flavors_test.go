@@ -17,6 +17,7 @@ import (
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/rows"
+	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/vocab"
 	"github.com/flavorflow/flavorflow/workflows"
 )
@@ -176,18 +177,36 @@ func TestReplayRefusedFlavorPolicyHistory(t *testing.T) {
 // evidence and decides as for its own flavors: a better challenger takes
 // the alias, a worse one keeps the champion.
 func TestPromoteOnEvidencePython(t *testing.T) {
+	for _, where := range []string{"embedded", "mlflow"} {
+		t.Run(where, func(t *testing.T) { promoteOnEvidencePython(t, where) })
+	}
+}
+
+// promoteOnEvidencePython: on the embedded store the Go worker stages the
+// challenger and the champion for the Python worker (it cannot read that
+// store); against an MLflow server the Python worker loads them itself.
+func promoteOnEvidencePython(t *testing.T, where string) {
 	c := newCLIEnv(t)
-	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
-	c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
-	py := c.startPyWorker(ml.URL)
+	var st store.Store
+	trackingURI := ""
+	if where == "mlflow" {
+		ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+		trackingURI = ml.URL
+		c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
+		client, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = client.Close() })
+		st = client
+	} else {
+		c.startWorker()
+		st = c.openStore()
+	}
+	py := c.startPyWorker(trackingURI)
 	defer func() {
 		if t.Failed() {
 			t.Logf("python worker:\n%s", py.logs())
 		}
 	}()
-	st, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
 	model := fmt.Sprintf("pypolicy-%d", time.Now().UnixNano())
 	dir := t.TempDir()
 	var out struct {

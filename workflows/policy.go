@@ -99,12 +99,29 @@ func evaluate(ctx workflow.Context, c challenger, in activities.EvaluateInput, o
 	if !c.python {
 		return workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.Evaluate, in).Get(ctx, out)
 	}
+	// The Python worker reads an MLflow server's registry itself; for any
+	// other store the Go worker stages both versions in the shared work
+	// directory (Dir "" against a server), as for verification.
+	var challengerAt, championAt activities.StagePythonOutput
+	if err := workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.StagePythonVerify, activities.StagePythonInput{
+		ModelName: in.ModelName, Version: in.Challenger, ManifestSHA256: in.ChallengerSHA256,
+	}).Get(ctx, &challengerAt); err != nil {
+		return err
+	}
+	if challengerAt.Dir != "" && in.Champion > 0 && in.Champion != in.Challenger {
+		if err := workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.StagePythonVerify, activities.StagePythonInput{
+			ModelName: in.ModelName, Version: in.Champion,
+		}).Get(ctx, &championAt); err != nil {
+			return err
+		}
+	}
 	o := stepActivityOptions(StageEvaluating)
 	o.TaskQueue = workflow.GetInfo(ctx).TaskQueueName + vocab.PythonQueueSuffix
 	var scored activities.PythonEvaluateOutput
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), vocab.ActivityEvaluatePython, activities.PythonEvaluateInput{
 		ModelName: in.ModelName, Challenger: in.Challenger, ChallengerSHA256: in.ChallengerSHA256, Champion: in.Champion,
 		Data: in.Data, Holdout: in.Holdout, Cutoff: in.Cutoff, TrainDataSHA256: in.TrainDataSHA256,
+		ChallengerDir: challengerAt.Dir, ChampionDir: championAt.Dir, ChampionSHA256: championAt.ManifestSHA256,
 	}).Get(ctx, &scored); err != nil {
 		return err
 	}

@@ -272,3 +272,44 @@ def test_score_is_gos_formula():
     assert s["mse"] == 1 and s["mae"] == 1 and s["r2"] == 0
     assert pw.score([3, 1], [1, 3])["r2"] == -3
     assert pw.score([1, 1], [2, 2])["r2"] == 0
+
+
+def test_evaluate_scores_staged_versions_without_a_store(tmp_path):
+    """The embedded store: the Go worker staged both versions in this
+    workflow's directory; no MLflow registry is read."""
+    import shutil
+
+    h = {"fraction": 0.3, "seed": 7}
+    work = str(tmp_path / "w")
+    champ = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": write_csv(tmp_path, plane(20, 5), "c.csv")}},
+                          str(tmp_path / "other"), "wf-champ")
+    data = write_csv(tmp_path, plane(20), "d.csv")
+    chall = pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}, "holdout": h}, work, "wf-chall")
+    dirs = {}
+    for v, out in ((1, champ), (2, chall)):
+        dirs[v] = os.path.join(work, pw.sanitize("wf-chall"), f"python-verify-v{v}")
+        shutil.copytree(out["dir"]["uri"].removeprefix("file://"), dirs[v])
+    inp = {"model_name": "m", "challenger": 2, "challenger_sha256": chall["dir"]["sha256"], "champion": 1,
+           "champion_sha256": champ["dir"]["sha256"], "challenger_dir": dirs[2], "champion_dir": dirs[1],
+           "data": {"path": data}, "holdout": h, "train_data_sha256": chall["data_sha256"]}
+    out = pw.evaluate_sync(inp, None, work, "wf-chall")
+    assert out["challenger_scores"]["mse"] == pytest.approx(0, abs=1e-12)
+    assert out["champion_scores"]["mse"] == pytest.approx(25)
+    # A staged champion whose bytes changed is not scored.
+    with open(os.path.join(dirs[1], "MLmodel"), "a") as f:
+        f.write("# changed\n")
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync(inp, None, work, "wf-chall")
+    assert e.value.type == "ChecksumMismatch" and e.value.non_retryable
+    # Another workflow's directory is not loaded.
+    with pytest.raises(ApplicationError) as e:
+        pw.evaluate_sync(inp, None, work, "wf-other")
+    assert e.value.type == "InvalidPath"
+
+
+def test_reading_the_registry_without_a_tracking_uri_is_invalid_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ApplicationError) as e:
+        pw.verify_sync({"model_name": "m", "version": 1, "manifest_sha256": "x", "check": {}})
+    assert e.value.type == "InvalidConfig" and e.value.non_retryable
+    assert "tracking URI" in str(e.value)
