@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/workflows"
@@ -74,6 +76,43 @@ print(mv.version, mv.tags.get("flavorflow.verified"), mv.tags.get("flavorflow.ma
 			require.InDelta(t, 18.0, preds[1], 1e-6)
 		})
 	}
+
+	// Unknown names, on the real workers: a clear error with its stable
+	// code, not retried, nothing registered on the server.
+	t.Run("unknown names", func(t *testing.T) {
+		for _, tc := range []struct{ trainer, flavor, code, says string }{
+			{"sklearn-nope", "", "UnknownTrainer", `trainer 'sklearn-nope' is not registered in the Python worker; it has ['sklearn-linear']`},
+			{"linear-nope", "", "UnknownTrainer", `unknown trainer "linear-nope" (this worker has [fakemodel linear])`},
+			{"linear", "nosuch", "FlavorNotFound", `unknown flavor "nosuch"`},
+		} {
+			id := "ff-nope-" + tc.trainer + tc.flavor
+			args := []string{"run", "--model", "ff-nope", "--data", data, "--trainer", tc.trainer, "--id", id}
+			if tc.flavor != "" {
+				args = append(args, "--flavor", tc.flavor)
+			}
+			r := c.starter(nil, args...)
+			require.Equal(t, 1, r.code, "%s", r)
+			require.Contains(t, r.stderr, tc.code, "%s", r)
+			require.Contains(t, r.stderr, tc.says, "%s", r)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			iter := c.tp.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for iter.HasNext() {
+				ev, err := iter.Next()
+				require.NoError(t, err)
+				if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+					require.EqualValues(t, 1, a.GetAttempt(), "%s: an activity was retried", id)
+				}
+			}
+			cancel()
+		}
+		got := pyMLflow(t, ml.URL, `
+from mlflow import MlflowClient
+c = MlflowClient()
+exp = c.get_experiment_by_name("cli")
+runs = c.search_runs([exp.experiment_id], "tags.\"flavorflow.workflow_id\" LIKE 'ff-nope-%'")
+print(len(c.search_registered_models("name='ff-nope'")), len(runs))`)
+		require.Equal(t, "0 0", got)
+	})
 
 	t.Run("schedule", func(t *testing.T) {
 		var created scheduleJSON
