@@ -20,7 +20,9 @@ task queue, "<queue>-python":
 
 Retry policies and timeouts are the Go workflow's. Errors that no retry can
 fix are ApplicationError(type=<failure/codes.go code>, non_retryable=True);
-anything else is retried. SIGTERM/SIGINT stop the worker gracefully.
+anything else is retried. SIGTERM/SIGINT stop the worker gracefully: no new
+tasks, running ones get --graceful-timeout seconds (30) to finish, then are
+cancelled and retried elsewhere, and the process exits.
 
 Run:  .venv/bin/python pyworker/flavorflow_pyworker.py --task-queue flavorflow-python \
           --work-dir /tmp/flavorflow-work  [--address localhost:7233] [--namespace default]
