@@ -29,7 +29,9 @@ task queue, "<queue>-python":
 
 Retry policies and timeouts are the Go workflow's. Errors that no retry can
 fix are ApplicationError(type=<failure/codes.go code>, non_retryable=True);
-anything else is retried. SIGTERM/SIGINT stop the worker gracefully.
+anything else is retried. SIGTERM/SIGINT stop the worker gracefully: no new
+tasks, running ones get --graceful-timeout seconds (30) to finish, then are
+cancelled and retried elsewhere, and the process exits.
 
 Run:  .venv/bin/python pyworker/flavorflow_pyworker.py --task-queue flavorflow-python \
           --work-dir /tmp/flavorflow-work  [--address localhost:7233] [--namespace default]
@@ -46,6 +48,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -178,6 +181,146 @@ def check_manifest(root: str, want_sha256: str, downloaded: bool = False) -> str
 
 # --- training data ------------------------------------------------------
 
+# rows.MaxRows, rows.MaxBytes, rows.MaxColumns.
+MAX_ROWS = 1_000_000
+MAX_BYTES = 64 << 20
+MAX_COLUMNS = 1024
+
+
+def time_us(v) -> int:
+    """rows.ParseTime: RFC 3339 or unix seconds, as integer microseconds
+    since the epoch (exact to compare; pandas' datetime64 would read unix
+    seconds as nanoseconds and stops in 2262)."""
+    import datetime as dt
+
+    s = str(v).strip()
+    if "T" in s or "t" in s:
+        try:
+            t = dt.datetime.fromisoformat(s[:-1] + "+00:00" if s[-1:] in "Zz" else s)
+        except ValueError:
+            t = None
+        if t is not None and t.tzinfo is not None:
+            return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    try:
+        f = float(s)
+    except ValueError:
+        f = math.nan
+    if not math.isfinite(f) or abs(f) > 1e12:
+        raise fail(INVALID_TRAINING_DATA, f"timestamp {s!r} is neither RFC 3339 nor unix seconds")
+    return round(f * 1_000_000)
+
+
+def _number(v, n: int, col: str) -> float:
+    if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str)):
+        raise fail(INVALID_TRAINING_DATA, f"record {n} column {col!r}: {json.dumps(v)} is not a number")
+    try:
+        f = float(v.strip()) if isinstance(v, str) else float(v)
+    except ValueError:
+        raise fail(INVALID_TRAINING_DATA, f"record {n} column {col!r}: {v.strip()!r} is not a number") from None
+    if not math.isfinite(f):
+        raise fail(INVALID_TRAINING_DATA, f"record {n} column {col!r}: {f} is not finite")
+    return f
+
+
+def read_rows(path: str):
+    """A training data file by Go's rules (rows.ReadFile), so a file the
+    starter accepted trains on the same columns and rows here as in a Go
+    trainer, and one it would refuse is refused with the same reason: a CSV
+    with a header line (fields trimmed, '#' comment lines and blank lines
+    skipped, every record as wide as the header) or a JSON array of records
+    with the same keys; column names non-empty and distinct; every value a
+    finite number; a "t" column is the observation time (RFC 3339 or unix
+    seconds), returned as integer microseconds."""
+    import csv
+
+    import pandas as pd
+
+    if os.path.isdir(path):
+        raise fail(INVALID_TRAINING_DATA, f"training data {path} is a directory")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise fail(INVALID_TRAINING_DATA, f"training data file {path} does not exist") from None
+    if len(raw) > MAX_BYTES:
+        raise fail(INVALID_TRAINING_DATA, f"training data is over the limit of {MAX_BYTES} bytes (64 MiB)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise fail(INVALID_TRAINING_DATA, f"training data {path} is not UTF-8: {e}") from None
+    text = text.lstrip(" \t\r\n")
+    if not text:
+        raise fail(INVALID_TRAINING_DATA, "training data is empty")
+    if text[0] == "[":
+        def pairs_hook(kv):
+            keys = [k for k, _ in kv]
+            if len(set(keys)) != len(keys):
+                raise ValueError(f"a key twice in {keys}")
+            return kv  # a list of (key, value): the record's key order
+
+        try:
+            recs = json.loads(text, object_pairs_hook=pairs_hook)
+        except ValueError as e:
+            raise fail(INVALID_TRAINING_DATA, f"training data JSON: {e}") from None
+        header, records = None, []
+        for n, rec in enumerate(recs, 1):
+            if not isinstance(rec, list):
+                raise fail(INVALID_TRAINING_DATA, f"training data JSON record {n}: not an object")
+            keys = [k for k, _ in rec]
+            if header is None:
+                header = keys
+            elif sorted(keys) != sorted(header):
+                raise fail(INVALID_TRAINING_DATA, f"training data JSON record {n} has keys {keys}, the first record {header}")
+            d = dict(rec)
+            records.append([d[k] for k in header])
+        if header is None:
+            raise fail(INVALID_TRAINING_DATA, "training data is empty")
+    else:
+        lines = (ln for ln in text.splitlines(keepends=True) if not ln.startswith("#"))
+        reader = csv.reader(lines, skipinitialspace=True, strict=True)
+        try:
+            rows = [r for r in reader if r]
+        except csv.Error as e:
+            raise fail(INVALID_TRAINING_DATA, f"training data CSV: {e}") from None
+        if not rows:
+            raise fail(INVALID_TRAINING_DATA, "training data is empty")
+        header, records = [h.strip() for h in rows[0]], rows[1:]
+        for h in header:
+            try:
+                float(h)
+            except ValueError:
+                continue
+            raise fail(INVALID_TRAINING_DATA, "training data CSV needs a header line naming the columns; "
+                                              f"the first line is {','.join(rows[0])!r}")
+        for n, r in enumerate(records, 1):
+            if len(r) != len(header):
+                raise fail(INVALID_TRAINING_DATA, f"training data CSV: record {n} has {len(r)} fields, the header {len(header)}")
+    header = [str(h).strip() for h in header]
+    tcol = header.index(TIME_COLUMN) if TIME_COLUMN in header else -1
+    columns = [h for i, h in enumerate(header) if i != tcol]
+    if len(columns) > MAX_COLUMNS:
+        raise fail(INVALID_TRAINING_DATA, f"the table has {len(columns)} columns, over the limit of {MAX_COLUMNS}")
+    seen = set()
+    for i, c in enumerate(columns, 1):
+        if not c:
+            raise fail(INVALID_TRAINING_DATA, f"column {i} has no name")
+        if c in seen:
+            raise fail(INVALID_TRAINING_DATA, f"column {c!r} appears twice")
+        seen.add(c)
+    if len(records) > MAX_ROWS:
+        raise fail(INVALID_TRAINING_DATA, f"training data has more than {MAX_ROWS} rows")
+    if not records:
+        raise fail(INVALID_TRAINING_DATA, "training data is empty (a header and no rows)")
+    values, times = [], []
+    for n, r in enumerate(records, 1):
+        values.append([_number(v, n, header[i]) for i, v in enumerate(r) if i != tcol])
+        if tcol >= 0:
+            times.append(time_us(r[tcol]))
+    df = pd.DataFrame(values, columns=columns, dtype="float64")
+    if tcol >= 0:
+        df[TIME_COLUMN] = pd.Series(times, dtype="object")
+    return df
+
 
 def load_rows(data: dict):
     """The training rows as read, as a pandas DataFrame: a CSV with a header
@@ -190,14 +333,11 @@ def load_rows(data: dict):
         if path and pairs:
             raise fail(INVALID_TRAINING_DATA, "give training pairs or a data file, not both")
         if path:
-            if path.lower().endswith(".json"):
-                df = pd.read_json(path, orient="records")
-            else:
-                df = pd.read_csv(path)
+            df = read_rows(path)
         elif pairs:
             df = pd.DataFrame({"x": [p["x"] for p in pairs], "y": [p["y"] for p in pairs]})
             if any(p.get("t") for p in pairs):
-                df[TIME_COLUMN] = [p.get("t") for p in pairs]
+                df[TIME_COLUMN] = pd.Series([time_us(p["t"]) if p.get("t") else None for p in pairs], dtype="object")
         else:
             raise fail(INVALID_TRAINING_DATA, "no training data (neither pairs nor a data file)")
     except ApplicationError:
@@ -216,7 +356,10 @@ def times(df):
 
     if TIME_COLUMN not in df.columns:
         return None
-    return pd.to_datetime(df[TIME_COLUMN], utc=True, errors="coerce")
+    # Integer microseconds since the epoch (time_us: read_rows' and the
+    # pairs' times), None for an untimestamped row.
+    us = pd.Series([v if v is not None else pd.NA for v in df[TIME_COLUMN]], index=df.index, dtype="Int64")
+    return pd.to_datetime(us, unit="us", utc=True)
 
 
 def _parse_cutoff(cutoff: str | None):
@@ -224,7 +367,7 @@ def _parse_cutoff(cutoff: str | None):
 
     if not cutoff or cutoff.startswith("0001-01-01"):
         return None
-    return pd.Timestamp(cutoff)
+    return pd.to_datetime(time_us(cutoff), unit="us", utc=True)
 
 
 def finish_table(df):
@@ -660,6 +803,18 @@ def evaluate_sync(inp: dict, client=None, work_dir: str = "", wf_id: str = "") -
     return out
 
 
+async def _run_and_exit() -> None:
+    code = 1
+    try:
+        await main()
+        code = 0
+    except SystemExit as e:  # argparse
+        code = e.code if isinstance(e.code, int) else 2
+    except Exception:
+        log.exception("python worker failed")
+    _exit_now(code)
+
+
 class Activities:
     def __init__(self, work_dir: str):
         self.work_dir = work_dir
@@ -707,6 +862,8 @@ async def main(argv=None) -> None:
     p.add_argument("--task-queue", required=True, help="the Go worker's queue plus -python")
     p.add_argument("--work-dir", required=True, help="the Go worker's work directory (shared)")
     p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", ""))
+    p.add_argument("--graceful-timeout", type=float, default=30.0,
+                   help="seconds a stopping worker lets running activities finish before cancelling them")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.tracking_uri:
@@ -715,7 +872,7 @@ async def main(argv=None) -> None:
     client = await Client.connect(args.address, namespace=args.namespace)
     acts = Activities(os.path.abspath(args.work_dir))
     worker = Worker(client, task_queue=args.task_queue, activities=[acts.train_python, acts.verify_python, acts.evaluate_python],
-                    graceful_shutdown_timeout=timedelta(seconds=30))
+                    graceful_shutdown_timeout=timedelta(seconds=args.graceful_timeout))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -727,7 +884,24 @@ async def main(argv=None) -> None:
     log.info("stopping: finishing running activities")
     await worker.shutdown()
     await run
+    log.info("python worker stopped")
+
+
+def _exit_now(code: int) -> None:
+    """Exits without joining worker threads. An activity the graceful
+    timeout cancelled may still run in its thread (a fit cannot be
+    interrupted); its attempt is already handed back and retried elsewhere,
+    and waiting for it (asyncio.run joins the default executor, the
+    interpreter its threads) kept a stopped worker alive until the fit
+    ended."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(_run_and_exit())
+    except KeyboardInterrupt:
+        _exit_now(130)

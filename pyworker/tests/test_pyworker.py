@@ -313,3 +313,54 @@ def test_reading_the_registry_without_a_tracking_uri_is_invalid_config(tmp_path,
         pw.verify_sync({"model_name": "m", "version": 1, "manifest_sha256": "x", "check": {}})
     assert e.value.type == "InvalidConfig" and e.value.non_retryable
     assert "tracking URI" in str(e.value)
+
+
+# Bad training data for a Python trainer, refused by the worker itself (a
+# schedule reads its file afresh on every run, after the starter checked it)
+# with the reason Go's rows reader gives for the same file, before anything
+# is saved.
+@pytest.mark.parametrize("name,text,reason", [
+    ("rows.csv", "1,2,3\n4,5,6\n", "needs a header line"),
+    ("rows.csv", "", "training data is empty"),
+    ("rows.csv", "# only a comment\n", "training data is empty"),
+    ("rows.csv", "a,y\n", "a header and no rows"),
+    ("rows.csv", "a,b\n1,2\n2,3\n", "no target column 'y'"),
+    ("rows.csv", "a,y\n1,2\nx,3\n", "record 2 column 'a': 'x' is not a number"),
+    ("rows.csv", "a,y\n1,2\n2,inf\n", "is not finite"),
+    ("rows.csv", "a,,y\n1,2,3\n2,3,4\n3,5,6\n", "column 2 has no name"),
+    ("rows.csv", "a,a,y\n1,2,3\n2,3,4\n3,5,6\n", "column 'a' appears twice"),
+    ("rows.csv", "a,y\n1,2,3\n2,4\n", "record 1 has 3 fields, the header 2"),
+    ("rows.csv", "t,a,y\nyesterday,1,2\n", "timestamp 'yesterday' is neither RFC 3339 nor unix seconds"),
+    ("rows.json", '[{"a":1,"y":2},{"a":2,"y":3},{"b":1,"y":2}]', "record 3 has keys ['b', 'y'], the first record ['a', 'y']"),
+    ("rows.json", '[{"a":1,"y":2},{"a":null,"y":3}]', "record 2 column 'a': null is not a number"),
+    ("rows.json", '[1, 2]', "record 1: not an object"),
+    ("rows.json", '[{"a":1,"a":2,"y":3}]', "a key twice"),
+    ("rows.json", "[]", "training data is empty"),
+])
+def test_bad_rows_are_refused_with_the_reason(tmp_path, name, text, reason):
+    data = write_csv(tmp_path, text, name)
+    work = tmp_path / "w"
+    with pytest.raises(ApplicationError) as e:
+        pw.train_sync({"trainer": "sklearn-linear", "data": {"path": data}}, str(work), "wf")
+    assert e.value.type == "InvalidTrainingData" and e.value.non_retryable
+    assert reason in str(e.value)
+    assert not (work / "wf" / pw.MODEL_DIR).exists()
+
+
+def test_rows_are_read_by_gos_rules(tmp_path):
+    # Header fields are trimmed, '#' lines and blank lines skipped: the file
+    # trains on columns a, b as a Go trainer would.
+    data = write_csv(tmp_path, "# exported by a tool\n a , b ,y\n\n" + ROWS.split("\n", 1)[1])
+    df = pw.read_table({"path": data}, None)
+    assert list(df.columns) == ["a", "b", "y"] and len(df) == 5
+    # Unix seconds are seconds (not pandas' nanoseconds): the cutoff keeps
+    # the two rows at or before it, as rows.Table.Until does.
+    data = write_csv(tmp_path, "t,a,y\n1767225600,1,2\n1767312000,2,4\n1769904000,3,100\n", "unix.csv")
+    df = pw.read_table({"path": data}, "2026-01-15T00:00:00Z")
+    assert list(df.columns) == ["a", "y"] and list(df["y"]) == [2.0, 4.0]
+    data = write_csv(tmp_path, '[{"t":"2026-01-02T00:00:00Z","a":1,"y":2},{"t":1769904000,"a":3,"y":100}]', "t.json")
+    df = pw.read_table({"path": data}, "2026-01-02T00:00:00Z")
+    assert list(df["y"]) == [2.0]
+    # Inline pairs without a time (Go omits the zero time) are always kept.
+    df = pw.read_table({"pairs": [{"x": 1, "y": 2, "t": "2026-03-01T00:00:00Z"}, {"x": 2, "y": 3}]}, "2026-01-15T00:00:00Z")
+    assert list(df["y"]) == [3.0]

@@ -235,7 +235,7 @@ func storeBytes(s string) store.Source { return storetest.BytesSource([]byte(s))
 // non-retryable type and a message naming the problem, and leaves nothing
 // behind.
 func TestBadInputs(t *testing.T) {
-	all := rows()
+	all := append(rows(), flavorRows()...)
 	counts := map[string]int{}
 	for _, r := range all {
 		counts[strings.SplitN(r.name, "/", 2)[0]]++

@@ -38,6 +38,9 @@ type harness struct {
 	dir    string
 	st     *localstore.Store
 	faults *faultstore.Store
+	// flavors is the worker's registry for workflow rows (nil: the
+	// activities' default, flavor.Builtin()).
+	flavors *flavor.Registry
 }
 
 func (h *harness) local() *localstore.Store {
@@ -137,7 +140,7 @@ func runWorkflow(t *testing.T, h *harness, id string, req workflows.LifecycleReq
 	env.SetTestTimeout(60e9)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
 	env.RegisterWorkflowWithOptions(workflows.ModelLifecycle, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	env.RegisterActivity(&activities.Activities{Store: h.faults, Experiment: experiment, WorkDir: filepath.Join(h.dir, "work"), UploadParallelism: 2})
+	env.RegisterActivity(&activities.Activities{Store: h.faults, Experiment: experiment, WorkDir: filepath.Join(h.dir, "work"), UploadParallelism: 2, Flavors: h.flavors})
 	env.ExecuteWorkflow(workflows.WorkflowName, req)
 	require.True(t, env.IsWorkflowCompleted())
 	err := env.GetWorkflowError()

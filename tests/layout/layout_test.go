@@ -33,7 +33,7 @@ var rank = map[string]int{
 
 	"flavor": 4,
 
-	"activities": 5, "export": 5, "internal/app": 5, "linearmodel": 5,
+	"activities": 5, "export": 5, "internal/app": 5, "linearmodel": 5, "flavor/flavortest": 5,
 
 	"workflows": 6,
 
