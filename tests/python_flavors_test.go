@@ -84,6 +84,7 @@ print(mv.version, mv.tags.get("flavorflow.verified"), mv.tags.get("flavorflow.ma
 			{"sklearn-nope", "", "UnknownTrainer", `trainer 'sklearn-nope' is not registered in the Python worker; it has ['sklearn-linear']`},
 			{"linear-nope", "", "UnknownTrainer", `unknown trainer "linear-nope" (this worker has [fakemodel linear])`},
 			{"linear", "nosuch", "FlavorNotFound", `unknown flavor "nosuch"`},
+			{"sklearn-linear", "nosuch", "FlavorNotFound", `trainer "sklearn-linear" saves flavor "sklearn", the pipeline asked for flavor "nosuch"`},
 		} {
 			id := "ff-nope-" + tc.trainer + tc.flavor
 			args := []string{"run", "--model", "ff-nope", "--data", data, "--trainer", tc.trainer, "--id", id}

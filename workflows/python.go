@@ -1,14 +1,21 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/flavorflow/flavorflow/activities"
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/vocab"
 )
+
+// changePythonFlavorChecked guards the refusal of a Python trainer whose
+// saved flavor is not the one the request names.
+const changePythonFlavorChecked = "python-flavor-checked"
 
 // pythonLifecycle runs a pipeline whose trainer is the Python worker's
 // (vocab.IsPythonTrainer): train and save on the Python queue, log and
@@ -35,6 +42,13 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 		Holdout: req.Holdout, // absent without one: the input is the bytes it was
 	}).Get(ctx, &py); err != nil {
 		return res, p.fail(err)
+	}
+	// A flavor the request names must be the one the Python trainer saved
+	// (it decides the format); only a mismatching run records the marker,
+	// so every other history replays unchanged.
+	if req.Flavor != "" && req.Flavor != py.Flavor && workflow.GetVersion(ctx, changePythonFlavorChecked, workflow.DefaultVersion, 1) >= 1 {
+		msg := fmt.Sprintf("trainer %q saves flavor %q, the pipeline asked for flavor %q", req.Trainer, py.Flavor, req.Flavor)
+		return res, p.fail(temporal.NewNonRetryableApplicationError(msg, string(failure.FlavorNotFound), nil))
 	}
 	res.Flavor = py.Flavor
 	trained := activities.TrainOutput{
