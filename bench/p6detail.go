@@ -160,7 +160,9 @@ func syscallString(calls map[string]int, n int) string {
 	for k := range calls {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return calls[keys[i]] > calls[keys[j]] || calls[keys[i]] == calls[keys[j]] && keys[i] < keys[j] })
+	sort.Slice(keys, func(i, j int) bool {
+		return calls[keys[i]] > calls[keys[j]] || calls[keys[i]] == calls[keys[j]] && keys[i] < keys[j]
+	})
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %.1f", k, float64(calls[k])/float64(max(n, 1))))
