@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 
@@ -31,6 +32,9 @@ type histCount struct {
 	upserts    int // search-attribute upserts
 	memos      int // memo upserts (workflow properties modified)
 	updates    int // updates accepted
+	// spent is the time from scheduling to completion by activity type
+	// (local activities: "local"; workflow tasks: "workflow task"), summed.
+	spent map[string]time.Duration
 }
 
 func (h *histCount) add(o histCount) {
@@ -42,6 +46,27 @@ func (h *histCount) add(o histCount) {
 	h.upserts += o.upserts
 	h.memos += o.memos
 	h.updates += o.updates
+	for k, v := range o.spent {
+		if h.spent == nil {
+			h.spent = map[string]time.Duration{}
+		}
+		h.spent[k] += v
+	}
+}
+
+// spentString lists the mean time per workflow spent in each kind of task,
+// the longest first.
+func (h histCount) spentString(n int) string {
+	var keys []string
+	for k := range h.spent {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return h.spent[keys[i]] > h.spent[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %s", k, (h.spent[k]/time.Duration(max(n, 1))).Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // perWorkflow formats the sums per one of n workflows.
@@ -52,23 +77,46 @@ func (h histCount) per(n int) string {
 }
 
 func (e *env) countHistory(ctx context.Context, id string) (histCount, error) {
-	h := histCount{workflows: 1}
+	h := histCount{workflows: 1, spent: map[string]time.Duration{}}
 	it := e.pl.tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	type sched struct {
+		name string
+		at   time.Time
+	}
+	scheduled := map[int64]sched{}
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
 			return h, fmt.Errorf("history of %s: %w", id, err)
 		}
 		h.events++
+		at := ev.GetEventTime().AsTime()
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+			scheduled[ev.GetEventId()] = sched{"workflow task", at}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			if s, ok := scheduled[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; ok {
+				h.spent[s.name] += at.Sub(s.at)
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			if s, ok := scheduled[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()]; ok {
+				h.spent["activity queued"] += at.Sub(s.at)
+			}
+		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			h.wfTasks++
+			if s, ok := scheduled[ev.GetWorkflowTaskCompletedEventAttributes().GetScheduledEventId()]; ok {
+				h.spent[s.name] += at.Sub(s.at)
+			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			h.activities++
+			scheduled[ev.GetEventId()] = sched{ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), at}
 		case enumspb.EVENT_TYPE_MARKER_RECORDED:
 			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" {
 				h.local++
 			}
+
 		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
 			h.upserts++
 		case enumspb.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:

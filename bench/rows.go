@@ -143,6 +143,10 @@ func concurrentRow(n, workers int, where string, ours, floor concurrentResult) r
 		x.Figs["wft_per_floor"] = fmt.Sprint(float64(floor.hist.wfTasks) / float64(ours.sample))
 		x.Notes += fmt.Sprintf("; per pipeline (histories of %d): %s; its alias keeper: %s; per floor workflow: %s",
 			ours.sample, x.Figs["history"], x.Figs["keeper_history"], x.Figs["floor_history"])
+		x.Figs["pipeline_time"] = ours.hist.spentString(ours.sample)
+		x.Figs["floor_time"] = floor.hist.spentString(ours.sample)
+		x.Notes += fmt.Sprintf("; time per pipeline from scheduled to completed (activities by type, queued = scheduled to started): %s; per floor workflow: %s",
+			x.Figs["pipeline_time"], x.Figs["floor_time"])
 	}
 	if ours.syscalls != nil {
 		x.Figs["syscalls"] = syscallString(ours.syscalls, n)
