@@ -205,8 +205,10 @@ func (c *syscallCounter) stop() map[string]int {
 // syscallString lists calls per pipeline, the largest first.
 func syscallString(calls map[string]int, n int) string {
 	var keys []string
-	for k := range calls {
-		keys = append(keys, k)
+	for k, v := range calls {
+		if v > 0 {
+			keys = append(keys, k)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		return calls[keys[i]] > calls[keys[j]] || calls[keys[i]] == calls[keys[j]] && keys[i] < keys[j]
