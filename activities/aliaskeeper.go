@@ -30,6 +30,11 @@ const (
 	AliasHistoryQuery = "history"
 )
 
+// ModelNameKey is the ModelName search attribute (workflows.ModelNameKey):
+// a keeper is started with it, so it need not upsert it (a history event
+// and a visibility write less per keeper).
+var ModelNameKey = temporal.NewSearchAttributeKeyKeyword("ModelName")
+
 // AliasChangeRequest moves an alias of a registered model to a version.
 type AliasChangeRequest struct {
 	ModelName string `json:"model_name"`
@@ -167,6 +172,7 @@ func changeAliasOnce(ctx context.Context, c client.Client, taskQueue, keeperID, 
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("Keeper of alias %s of %s: promotions and rollbacks, one at a time", req.Alias, req.ModelName),
+		TypedSearchAttributes:    temporal.NewSearchAttributes(ModelNameKey.ValueSet(req.ModelName)),
 	}, AliasKeeperName, AliasKeeperInput{ModelName: req.ModelName, Alias: req.Alias})
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,

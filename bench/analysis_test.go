@@ -22,8 +22,12 @@ func fixedReport() *report {
 	tx := &requestCount{n: 2, byPath: map[string]int{"POST mlflow/runs/create": 2, "PUT mlflow-artifacts/artifacts/…": 14}}
 	r.add(logRegisterRow(10, ms(202), ms(269), tx))
 	r.add(concurrentRow(200, 1, "embedded store",
-		concurrentResult{wall: ms(18830), cpu: map[string]float64{"worker": 8.31, "temporal dev server": 25.2}},
-		concurrentResult{wall: ms(9290), cpu: map[string]float64{"floor worker": 2.6, "temporal dev server": 13.04}}))
+		concurrentResult{wall: ms(18830), cpu: map[string]float64{"worker": 8.31, "temporal dev server": 25.2},
+			syscalls: map[string]int{"fsync": 9000, "openat": 99000}, sample: 2,
+			hist:   histCount{workflows: 2, events: 110, wfTasks: 14, activities: 12, local: 4, upserts: 18, memos: 2, spent: map[string]time.Duration{"LogModel": ms(900)}},
+			keeper: histCount{workflows: 2, events: 20, wfTasks: 2, local: 2, upserts: 2, updates: 2}},
+		concurrentResult{wall: ms(9290), cpu: map[string]float64{"floor worker": 2.6, "temporal dev server": 13.04},
+			hist: histCount{workflows: 2, events: 94, wfTasks: 16, activities: 14, spent: map[string]time.Duration{"BenchNoop": ms(200)}}}))
 	ours := anchorSide{wall: ms(61000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/registered-models/alias": 200, "GET mlflow/registered-models/get": 200}}, serverCPU: 81.3, clientCPU: 30.2}
 	py := anchorSide{wall: ms(97000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/runs/create": 200, "GET mlflow/model-versions/get": 611}}, serverCPU: 90.7, clientCPU: 612.9}
 	rows, figs := anchorRows(200, 3, 57, ours, py)
@@ -91,7 +95,7 @@ func TestAnalysisFiguresFromRun(t *testing.T) {
 	// Each scenario's paragraph quotes its figures and its verdict.
 	out := renderFixed(t, string(text), nil)
 	for _, want := range []string{"0.92× curl", "**MISS** (target ≥ 0.9× curl, ≥ 2× Python)", "MET (target p50 ≤ 1.3× floor)",
-		"0.49× the floor", "`POST mlflow/registered-models/alias` ×1: the promotion itself", "4703.47 MB/s", "upload parallelism 4"} {
+		"0.49× the floor", "55 events, 7 workflow tasks", "fsync 45", "`POST mlflow/registered-models/alias` ×1: the promotion itself", "4703.47 MB/s", "upload parallelism 4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("rendered analysis lacks %q", want)
 		}

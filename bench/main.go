@@ -80,6 +80,7 @@ func run() error {
 	artifacts := flag.String("artifacts-destination", "", "mlflow server --artifacts-destination, e.g. s3://bucket/path with MLFLOW_S3_ENDPOINT_URL set (default: a temp dir)")
 	trace := flag.Bool("trace", false, "print every in-process MLflow request with its time")
 	ownPIDs := flag.String("own-pids", "", "comma-separated PIDs of servers started for this run outside it (PostgreSQL, SeaweedFS): the header counts their CPU as the benchmark's, not as other load")
+	cpuProfile := flag.String("cpuprofile", "", "P6: write the first worker's CPU profile during the pipelines to this file (go tool pprof)")
 	flag.IntVar(&o.pyParallel, "py-parallel", 0, "P7: Python processes at once (0: -concurrent, lowered to what free memory holds)")
 	flag.Parse()
 	// The machine's load before anything starts, for the report's header.
@@ -144,6 +145,11 @@ func run() error {
 		return err
 	}
 	e := &env{root: root, tmp: tmp, py: py, reps: o.reps}
+	if *cpuProfile != "" {
+		if e.cpuProfile, err = filepath.Abs(*cpuProfile); err != nil {
+			return err
+		}
+	}
 
 	fmt.Printf("starting mlflow server (workers=%d) and temporal dev server in %s\n", *mlWorkers, tmp)
 	mlDir := filepath.Join(tmp, "mlflow")

@@ -90,7 +90,11 @@ func (e *env) startWorker(ctx context.Context, queue, trackingURI string) (*proc
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(e.pl.workerBin, "-log-level", "warn", "-address", e.pl.dev.HostPort)
+	args := []string{"-log-level", "warn", "-address", e.pl.dev.HostPort}
+	if e.cpuProfile != "" && n == 0 {
+		args = append(args, "-cpuprofile", e.cpuProfile)
+	}
+	cmd := exec.Command(e.pl.workerBin, args...)
 	cmd.Dir = e.root // finds temporal-dev.yml: the worker runs with the shipped tuning
 	cmd.Env = append(os.Environ(),
 		"FLAVORFLOW_TASK_QUEUE="+queue,
@@ -301,6 +305,10 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 	if o.p6MLflow {
 		groups["mlflow server"] = e.mlflowPIDs // and its uvicorn workers
 	}
+	if e.cpuProfile != "" {
+		signalAll(workerPIDs[:1], syscall.SIGUSR1)
+	}
+	calls := startSyscallCounter(workerPIDs)
 	meter := newCPUMeter(groups)
 	var ours, floor concurrentResult
 	var err error
@@ -312,6 +320,10 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 		return err
 	}
 	ours.cpu = meter.Seconds()
+	ours.syscalls = calls.stop()
+	if e.cpuProfile != "" {
+		signalAll(workerPIDs[:1], syscall.SIGUSR2)
+	}
 	meter = newCPUMeter(map[string]func() []int{"floor worker": fixed(floorPIDs), "temporal dev server": server})
 	floor.wall, floor.failed, err = concurrently(o.concurrent, func(i int) error {
 		_, err := e.runFloor(ctx, queueFloor, fmt.Sprintf("%s-%d", prefix, i))
@@ -322,6 +334,10 @@ func (e *env) benchConcurrent(ctx context.Context, r *report, o options) error {
 	}
 	floor.cpu = meter.Seconds()
 	if ours.duplicat, err = duplicates(ctx, st, prefix, o.concurrent); err != nil {
+		return err
+	}
+	ours.sample = min(o.concurrent, 20)
+	if ours.hist, ours.keeper, floor.hist, err = e.historyFigures(ctx, queue, prefix, ours.sample); err != nil {
 		return err
 	}
 	r.add(concurrentRow(o.concurrent, o.workers, where, ours, floor))

@@ -72,6 +72,9 @@ func (r *report) add(x row) {
 		mark = "MISS"
 	}
 	fmt.Printf("%-3s %-44s ours %-18s | %-44s | %-30s | target %-18s %s\n", x.ID, x.What, x.Ours, x.Baselines, x.Ratio, x.Target, mark)
+	if x.Notes != "" {
+		fmt.Printf("    %s\n", x.Notes)
+	}
 }
 
 func (r *report) fail(id, what string, err error) {

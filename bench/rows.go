@@ -105,6 +105,12 @@ type concurrentResult struct {
 	failed   int
 	cpu      map[string]float64 // CPU-seconds by process group
 	duplicat int
+	// syscalls are the workers' fsync-family calls (nil without perf).
+	syscalls map[string]int
+	// hist and keeper sum the histories of sample pipelines and their
+	// alias keepers (floor: of sample floor workflows).
+	sample       int
+	hist, keeper histCount
 }
 
 func concurrentRow(n, workers int, where string, ours, floor concurrentResult) row {
@@ -126,6 +132,25 @@ func concurrentRow(n, workers int, where string, ours, floor concurrentResult) r
 	}
 	if v, ok := ours.cpu["mlflow server"]; ok {
 		x.Figs["mlflow_cpu"] = cpuS(v)
+	}
+	if ours.sample > 0 {
+		x.Figs["history"] = ours.hist.per(ours.sample)
+		x.Figs["keeper_history"] = ours.keeper.per(ours.sample)
+		x.Figs["floor_history"] = floor.hist.per(ours.sample)
+		x.Figs["events_per_pipeline"] = fmt.Sprint(float64(ours.hist.events+ours.keeper.events) / float64(ours.sample))
+		x.Figs["events_per_floor"] = fmt.Sprint(float64(floor.hist.events) / float64(ours.sample))
+		x.Figs["wft_per_pipeline"] = fmt.Sprint(float64(ours.hist.wfTasks+ours.keeper.wfTasks) / float64(ours.sample))
+		x.Figs["wft_per_floor"] = fmt.Sprint(float64(floor.hist.wfTasks) / float64(ours.sample))
+		x.Notes += fmt.Sprintf("; per pipeline (histories of %d): %s; its alias keeper: %s; per floor workflow: %s",
+			ours.sample, x.Figs["history"], x.Figs["keeper_history"], x.Figs["floor_history"])
+		x.Figs["pipeline_time"] = ours.hist.spentString(ours.sample)
+		x.Figs["floor_time"] = floor.hist.spentString(ours.sample)
+		x.Notes += fmt.Sprintf("; time per pipeline from scheduled to completed (activities by type, queued = scheduled to started): %s; per floor workflow: %s",
+			x.Figs["pipeline_time"], x.Figs["floor_time"])
+	}
+	if ours.syscalls != nil {
+		x.Figs["syscalls"] = syscallString(ours.syscalls, n)
+		x.Notes += "; worker system calls per pipeline: " + x.Figs["syscalls"]
 	}
 	return x
 }

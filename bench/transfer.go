@@ -33,6 +33,9 @@ type env struct {
 	proxy *countingProxy
 	// mlURL is where the workers reach MLflow: the proxy when there is one.
 	mlURL string
+	// cpuProfile: the first worker profiles its CPU during P6 into this
+	// file (-cpuprofile).
+	cpuProfile string
 }
 
 // runPython runs a snippet from bench/py and decodes its JSON answer.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ func run(ctx context.Context, args []string) error {
 	cfgPath := fs.String("config", "", "config file (default: FLAVORFLOW_CONFIG or temporal-dev.yml in this or a parent directory)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "benchmarks: write a CPU profile (go tool pprof) of the span between SIGUSR1 and SIGUSR2 to this file")
 	var settings config.Flags
 	settings.AddToGo(fs, app.WorkerFlags...)
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +130,10 @@ func run(ctx context.Context, args []string) error {
 	ready.Store(true)
 	logger.Info("worker started", "store", st.Describe(), "temporal", opts.HostPort, "namespace", opts.Namespace)
 
+	if *cpuProfile != "" {
+		stopProfiling := profileOnSignal(*cpuProfile, logger)
+		defer stopProfiling()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
@@ -137,6 +143,63 @@ func run(ctx context.Context, args []string) error {
 	w.Stop() // waits up to WorkerStopTimeout for running activities
 	logger.Info("worker stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// profileOnSignal profiles the process's CPU from SIGUSR1 to SIGUSR2 into
+// path, so a benchmark can profile exactly its measured span (the harness
+// sends the signals; go run ./bench -only P6 -cpuprofile FILE). The returned
+// func stops listening and writes a profile still running.
+func profileOnSignal(path string, logger *slog.Logger) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	var f *os.File
+	stop := func() {
+		if f == nil {
+			return
+		}
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			logger.Error("cpu profile", "error", err)
+		}
+		logger.Info("cpu profile written", "path", path)
+		f = nil
+	}
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				stop()
+				return
+			case s := <-sig:
+				if s == syscall.SIGUSR2 {
+					stop()
+					continue
+				}
+				if f != nil {
+					continue
+				}
+				var err error
+				if f, err = os.Create(path); err != nil {
+					logger.Error("cpu profile", "error", err)
+					f = nil
+					continue
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					logger.Error("cpu profile", "error", err)
+					f.Close()
+					f = nil
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		<-exited
+	}
 }
 
 // serveHealth serves h on /healthz. It logs the bound address (the port

@@ -302,3 +302,29 @@ func TestAliasKeeperRecordsDecisions(t *testing.T) {
 	require.Equal(t, "ana", hist.Events[1].ApprovedBy)
 	require.Equal(t, "ok", hist.Events[1].ApprovalReason)
 }
+
+// A keeper started with its ModelName search attribute (as ChangeAlias
+// starts it) does not upsert it again: one history event and one visibility
+// write less per keeper. One started without it (by hand, or a keeper
+// history from before) still sets it.
+func TestAliasKeeperUpsertsModelNameOnlyWhenNotStartedWithIt(t *testing.T) {
+	for _, withSA := range []bool{true, false} {
+		env := keeperEnv(t)
+		if withSA {
+			require.NoError(t, env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(ModelNameKey.ValueSet("名前-モデル"))))
+		}
+		upserts := 0
+		env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+			if _, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(ModelNameKey); ok {
+				upserts++
+			}
+		}).Return(nil).Maybe()
+		env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
+		env.ExecuteWorkflow(AliasKeeperName, activities.AliasKeeperInput{ModelName: "名前-モデル", Alias: "champion"})
+		want := 1
+		if withSA {
+			want = 0
+		}
+		require.Equal(t, want, upserts, "started with the search attribute: %v", withSA)
+	}
+}

@@ -46,8 +46,13 @@ func AliasKeeper(ctx workflow.Context, in activities.AliasKeeperInput) error {
 	if n := len(in.History); n > 0 {
 		k.seq, k.current = in.History[n-1].Seq, in.History[n-1].Current
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, ModelNameKey.ValueSet(in.ModelName)); err != nil {
-		return err
+	// Keepers are started with their ModelName (activities.ChangeAlias);
+	// one started without it (before that, or by hand) sets it here. The
+	// start's attributes are in the history, so replay decides alike.
+	if v, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(ModelNameKey); !ok || v != in.ModelName {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, ModelNameKey.ValueSet(in.ModelName)); err != nil {
+			return err
+		}
 	}
 	if err := workflow.SetQueryHandler(ctx, activities.AliasHistoryQuery, func() (activities.AliasHistory, error) {
 		return activities.AliasHistory{ModelName: in.ModelName, Alias: in.Alias, Events: k.history}, nil

@@ -27,9 +27,22 @@ func TestStepOptionsBoundedByTime(t *testing.T) {
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		seen[info.ActivityType.Name] = *info
 	})
+	local := map[string]activity.Info{}
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local[info.ActivityType.Name] = *info
+	})
 	env.ExecuteWorkflow(WorkflowName, request())
 	require.NoError(t, env.GetWorkflowError())
-	for _, name := range []string{"Train", "SaveModel", "LogModel", "RegisterModel", "ReadAlias", "LoadAndVerify", "PromoteAlias"} {
+	// The short steps run as local activities: no heartbeat, so each
+	// attempt is bounded by what the heartbeat timeout bounded before.
+	for _, name := range []string{"ReadAlias", "CleanUp"} {
+		info, ok := local[name]
+		require.True(t, ok, "%s did not run as a local activity", name)
+		require.LessOrEqual(t, info.StartToCloseTimeout, 2*time.Minute, name)
+		require.GreaterOrEqual(t, info.ScheduleToCloseTimeout, 2*info.StartToCloseTimeout, "%s: room for several attempts", name)
+	}
+	require.LessOrEqual(t, local["ReadAlias"].StartToCloseTimeout, HeartbeatTimeout)
+	for _, name := range []string{"Train", "SaveModel", "LogModel", "RegisterModel", "LoadAndVerify", "PromoteAlias"} {
 		info, ok := seen[name]
 		require.True(t, ok, "%s did not run", name)
 		require.Equal(t, HeartbeatTimeout, info.HeartbeatTimeout, name)
@@ -67,6 +80,9 @@ func TestFailureCompensatesThenCleansUp(t *testing.T) {
 	f.install(env)
 	var order []string
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		order = append(order, info.ActivityType.Name)
+	})
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
 		order = append(order, info.ActivityType.Name)
 	})
 	env.ExecuteWorkflow(WorkflowName, request())
@@ -131,4 +147,24 @@ func TestCancellationCompensates(t *testing.T) {
 	require.Len(t, f.compensations, 1)
 	require.True(t, f.compensations[0].Cancelled)
 	require.Equal(t, 1, f.cleanups)
+}
+
+// TestShortStepsRunAsLocalActivities: ReadAlias and CleanUp run inside the
+// workflow task that schedules them (local activities), not as activity
+// tasks through the server: each saved the server an activity task and the
+// pipeline a workflow task (bench P6).
+func TestShortStepsRunAsLocalActivities(t *testing.T) {
+	env := newEnv(t)
+	happy().install(env)
+	var regular, local []string
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		regular = append(regular, info.ActivityType.Name)
+	})
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local = append(local, info.ActivityType.Name)
+	})
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, []string{"ReadAlias", "CleanUp"}, local)
+	require.Equal(t, []string{"Train", "SaveModel", "LogModel", "RegisterModel", "LoadAndVerify", "PromoteAlias"}, regular)
 }

@@ -202,7 +202,13 @@ func (p *pipeline) finish(req LifecycleRequest, err error) {
 				"versions_tagged", out.VersionsTagged, "registered_model_deleted", out.RegisteredModelDeleted)
 		}
 	}
-	if cerr := workflow.ExecuteActivity(withStep(ctx, stepCleaningUp), a.CleanUp).Get(ctx, nil); cerr != nil {
+	var cleanUp workflow.Future
+	if p.localShortSteps() {
+		cleanUp = workflow.ExecuteLocalActivity(withLocalStep(ctx, stepCleaningUp, steps[stepCleaningUp].startToClose), a.CleanUp)
+	} else {
+		cleanUp = workflow.ExecuteActivity(withStep(ctx, stepCleaningUp), a.CleanUp)
+	}
+	if cerr := cleanUp.Get(ctx, nil); cerr != nil {
 		logger.Warn("work directory clean-up failed; the worker's janitor removes it later", "error", cerr)
 	}
 }
@@ -325,12 +331,48 @@ func (p *pipeline) registerAndReadAlias(ctx workflow.Context, req LifecycleReque
 		return reg, previous, p.fail(err)
 	}
 	if req.Alias != "" {
-		if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.ReadAlias, activities.AliasInput{
-			ModelName: req.ModelName, Alias: req.Alias,
-		}).Get(ctx, &previous); err != nil {
+		in := activities.AliasInput{ModelName: req.ModelName, Alias: req.Alias}
+		var read workflow.Future
+		if p.localShortSteps() {
+			read = workflow.ExecuteLocalActivity(withLocalStep(ctx, StagePromoting, HeartbeatTimeout), a.ReadAlias, in)
+		} else {
+			read = workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.ReadAlias, in)
+		}
+		if err := read.Get(ctx, &previous); err != nil {
 			return reg, previous, p.fail(err)
 		}
 		res.PreviousAlias = previous.Version
 	}
 	return reg, previous, nil
+}
+
+// changeLocalShortSteps guards running the pipeline's two short steps that
+// only touch the store or the worker's disk, ReadAlias and CleanUp, as local
+// activities. A regular activity costs the server an activity task (three
+// events, a dispatch, its timers) and the pipeline a workflow task to resume;
+// a local activity runs inside the workflow task that schedules it and
+// leaves one marker. Both are idempotent (a read; a removal of the
+// workflow's own directory) and keep their step's retry policy and time
+// budget, so a retry is safe and bounded. Pipelines started before replay
+// with the regular activities.
+const changeLocalShortSteps = "short-steps-as-local-activities"
+
+// localShortSteps reports whether this pipeline runs ReadAlias and CleanUp
+// as local activities (see changeLocalShortSteps).
+func (p *pipeline) localShortSteps() bool {
+	return workflow.GetVersion(p.ctx, changeLocalShortSteps, workflow.DefaultVersion, 1) == 1
+}
+
+// withLocalStep returns ctx with step's time budget and retry policy as
+// local activity options, one attempt bounded by attempt (a local activity
+// cannot heartbeat, so the attempt's bound takes the place of the heartbeat
+// timeout that bounded the regular activity).
+func withLocalStep(ctx workflow.Context, step string, attempt time.Duration) workflow.Context {
+	o := stepActivityOptions(step)
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout:    min(o.StartToCloseTimeout, attempt),
+		ScheduleToCloseTimeout: o.ScheduleToCloseTimeout,
+		RetryPolicy:            o.RetryPolicy,
+		Summary:                o.Summary,
+	})
 }

@@ -5,6 +5,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/policy"
 	"github.com/flavorflow/flavorflow/vocab"
 )
@@ -32,7 +33,7 @@ const (
 // server gets them from temporal-dev.yml); an unregistered one makes the
 // workflow task fail forever.
 var (
-	ModelNameKey    = temporal.NewSearchAttributeKeyKeyword("ModelName")
+	ModelNameKey    = activities.ModelNameKey
 	StageKey        = temporal.NewSearchAttributeKeyKeyword("Stage")
 	ModelVersionKey = temporal.NewSearchAttributeKeyInt64("ModelVersion")
 	// ScheduledStartKey is set by Temporal Schedules on the runs they start.

@@ -105,24 +105,34 @@ func (s *Store) PutArtifact(ctx context.Context, root, relPath string, src store
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return s.fsErr(err, p, "create directory for artifact")
 	}
+	// Everything below happens relative to the directory, opened once: an
+	// os.Root operation opens every component of its path, so the same steps
+	// on full paths cost several times the system calls (bench P6 counts
+	// them). The directory root confines them as the artifact root does.
+	d, err := s.root.OpenRoot(dir)
+	if err != nil {
+		return s.fsErr(err, p, "open artifact directory")
+	}
+	defer d.Close()
+	name := path.Base(p)
 	// Earlier attempts killed while writing into this directory (typically
 	// the same file: a retried upload) left their temp files here; only
 	// those whose writer is dead are removed (tmpfiles.go).
-	s.sweepDir(dir)
-	f, tmp, err := s.createTemp(dir)
+	sweepDir(d, ".")
+	f, tmp, err := createTemp(d, ".")
 	if err != nil {
 		return s.fsErr(err, p, "create artifact")
 	}
 	if err := s.fill(ctx, f, p, src); err != nil {
-		s.root.Remove(tmp)
+		d.Remove(tmp)
 		f.Close()
 		return err
 	}
 	// Rename while the file is still open: closing drops the lock that keeps
 	// sweepers away, and a sweep between close and rename would delete the
 	// finished file. fill has fsynced it, so nothing is lost by closing late.
-	if err := s.root.Rename(tmp, p); err != nil {
-		s.root.Remove(tmp)
+	if err := d.Rename(tmp, name); err != nil {
+		d.Remove(tmp)
 		f.Close()
 		return s.fsErr(err, p, "rename artifact into place")
 	}
@@ -130,12 +140,12 @@ func (s *Store) PutArtifact(ctx context.Context, root, relPath string, src store
 		return s.fsErr(err, p, "close artifact")
 	}
 	// The rename is only durable once the directory entry is on disk.
-	d, err := s.root.Open(dir)
+	df, err := d.Open(".")
 	if err != nil {
 		return s.fsErr(err, p, "open artifact directory")
 	}
-	defer d.Close()
-	return s.fsErr(d.Sync(), p, "sync artifact directory")
+	defer df.Close()
+	return s.fsErr(df.Sync(), p, "sync artifact directory")
 }
 
 // fill copies src into f while hashing, checks size and digest, and syncs.

@@ -41,13 +41,13 @@ import (
 // after locking (its descriptor no longer is the file at that name) and starts
 // over with a new name; see createTemp.
 
-// createTemp creates and locks a new temp file in dir (slash path below the
-// artifact root). The caller keeps the file open, hence locked, until the
-// temp file has been renamed away or removed.
-func (s *Store) createTemp(dir string) (*os.File, string, error) {
+// createTemp creates and locks a new temp file in dir (slash path below r).
+// The caller keeps the file open, hence locked, until the temp file has been
+// renamed away or removed.
+func createTemp(r *os.Root, dir string) (*os.File, string, error) {
 	for attempt := 0; ; attempt++ {
 		tmp := path.Join(dir, tmpPrefix+newHex())
-		f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return nil, "", err
 		}
@@ -57,10 +57,10 @@ func (s *Store) createTemp(dir string) (*os.File, string, error) {
 		locked, err := tryLock(f)
 		if err != nil {
 			f.Close()
-			s.root.Remove(tmp)
+			r.Remove(tmp)
 			return nil, "", err
 		}
-		if locked && s.isFileAt(f, tmp) {
+		if locked && isFileAt(r, f, tmp) {
 			return f, tmp, nil
 		}
 		// A sweeper got the lock first and has removed (or is removing) the
@@ -74,21 +74,21 @@ func (s *Store) createTemp(dir string) (*os.File, string, error) {
 	}
 }
 
-// isFileAt reports whether the open file f is still the file named p.
-func (s *Store) isFileAt(f *os.File, p string) bool {
+// isFileAt reports whether the open file f is still the file named p below r.
+func isFileAt(r *os.Root, f *os.File, p string) bool {
 	a, err := f.Stat()
 	if err != nil {
 		return false
 	}
-	b, err := s.root.Lstat(p)
+	b, err := r.Lstat(p)
 	return err == nil && os.SameFile(a, b)
 }
 
-// sweepDir removes the temp files of dead writers directly in dir.
+// sweepDir removes the temp files of dead writers directly in dir (below r).
 // Best effort: a failure to clean up must not fail the write or finalize
 // that triggered it, and the next sweep of the directory tries again.
-func (s *Store) sweepDir(dir string) {
-	d, err := s.root.Open(dir)
+func sweepDir(r *os.Root, dir string) {
+	d, err := r.Open(dir)
 	if err != nil {
 		return
 	}
@@ -96,7 +96,7 @@ func (s *Store) sweepDir(dir string) {
 	d.Close()
 	for _, n := range names {
 		if strings.HasPrefix(n, tmpPrefix) {
-			s.removeIfDead(path.Join(dir, n))
+			removeIfDead(r, path.Join(dir, n))
 		}
 	}
 }
@@ -113,21 +113,21 @@ func (s *Store) sweepTree(dir string) {
 			return nil
 		}
 		if !e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
-			s.removeIfDead(p)
+			removeIfDead(s.root, p)
 		}
 		return nil
 	})
 }
 
-// removeIfDead removes the temp file p if no writer holds its lock. The lock
-// is held across the removal, so the writer's create-then-lock check in
-// createTemp sees either a locked file it may not touch or a name that is
-// already gone.
-func (s *Store) removeIfDead(p string) {
+// removeIfDead removes the temp file p (below r) if no writer holds its
+// lock. The lock is held across the removal, so the writer's
+// create-then-lock check in createTemp sees either a locked file it may not
+// touch or a name that is already gone.
+func removeIfDead(r *os.Root, p string) {
 	if !canLock {
 		return // no way to tell a dead writer from a live one
 	}
-	f, err := s.root.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
+	f, err := r.OpenFile(p, os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return // gone (renamed into place or swept), or not a plain file
 	}
@@ -139,7 +139,7 @@ func (s *Store) removeIfDead(p string) {
 		return // a live writer: leave it alone
 	}
 	// Only remove the file we locked, not one that replaced the name since.
-	if s.isFileAt(f, p) {
-		s.root.Remove(p)
+	if isFileAt(r, f, p) {
+		r.Remove(p)
 	}
 }
