@@ -327,19 +327,10 @@ func readAll(path string) string {
 // workflow's logged model: model.skops (MLflow 3.17's default format) or
 // model.pkl (cloudpickle).
 func (r *rig) sklearnModelFile(wfID string) string {
-	ctx := context.Background()
-	exp, err := r.direct.GetExperimentByName(ctx, r.experiment)
-	if err != nil {
-		r.t.Errorf("experiment: %v", err)
+	dir := r.storedModelDir(wfID)
+	if dir == "" {
 		return ""
 	}
-	lms, err := r.direct.SearchLoggedModelsByTag(ctx, exp.ID, vocab.TagWorkflowID, wfID)
-	if err != nil || len(lms) != 1 {
-		r.t.Errorf("logged models of %s: %v %v", wfID, lms, err)
-		return ""
-	}
-	rel, _ := strings.CutPrefix(lms[0].ArtifactURI, "mlflow-artifacts:/")
-	dir := filepath.Join(r.ml.ArtifactsDir, filepath.FromSlash(strings.TrimLeft(rel, "/")))
 	for _, name := range []string{"model.skops", "model.pkl"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return name

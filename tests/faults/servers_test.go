@@ -202,9 +202,9 @@ func TestCorruptedArtifactOnMLflowServer(t *testing.T) {
 	report(t, tb)
 }
 
-// flipStoredByte flips the middle byte of file in the workflow's logged
-// model as the MLflow server stores it, and returns the path.
-func (r *rig) flipStoredByte(wfID, file string) string {
+// storedModelDir is the directory in which the MLflow server stores the
+// workflow's logged model ("" after reporting an error).
+func (r *rig) storedModelDir(wfID string) string {
 	ctx := context.Background()
 	exp, err := r.direct.GetExperimentByName(ctx, r.experiment)
 	if err != nil {
@@ -221,7 +221,17 @@ func (r *rig) flipStoredByte(wfID, file string) string {
 		r.t.Errorf("artifact URI %q is not served by the server", lms[0].ArtifactURI)
 		return ""
 	}
-	path := filepath.Join(r.ml.ArtifactsDir, filepath.FromSlash(strings.TrimLeft(rel, "/")), file)
+	return filepath.Join(r.ml.ArtifactsDir, filepath.FromSlash(strings.TrimLeft(rel, "/")))
+}
+
+// flipStoredByte flips the middle byte of file in the workflow's logged
+// model as the MLflow server stores it, and returns the path.
+func (r *rig) flipStoredByte(wfID, file string) string {
+	dir := r.storedModelDir(wfID)
+	if dir == "" {
+		return ""
+	}
+	path := filepath.Join(dir, file)
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) == 0 {
 		r.t.Errorf("read %s: %v", path, err)
