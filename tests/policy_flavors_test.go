@@ -201,12 +201,7 @@ func promoteOnEvidencePython(t *testing.T, where string) {
 		c.startWorker()
 		st = c.openStore()
 	}
-	py := c.startPyWorker(trackingURI)
-	defer func() {
-		if t.Failed() {
-			t.Logf("python worker:\n%s", py.logs())
-		}
-	}()
+	c.startPyWorker(trackingURI)
 	model := fmt.Sprintf("pypolicy-%d", time.Now().UnixNano())
 	dir := t.TempDir()
 	var out struct {

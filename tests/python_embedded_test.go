@@ -33,11 +33,6 @@ func TestSklearnPipelineOnEmbeddedStore(t *testing.T) {
 	c.startWorker()
 	py := c.startPyWorker("")
 	data := writeLinearRows(t, c.dir)
-	defer func() {
-		if t.Failed() {
-			t.Logf("python worker:\n%s", py.logs())
-		}
-	}()
 
 	var out struct {
 		Result workflows.LifecycleResult `json:"result"`

@@ -57,6 +57,9 @@ func (c *cliEnv) startPyWorker(trackingURI string, env ...string) *workerProc {
 			_ = cmd.Process.Kill()
 			<-w.done
 		}
+		if c.t.Failed() {
+			c.t.Logf("python worker (pid %d):\n%s", cmd.Process.Pid, w.logs())
+		}
 	})
 	select {
 	case <-ready:
@@ -104,13 +107,8 @@ func TestSklearnPipelineThroughPythonWorker(t *testing.T) {
 	c := newCLIEnv(t)
 	ml := testenv.StartMLflow(t, testenv.MLflowOptions{})
 	c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
-	py := c.startPyWorker(ml.URL)
+	c.startPyWorker(ml.URL)
 	data := writeLinearRows(t, c.dir)
-	defer func() {
-		if t.Failed() {
-			t.Logf("python worker:\n%s", py.logs())
-		}
-	}()
 
 	var out struct {
 		Result workflows.LifecycleResult `json:"result"`
