@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -273,4 +275,91 @@ func BenchmarkCopy(b *testing.B) {
 			}
 		}
 	})
+}
+
+// stuckHash blocks its first Write until released: a hash that has fallen
+// behind.
+type stuckHash struct {
+	hash.Hash
+	release chan struct{}
+	once    sync.Once
+	unblock sync.Once
+}
+
+func newStuckHash() *stuckHash { return &stuckHash{Hash: sha256.New(), release: make(chan struct{})} }
+
+func (s *stuckHash) Write(p []byte) (int, error) {
+	s.once.Do(func() { <-s.release })
+	return s.Hash.Write(p)
+}
+
+func (s *stuckHash) free() { s.unblock.Do(func() { close(s.release) }) }
+
+// within fails the test if fn does not return in a generous time: with the
+// hash stuck, only a consumer that does not wait for it can finish.
+func within(t *testing.T, h *stuckHash, fn func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		h.free()
+		<-done
+		t.Fatal("the consumer waited for the hash")
+	}
+}
+
+// TestHashingDoesNotHoldUpTheConsumer is the point of the package: while
+// the hash is busy, the consumer (the socket, the disk) still gets the next
+// chunks. Hashing in the consumer's goroutine (io.TeeReader, as the upload
+// body did, or io.MultiWriter, as the download did) would stop it.
+func TestHashingDoesNotHoldUpTheConsumer(t *testing.T) {
+	data := payload(Depth*ChunkSize + 1)
+	want := sha256.Sum256(data)
+	t.Run("Reader", func(t *testing.T) {
+		h := newStuckHash()
+		r := NewReader(io.NopCloser(bytes.NewReader(data)), h, int64(len(data)))
+		defer r.Close()
+		head := make([]byte, 2*ChunkSize)
+		within(t, h, func() error { _, err := io.ReadFull(r, head); return err })
+		h.free()
+		rest, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sum, complete := r.Result()
+		if !bytes.Equal(append(head, rest...), data) || !complete || !bytes.Equal(sum, want[:]) {
+			t.Fatal("bytes or digest differ")
+		}
+	})
+	t.Run("Copy", func(t *testing.T) {
+		h := newStuckHash()
+		// The writer frees the hash only once it has two chunks.
+		w := &releasingWriter{at: 2 * ChunkSize, release: h.free}
+		within(t, h, func() error {
+			_, err := Copy(context.Background(), w, bytes.NewReader(data), h, -1)
+			return err
+		})
+		if !bytes.Equal(w.buf.Bytes(), data) || !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatal("bytes or digest differ")
+		}
+	})
+}
+
+type releasingWriter struct {
+	buf     bytes.Buffer
+	at      int
+	release func()
+}
+
+func (w *releasingWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if w.buf.Len() >= w.at {
+		w.release()
+	}
+	return len(p), nil
 }
