@@ -257,10 +257,13 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// BenchmarkCopy: a download's write + hash, with the hash in the copying
+// goroutine (plain, as before) and on its own (pipelined). On an idle
+// two-core machine the pipelined one approaches the hash's own rate.
 func BenchmarkCopy(b *testing.B) {
 	data := payload(64 << 20)
-	b.SetBytes(int64(len(data)))
 	b.Run("plain", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			h := sha256.New()
 			if _, err := io.Copy(io.MultiWriter(io.Discard, h), bytes.NewReader(data)); err != nil {
@@ -269,6 +272,7 @@ func BenchmarkCopy(b *testing.B) {
 		}
 	})
 	b.Run("pipelined", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			if _, err := Copy(context.Background(), io.Discard, bytes.NewReader(data), sha256.New(), int64(len(data))); err != nil {
 				b.Fatal(err)
