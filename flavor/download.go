@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -300,14 +299,7 @@ func downloadTree(ctx context.Context, st store.Store, loc location, dst string)
 		return nil, err
 	}
 	hashed, err := transferTree(ctx, st, loc, files, tm, func(ctx context.Context, f remoteFile) sinkFunc {
-		return func(r io.Reader) (ManifestEntry, error) {
-			var e ManifestEntry
-			err := writeFile(ctx, dst, f.localRel, func(w io.Writer) error {
-				_, err := io.Copy(w, r)
-				return err
-			}, &e, false)
-			return e, err
-		}
+		return fileSink(ctx, dst, f.localRel, f.size)
 	})
 	if err != nil {
 		return nil, err

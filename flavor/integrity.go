@@ -14,6 +14,7 @@ import (
 	"sort"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/internal/hashpipe"
 	"github.com/flavorflow/flavorflow/modeluri"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/vocab"
@@ -26,14 +27,17 @@ import (
 // retried by the activity later).
 const maxTransitTries = 3
 
-// sinkFunc consumes one file's body and returns its size and sha256.
-type sinkFunc func(r io.Reader) (ManifestEntry, error)
+// sinkFunc consumes one file's body and returns its size and sha256. A
+// sink that keeps the body (a file written by a download) keeps it only if
+// accept takes that size and sha256, so a damaged body leaves nothing.
+type sinkFunc func(r io.Reader, accept func(ManifestEntry) error) (ManifestEntry, error)
 
-// hashSink hashes a body without keeping it: flat memory for any size.
+// hashSink hashes a body without keeping it: flat memory for any size. The
+// hash runs on its own goroutine beside the reads (hashpipe.Copy).
 func hashSink(ctx context.Context) sinkFunc {
-	return func(r io.Reader) (ManifestEntry, error) {
+	return func(r io.Reader, _ func(ManifestEntry) error) (ManifestEntry, error) {
 		h := sha256.New()
-		n, err := io.Copy(h, ctxReader{ctx: ctx, r: r})
+		n, err := hashpipe.Copy(ctx, nil, r, h, -1)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ManifestEntry{}, ctx.Err()
@@ -56,7 +60,7 @@ func fetchChecked(ctx context.Context, st store.Store, root, rel string, sink si
 		if err != nil {
 			return ManifestEntry{}, err
 		}
-		got, err := sink(rc)
+		got, err := sink(rc, check)
 		_ = rc.Close()
 		if err != nil {
 			return ManifestEntry{}, err
@@ -126,7 +130,7 @@ func fetchManifest(ctx context.Context, st store.Store, loc location, files []re
 		return nil, nil
 	}
 	var data []byte
-	sink := func(r io.Reader) (ManifestEntry, error) {
+	sink := func(r io.Reader, _ func(ManifestEntry) error) (ManifestEntry, error) {
 		b, err := io.ReadAll(io.LimitReader(ctxReader{ctx: ctx, r: r}, maxManifestSize+1))
 		if err != nil {
 			if ctx.Err() != nil {

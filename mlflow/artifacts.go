@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/flavorflow/flavorflow/failure"
+	"github.com/flavorflow/flavorflow/internal/hashpipe"
 	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/vocab"
 )
@@ -111,8 +112,14 @@ func (c *Client) PutArtifact(ctx context.Context, root, relPath string, src stor
 
 // putSingle streams the file with a known Content-Length, hashing what is
 // actually sent; every retry reopens the source and starts a new hash.
+// The source is read ahead in large chunks and hashed on its own goroutine
+// (hashpipe.Reader), so sha256 overlaps the socket writes instead of
+// stopping them; the transport sends the very buffers that were hashed.
 func (c *Client) putSingle(ctx context.Context, r artifactRoot, rel string, src store.Source) error {
-	var sent *countingHasher
+	var (
+		mu   sync.Mutex
+		sent *hashpipe.Reader // the latest attempt's body
+	)
 	req := &request{
 		method: http.MethodPut, url: r.fileURL("artifacts", rel), size: src.Size, idempotent: true,
 		header: http.Header{"Content-Type": {"application/octet-stream"}},
@@ -121,52 +128,60 @@ func (c *Client) putSingle(ctx context.Context, r artifactRoot, rel string, src 
 			if err != nil {
 				return nil, err
 			}
-			sent = newCountingHasher(rc)
+			mu.Lock()
+			defer mu.Unlock()
+			if sent != nil {
+				// The transport closes a body when it is done with it,
+				// maybe on its own goroutine; a retry must not wait for
+				// that to stop the last attempt's read-ahead.
+				sent.Close()
+			}
+			sent = hashpipe.NewReader(rc, sha256.New(), src.Size)
 			return sent, nil
 		},
 	}
 	resp, err := c.send(ctx, req)
+	mu.Lock()
+	last := sent
+	mu.Unlock()
 	if err != nil {
-		if sent != nil && sent.short(src.Size) {
-			return failure.Wrap(failure.ChecksumMismatch, err, "artifact %s: source gave %d bytes, expected %d", rel, sent.n, src.Size)
+		if last != nil {
+			last.Close() // Result waits for the read-ahead to stop
+			if n, _, complete := last.Result(); complete && n < src.Size {
+				return failure.Wrap(failure.ChecksumMismatch, err, "artifact %s: source gave %d bytes, expected %d", rel, n, src.Size)
+			}
 		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	if src.SHA256 != "" && sent.sum() != strings.ToLower(src.SHA256) {
-		return failure.New(failure.ChecksumMismatch, "artifact %s: sent bytes have sha256 %s, expected %s", rel, sent.sum(), src.SHA256)
+	if src.Size == 0 {
+		// No body was sent (the request closed it unread): an empty file
+		// has one digest.
+		if last != nil {
+			last.Close()
+		}
+		if src.SHA256 != "" && strings.ToLower(src.SHA256) != emptySHA256 {
+			return failure.New(failure.ChecksumMismatch, "artifact %s: sent no bytes (sha256 %s), expected %s", rel, emptySHA256, src.SHA256)
+		}
+		return nil
+	}
+	// The server has every byte, so the read-ahead has reached the end of
+	// the source (or is about to): wait for it, then close in case the
+	// transport has not yet.
+	n, sum, complete := last.Result()
+	last.Close()
+	if !complete || n != src.Size {
+		return failure.New(failure.ChecksumMismatch, "artifact %s: the source gave %d bytes (complete: %v), expected %d", rel, n, complete, src.Size)
+	}
+	if got := hex.EncodeToString(sum); src.SHA256 != "" && got != strings.ToLower(src.SHA256) {
+		return failure.New(failure.ChecksumMismatch, "artifact %s: sent bytes have sha256 %s, expected %s", rel, got, src.SHA256)
 	}
 	return nil
 }
 
-// countingHasher hashes and counts bytes as the transport reads them.
-type countingHasher struct {
-	rc  io.ReadCloser
-	h   hash.Hash
-	n   int64
-	eof bool
-}
-
-func newCountingHasher(rc io.ReadCloser) *countingHasher {
-	return &countingHasher{rc: rc, h: sha256.New()}
-}
-
-func (c *countingHasher) Read(p []byte) (int, error) {
-	n, err := c.rc.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	if err == io.EOF {
-		c.eof = true
-	}
-	return n, err
-}
-
-func (c *countingHasher) Close() error { return c.rc.Close() }
-func (c *countingHasher) sum() string  { return hex.EncodeToString(c.h.Sum(nil)) }
-
-// short reports a source that ended before its declared size.
-func (c *countingHasher) short(size int64) bool { return c.eof && c.n < size }
+// emptySHA256 is the sha256 of no bytes.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // OpenArtifact streams a file; the caller closes the reader.
 func (c *Client) OpenArtifact(ctx context.Context, root, relPath string) (io.ReadCloser, error) {

@@ -26,6 +26,7 @@ var rank = map[string]int{
 	"failure": 0,
 
 	"vocab": 1, "rows": 1, "policy": 1, "flavor/pyyaml": 1, "config": 1, "internal/telemetry": 1,
+	"internal/hashpipe": 1,
 
 	"fakemodel": 2, "modeluri": 2, "store": 2,
 
