@@ -145,7 +145,7 @@ func anchorRows(n, workers, par int, ours, py anchorSide) ([]row, map[string]str
 	oc, pc := ours.serverCPU/float64(n), py.serverCPU/float64(n)
 	what := fmt.Sprintf("%d lifecycles each way on one MLflow server: flavorflow (%d worker process(es)) vs a Python process per pipeline (%d at once)", n, workers, par)
 	figs := map[string]string{
-		"concurrent": fmt.Sprint(n), "py_parallel": fmt.Sprint(par),
+		"concurrent": fmt.Sprint(n), "py_parallel": fmt.Sprint(par), "healthcheck_s": fmt.Sprint(int(mlflowWorkerHealthcheck / time.Second)),
 		"ours_rate": fmt.Sprintf("%.2f pipelines/s", or), "py_rate": fmt.Sprintf("%.2f pipelines/s", pr), "ratio": ratioX(or / pr),
 		"ours_reqs": fmt.Sprintf("%.1f", oq), "py_reqs": fmt.Sprintf("%.1f", pq),
 		"ours_cpu": cpuS(oc), "py_cpu": cpuS(pc),

@@ -47,6 +47,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// mlflowWorkerHealthcheck is how long uvicorn's supervisor waits for a
+// multi-worker MLflow server's worker to answer before killing it.
+const mlflowWorkerHealthcheck = 60 * time.Second
+
 // mlflowServer is `mlflow server --serve-artifacts` on a loopback port.
 type mlflowServer struct {
 	URL          string
@@ -95,9 +99,18 @@ func startMLflowOnce(root, dir, backendURI, artifacts string, workers int) (*mlf
 		return nil, err
 	}
 	defer logf.Close()
-	m.cmd = exec.Command(bin, "server", "--backend-store-uri", backendURI,
+	args := []string{"server", "--backend-store-uri", backendURI,
 		"--artifacts-destination", m.ArtifactsDir, "--serve-artifacts",
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers))
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--workers", strconv.Itoa(workers)}
+	if workers > 1 {
+		// With several workers uvicorn's supervisor SIGKILLs a worker
+		// that misses a 5 s health check; on 2 cores under the scale
+		// benchmark's load that kills busy workers mid-response, and both
+		// sides see dropped connections. The benchmark measures the
+		// clients, not the supervisor: give workers a minute.
+		args = append(args, "--uvicorn-opts", "--timeout-worker-healthcheck "+strconv.Itoa(int(mlflowWorkerHealthcheck/time.Second)))
+	}
+	m.cmd = exec.Command(bin, args...)
 	m.cmd.Dir = dir
 	m.cmd.Env = append(os.Environ(), "MLFLOW_DISABLE_TELEMETRY=true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false")
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
