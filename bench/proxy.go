@@ -38,7 +38,10 @@ func startCountingProxy(target string) (*countingProxy, error) {
 	p := &countingProxy{URL: "http://" + l.Addr().String(), n: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{
-		Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		// MLflow's uvicorn closes a connection idle for 5 s: one kept
+		// longer can be reused just as the server closes it, and a POST
+		// lost that way is a 502 the client did not cause. Drop them first.
+		Proxy: nil, MaxIdleConnsPerHost: 256, IdleConnTimeout: 4 * time.Second,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
 	rp.FlushInterval = -1 // stream bodies both ways, never buffer a file
