@@ -183,11 +183,19 @@ func (c *Client) putSingle(ctx context.Context, r artifactRoot, rel string, src 
 // emptySHA256 is the sha256 of no bytes.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// OpenArtifact streams a file; the caller closes the reader.
+// OpenArtifact streams a file; the caller closes the reader. With an
+// object store behind the proxy the bytes come straight from the store
+// through a presigned URL (presigned.go); otherwise through the proxy.
 func (c *Client) OpenArtifact(ctx context.Context, root, relPath string) (io.ReadCloser, error) {
 	r, rel, err := c.target(root, relPath, false)
 	if err != nil {
 		return nil, err
+	}
+	if body, ok := c.openPresigned(ctx, r, rel); ok {
+		return body, nil
+	}
+	if ctx.Err() != nil {
+		return nil, failure.Wrap(failure.ServerUnavailable, ctx.Err(), "GET %s", r.fileURL("artifacts", rel).Path)
 	}
 	resp, err := c.send(ctx, &request{method: http.MethodGet, url: r.fileURL("artifacts", rel), idempotent: true})
 	if err != nil {

@@ -32,6 +32,10 @@ type Client struct {
 	Backoff    Backoff
 
 	mpuUnsupported atomic.Bool // set after the first 501 from mpu/create
+	// presignOff: downloads go through the proxy, because the server
+	// cannot presign (its destination is not an object store) or this
+	// worker cannot reach the store's URLs (presigned.go).
+	presignOff atomic.Bool
 
 	// Answers that save round trips (cache.go).
 	locations   *lru[locationKey, string]
