@@ -149,6 +149,7 @@ func anchorRows(n, workers, par int, ours, py anchorSide) ([]row, map[string]str
 		"ours_rate": fmt.Sprintf("%.2f pipelines/s", or), "py_rate": fmt.Sprintf("%.2f pipelines/s", pr), "ratio": ratioX(or / pr),
 		"ours_reqs": fmt.Sprintf("%.1f", oq), "py_reqs": fmt.Sprintf("%.1f", pq),
 		"ours_cpu": cpuS(oc), "py_cpu": cpuS(pc),
+		"ours_cpu_per_req": cpuS(perRequest(oc, oq)), "py_cpu_per_req": cpuS(perRequest(pc, pq)),
 		"ours_client_cpu": cpuS(ours.clientCPU / float64(n)), "py_client_cpu": cpuS(py.clientCPU / float64(n)),
 		"paths": ours.requests.list(true), "py_paths": py.requests.list(false),
 	}
@@ -191,4 +192,12 @@ func memAvailable() int64 {
 		return 0
 	}
 	return kb << 10
+}
+
+// perRequest is server CPU per request (0 when nothing was counted).
+func perRequest(cpu, requests float64) float64 {
+	if requests == 0 {
+		return 0
+	}
+	return cpu / requests
 }
