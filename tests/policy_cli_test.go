@@ -133,29 +133,6 @@ func TestScheduleBeatsChampionBackfill(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
 	c.startWorker()
-	offsets := []float64{2, 4, 4, 10, 4, 4} // day 0 (2026-01-01) to day 5
-	var b strings.Builder
-	b.WriteString("t,x,y\n")
-	for d, o := range offsets {
-		for i, hour := range []int{6, 12, 18} {
-			x := float64(i + 1)
-			fmt.Fprintf(&b, "2026-01-%02dT%02d:00:00Z,%g,%g\n", d+1, hour, x, x+o)
-		}
-	}
-	data := filepath.Join(c.dir, "daily.csv")
-	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
-
-	c.ok("schedule", "create", "--id", "retrain-policy", "--model", "daily-policy", "--data", data, "--every", "24h",
-		"--policy", "beats-champion", "--holdout-window", "24h")
-	// Nominal times 2026-01-03 .. 2026-01-07 00:00: run k trains on days
-	// 0..k-1 and is scored on day k.
-	c.ok("schedule", "backfill", "retrain-policy", "--start", "2026-01-02T23:00:00Z", "--end", "2026-01-07T01:00:00Z")
-	eventually(t, 3*time.Minute, func() bool {
-		var d scheduleJSON
-		c.okJSON(&d, "schedule", "describe", "retrain-policy")
-		return d.NumActions == 5 && len(d.Running) == 0
-	}, "five backfilled runs")
-
 	// challenger offset (mean of the days trained on) and champion per run:
 	//  run  trained  offset  scored on  challenger err  champion (err)  outcome
 	//  1    d0       2       d1 = 4     2               none            promoted
@@ -163,18 +140,10 @@ func TestScheduleBeatsChampionBackfill(t *testing.T) {
 	//  3    d0-2     3.33    d3 = 10    6.67            v2 (7)          promoted
 	//  4    d0-3     5       d4 = 4     1               v3 (0.67)       kept-champion
 	//  5    d0-4     4.8     d5 = 4     0.8             v3 (0.67)       kept-champion
-	want := []string{"promoted", "promoted", "promoted", "kept-champion", "kept-champion"}
-	for k := 1; k <= 5; k++ {
-		id := fmt.Sprintf("retrain-policy-2026-01-%02dT00:00:00Z", k+2)
-		var st policyStatus
-		c.okJSON(&st, "status", id)
-		require.Equal(t, "Completed", st.Status, "%s", id)
-		require.Equal(t, want[k-1], st.Outcome, "run %d (%s): %s", k, id, st.Reason)
-		require.NotNil(t, st.Evidence, id)
-		require.Equal(t, 3, st.Evidence.ChallengerScores.N, "run %d is scored on one day's three rows", k)
+	for k, st := range c.beatsChampionBackfill("retrain-policy", "daily-policy") {
 		if st.Evidence.ChampionScores != nil {
 			better := st.Evidence.ChallengerScores.MSE < st.Evidence.ChampionScores.MSE
-			require.Equal(t, st.Outcome == workflows.OutcomePromoted, better, "run %d: promoted iff it beat the champion on the same rows: %+v", k, st.Evidence)
+			require.Equal(t, st.Outcome == workflows.OutcomePromoted, better, "run %d: promoted iff it beat the champion on the same rows: %+v", k+1, st.Evidence)
 		}
 	}
 	var h activities.AliasHistory
@@ -188,4 +157,47 @@ func TestScheduleBeatsChampionBackfill(t *testing.T) {
 	mv, err := st.GetModelVersionByAlias(t.Context(), "daily-policy", "champion")
 	require.NoError(t, err)
 	require.Equal(t, 3, mv.Version)
+}
+
+// beatsChampionBackfill creates schedule id for model with a beats-champion
+// policy and a 24 h held-out window (extra: more create flags), backfills
+// five days over daily data y = x + day offset (x = 1, 2, 3 each day;
+// offsets 2, 4, 4, 10, 4, 4 from 2026-01-01), and checks that the first three
+// runs were promoted and the last two kept the champion, each scored on one
+// day's three rows. Run k (nominal time 2026-01-0(k+2) 00:00) trains on days
+// 0..k-1 and is scored on day k. It returns the runs' statuses in order.
+func (c *cliEnv) beatsChampionBackfill(id, model string, extra ...string) []policyStatus {
+	t := c.t
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("t,x,y\n")
+	for d, o := range []float64{2, 4, 4, 10, 4, 4} { // day 0 (2026-01-01) to day 5
+		for i, hour := range []int{6, 12, 18} {
+			x := float64(i + 1)
+			fmt.Fprintf(&b, "2026-01-%02dT%02d:00:00Z,%g,%g\n", d+1, hour, x, x+o)
+		}
+	}
+	data := filepath.Join(c.dir, "daily.csv")
+	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
+	c.ok(append([]string{"schedule", "create", "--id", id, "--model", model, "--data", data, "--every", "24h",
+		"--policy", "beats-champion", "--holdout-window", "24h"}, extra...)...)
+	c.ok("schedule", "backfill", id, "--start", "2026-01-02T23:00:00Z", "--end", "2026-01-07T01:00:00Z")
+	eventually(t, 3*time.Minute, func() bool {
+		var d scheduleJSON
+		c.okJSON(&d, "schedule", "describe", id)
+		return d.NumActions == 5 && len(d.Running) == 0
+	}, "five backfilled runs")
+	want := []string{"promoted", "promoted", "promoted", "kept-champion", "kept-champion"}
+	out := make([]policyStatus, 0, len(want))
+	for k := 1; k <= 5; k++ {
+		runID := fmt.Sprintf("%s-2026-01-%02dT00:00:00Z", id, k+2)
+		var st policyStatus
+		c.okJSON(&st, "status", runID)
+		require.Equal(t, "Completed", st.Status, "%s", runID)
+		require.Equal(t, want[k-1], st.Outcome, "run %d (%s): %s", k, runID, st.Reason)
+		require.NotNil(t, st.Evidence, runID)
+		require.Equal(t, 3, st.Evidence.ChallengerScores.N, "run %d is scored on one day's three rows", k)
+		out = append(out, st)
+	}
+	return out
 }

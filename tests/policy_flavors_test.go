@@ -267,34 +267,7 @@ func TestScheduleBeatsChampionBackfillLinear(t *testing.T) {
 	t.Parallel()
 	c := newCLIEnv(t)
 	c.startWorker()
-	var b strings.Builder
-	b.WriteString("t,x,y\n")
-	for d, o := range []float64{2, 4, 4, 10, 4, 4} {
-		for i, hour := range []int{6, 12, 18} {
-			x := float64(i + 1)
-			fmt.Fprintf(&b, "2026-01-%02dT%02d:00:00Z,%g,%g\n", d+1, hour, x, x+o)
-		}
-	}
-	data := filepath.Join(c.dir, "daily.csv")
-	require.NoError(t, os.WriteFile(data, []byte(b.String()), 0o644))
-	c.ok("schedule", "create", "--id", "retrain-linear", "--model", "daily-linear", "--data", data, "--every", "24h",
-		"--trainer", "linear", "--policy", "beats-champion", "--holdout-window", "24h")
-	c.ok("schedule", "backfill", "retrain-linear", "--start", "2026-01-02T23:00:00Z", "--end", "2026-01-07T01:00:00Z")
-	eventually(t, 3*time.Minute, func() bool {
-		var d scheduleJSON
-		c.okJSON(&d, "schedule", "describe", "retrain-linear")
-		return d.NumActions == 5 && len(d.Running) == 0
-	}, "five backfilled runs")
-	want := []string{"promoted", "promoted", "promoted", "kept-champion", "kept-champion"}
-	for k := 1; k <= 5; k++ {
-		id := fmt.Sprintf("retrain-linear-2026-01-%02dT00:00:00Z", k+2)
-		var st policyStatus
-		c.okJSON(&st, "status", id)
-		require.Equal(t, "Completed", st.Status, "%s", id)
-		require.Equal(t, want[k-1], st.Outcome, "run %d (%s): %s", k, id, st.Reason)
-		require.NotNil(t, st.Evidence, id)
-		require.Equal(t, 3, st.Evidence.ChallengerScores.N, "run %d is scored on one day's three rows", k)
-	}
+	c.beatsChampionBackfill("retrain-linear", "daily-linear", "--trainer", "linear")
 	st := c.openStore()
 	mv, err := st.GetModelVersionByAlias(t.Context(), "daily-linear", "champion")
 	require.NoError(t, err)
