@@ -26,24 +26,10 @@ import (
 // manifest hash.
 func newStubVersion(t *testing.T, st store.Store, name string, k int) evalVersion {
 	t.Helper()
-	ctx := context.Background()
-	expID, err := store.EnsureExperiment(ctx, st, "evaluate-flavor")
-	require.NoError(t, err)
-	run, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, StartTimeMs: 1})
-	require.NoError(t, err)
-	dir := filepath.Join(t.TempDir(), "model")
-	_, err = flavor.Save(ctx, dir, linearStub{}, stubModel{Rows: k}, flavor.SaveOptions{})
-	require.NoError(t, err)
-	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model"})
-	require.NoError(t, err)
-	require.NoError(t, st.UpdateRun(ctx, run.ID, store.RunFinished, 2))
-	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
-		require.NoError(t, err)
-	}
-	mv, err := st.CreateModelVersion(ctx, store.CreateModelVersionRequest{Name: name, Source: logged.ModelURI, ModelID: logged.ModelID, RunID: run.ID,
-		Tags: store.Tags{vocab.TagManifestSHA256: logged.ManifestSHA256}})
-	require.NoError(t, err)
-	return evalVersion{version: mv.Version, runID: run.ID, modelID: logged.ModelID, sha: logged.ManifestSHA256}
+	return registerEvalVersion(t, st, name, "evaluate-flavor", func(ctx context.Context, dir string) error {
+		_, err := flavor.Save(ctx, dir, linearStub{}, stubModel{Rows: k}, flavor.SaveOptions{})
+		return err
+	})
 }
 
 // Evaluate scores versions of a flavor other than fakemodel: both loaded

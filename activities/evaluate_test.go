@@ -36,17 +36,27 @@ type evalVersion struct {
 
 func newEvalVersion(t *testing.T, st store.Store, name string, offset float64, weights int64) evalVersion {
 	t.Helper()
+	return registerEvalVersion(t, st, name, "evaluate", func(ctx context.Context, dir string) error {
+		_, err := flavor.SaveModel(ctx, dir, fakemodel.FakeModel{Offset: offset, WeightsSize: weights, WeightsSeed: 1}, flavor.SaveOptions{})
+		return err
+	})
+}
+
+// registerEvalVersion registers the model save writes into a directory as
+// a pipeline would: in experiment, logged to a run that is then finished
+// (the pipeline's run is finished before Evaluate logs to it), registered
+// under name with its manifest hash.
+func registerEvalVersion(t *testing.T, st store.Store, name, experiment string, save func(ctx context.Context, dir string) error) evalVersion {
+	t.Helper()
 	ctx := context.Background()
-	expID, err := store.EnsureExperiment(ctx, st, "evaluate")
+	expID, err := store.EnsureExperiment(ctx, st, experiment)
 	require.NoError(t, err)
 	run, err := st.CreateRun(ctx, store.CreateRunRequest{ExperimentID: expID, StartTimeMs: 1})
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), "model")
-	_, err = flavor.SaveModel(ctx, dir, fakemodel.FakeModel{Offset: offset, WeightsSize: weights, WeightsSeed: 1}, flavor.SaveOptions{})
-	require.NoError(t, err)
+	require.NoError(t, save(ctx, dir))
 	logged, err := flavor.LogModel(ctx, st, dir, flavor.LogOptions{ExperimentID: expID, RunID: run.ID, Name: "model"})
 	require.NoError(t, err)
-	// The pipeline's run is finished before Evaluate logs to it.
 	require.NoError(t, st.UpdateRun(ctx, run.ID, store.RunFinished, 2))
 	if _, err := st.CreateRegisteredModel(ctx, name, nil); err != nil && !failure.Has(err, failure.AlreadyExists) {
 		require.NoError(t, err)
