@@ -170,45 +170,17 @@ func TestCorruptedSklearnArtifactOnMLflowServer(t *testing.T) {
 	})
 	p := r.start(second, r.sklearnRequest(model, "sklearn-linear"))
 	r.wait(5*time.Minute, p)
-	var path string
-	select {
-	case path = <-flipped:
-	default:
-	}
-	if path == "" {
-		t.Fatalf("nothing was corrupted (pipeline: %v)", p.err)
-	}
-	if got := errorType(p.err); got != string(failure.ChecksumMismatch) {
-		t.Fatalf("second pipeline: %v, want ChecksumMismatch", p.err)
-	}
+	path, bad := r.checkCorruptRefused("corrupt sklearn artifact", model, p, first.res.Version, flipped)
 	if !strings.Contains(p.err.Error(), filepath.Base(path)) {
 		t.Errorf("the error does not name the damaged file: %v", p.err)
 	}
 	if got := r.activityAttempts(second, "VerifyPython"); len(got) != 1 || got[0] != 1 {
 		t.Errorf("VerifyPython attempts %v, want one (ChecksumMismatch is not retried)", got)
 	}
-	ctx := context.Background()
-	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
-	if err != nil || mv.Version != first.res.Version {
-		t.Fatalf("alias after the corrupt pipeline: %v %v, want version %d", mv, err, first.res.Version)
-	}
-	mvs, err := r.direct.SearchModelVersions(ctx, model, vocab.TagWorkflowID, second)
-	if err != nil || len(mvs) != 1 {
-		t.Fatalf("versions of the corrupt pipeline: %v %v, want one", versionNumbers(mvs), err)
-	}
-	bad := mvs[0]
-	if bad.Tags[vocab.TagVerified] != "" {
-		t.Errorf("corrupt version %d is tagged verified", bad.Version)
-	}
 	if bad.Tags[vocab.TagPipelineStatus] != vocab.PipelineFailed || bad.Tags[vocab.TagPipelineError] != string(failure.ChecksumMismatch) {
 		t.Errorf("corrupt version %d tags %v, want %s=%s and %s=%s", bad.Version, bad.Tags,
 			vocab.TagPipelineStatus, vocab.PipelineFailed, vocab.TagPipelineError, failure.ChecksumMismatch)
 	}
-	var tb table
-	tb.add("corrupt sklearn artifact", "byte flipped in", strings.TrimPrefix(path, r.ml.ArtifactsDir+"/"))
-	tb.add("corrupt sklearn artifact", "pipeline error", errorType(p.err))
-	tb.add("corrupt sklearn artifact", "alias moved", mv.Version != first.res.Version)
-	report(t, tb)
 }
 
 // TestPythonWorkerSIGTERMMidTraining: the Python worker gets SIGTERM while

@@ -18,6 +18,7 @@ import (
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/internal/testrig/faultproxy"
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
+	"github.com/flavorflow/flavorflow/store"
 	"github.com/flavorflow/flavorflow/vocab"
 )
 
@@ -172,23 +173,35 @@ func TestCorruptedArtifactOnMLflowServer(t *testing.T) {
 	})
 	p := r.start(second, request(model, "champion", 4, 1<<20))
 	r.wait(3*time.Minute, p)
-	var flipped string
+	r.checkCorruptRefused("corrupt MLflow artifact", model, p, first.res.Version, flips)
+}
+
+// checkCorruptRefused checks what pipeline p, whose stored bytes were
+// damaged before verification (flipped carries the damaged file's path),
+// must leave behind: it failed with ChecksumMismatch, the alias is still on
+// champion, it registered exactly one version and that version is not
+// tagged verified. It reports the scenario's figures and returns the path
+// and the pipeline's version for the caller's own checks.
+func (r *rig) checkCorruptRefused(scenario, model string, p *pipeline, champion int, flipped <-chan string) (string, store.ModelVersion) {
+	t := r.t
+	t.Helper()
+	var path string
 	select {
-	case flipped = <-flips:
+	case path = <-flipped:
 	default:
 	}
-	if flipped == "" {
-		t.Fatal("nothing was corrupted")
+	if path == "" {
+		t.Fatalf("nothing was corrupted (pipeline: %v)", p.err)
 	}
 	if got := errorType(p.err); got != string(failure.ChecksumMismatch) {
 		t.Fatalf("second pipeline: %v, want ChecksumMismatch", p.err)
 	}
 	ctx := context.Background()
 	mv, err := r.direct.GetModelVersionByAlias(ctx, model, "champion")
-	if err != nil || mv.Version != first.res.Version {
-		t.Fatalf("alias after the corrupt pipeline: %v %v, want version %d", mv, err, first.res.Version)
+	if err != nil || mv.Version != champion {
+		t.Fatalf("alias after the corrupt pipeline: %v %v, want version %d", mv, err, champion)
 	}
-	mvs, err := r.direct.SearchModelVersions(ctx, model, vocab.TagWorkflowID, second)
+	mvs, err := r.direct.SearchModelVersions(ctx, model, vocab.TagWorkflowID, p.id)
 	if err != nil || len(mvs) != 1 {
 		t.Fatalf("versions of the corrupt pipeline: %v %v, want one", versionNumbers(mvs), err)
 	}
@@ -196,10 +209,11 @@ func TestCorruptedArtifactOnMLflowServer(t *testing.T) {
 		t.Errorf("corrupt version %d is tagged verified", mvs[0].Version)
 	}
 	var tb table
-	tb.add("corrupt MLflow artifact", "byte flipped in", strings.TrimPrefix(flipped, r.ml.ArtifactsDir+"/"))
-	tb.add("corrupt MLflow artifact", "pipeline error", errorType(p.err))
-	tb.add("corrupt MLflow artifact", "alias moved", mv.Version != first.res.Version)
+	tb.add(scenario, "byte flipped in", strings.TrimPrefix(path, r.ml.ArtifactsDir+"/"))
+	tb.add(scenario, "pipeline error", errorType(p.err))
+	tb.add(scenario, "alias moved", mv.Version != champion)
 	report(t, tb)
+	return path, mvs[0]
 }
 
 // storedModelDir is the directory in which the MLflow server stores the
