@@ -5,14 +5,13 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/internal/hashpipe"
+	"github.com/flavorflow/flavorflow/internal/testrig/goroutines"
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
 	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/store"
@@ -23,33 +22,11 @@ import (
 // download crosses every chunk boundary case.
 var bigModel = fakemodel.FakeModel{Offset: 3, WeightsSize: 3*hashpipe.ChunkSize + 12345, WeightsSeed: 9}
 
-// hashpipeGoroutines counts goroutines running pipeline code: after a
-// download or upload returns, none may be left.
-func hashpipeGoroutines() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "internal/hashpipe.") {
-			n++
-		}
-	}
-	return n
-}
-
-// waitNoPipelines fails unless every pipeline goroutine has ended. The
-// pipelines wait for their goroutines before returning; the loop only lets
-// the one that has just closed a channel finish returning.
+// waitNoPipelines fails unless every hashpipe goroutine has ended after a
+// download or upload returned.
 func waitNoPipelines(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for hashpipeGoroutines() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pipeline goroutines still running", hashpipeGoroutines())
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
+	goroutines.WaitNone(t, "internal/hashpipe.")
 }
 
 // checkDamagedLeavesNothing: a stored weights file with one byte flipped

@@ -8,14 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/internal/hashpipe"
+	"github.com/flavorflow/flavorflow/internal/testrig/goroutines"
 	"github.com/flavorflow/flavorflow/store"
 )
 
@@ -28,30 +26,11 @@ func bigPayload() []byte {
 
 func noMultipart(c *Config) { c.MultipartThreshold = 1 << 40 }
 
-// waitNoPipelines fails unless every hashpipe goroutine has ended once the
-// upload returned (the transport may close a body on its own goroutine a
-// moment later, hence the bounded wait).
+// waitNoPipelines fails unless every hashpipe goroutine has ended after a
+// download or upload returned.
 func waitNoPipelines(t *testing.T) {
 	t.Helper()
-	count := func() int {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		n := 0
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "internal/hashpipe.") {
-				n++
-			}
-		}
-		return n
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for count() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pipeline goroutines still running", count())
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
+	goroutines.WaitNone(t, "internal/hashpipe.")
 }
 
 // TestPutRetryResendsIdenticalLargeBody: an attempt cut mid-body (the
