@@ -14,31 +14,44 @@ import (
 	"github.com/flavorflow/flavorflow/store"
 )
 
-// pathCounter counts requests by URL path suffix (the endpoint).
-type pathCounter struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	n    map[string]int
+// requestCounter counts a client's requests under the keys keysOf gives
+// each.
+type requestCounter struct {
+	next   http.RoundTripper
+	keysOf func(*http.Request) []string
+	mu     sync.Mutex
+	n      map[string]int
 }
 
-func (p *pathCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+func newRequestCounter(keysOf func(*http.Request) []string) *requestCounter {
+	return &requestCounter{next: http.DefaultTransport, keysOf: keysOf, n: map[string]int{}}
+}
+
+func (p *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	p.mu.Lock()
-	p.n[r.URL.Path[strings.LastIndex(r.URL.Path, "/mlflow/")+len("/mlflow/"):]]++
+	for _, k := range p.keysOf(r) {
+		p.n[k]++
+	}
 	p.mu.Unlock()
 	return p.next.RoundTrip(r)
 }
 
-func (p *pathCounter) count(endpoint string) int {
+func (p *requestCounter) count(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.n[endpoint]
+	return p.n[key]
+}
+
+// byEndpoint keys a request by its URL path after /mlflow/ (the endpoint).
+func byEndpoint(r *http.Request) []string {
+	return []string{r.URL.Path[strings.LastIndex(r.URL.Path, "/mlflow/")+len("/mlflow/"):]}
 }
 
 // countingServerClient is serverClient with its requests counted.
-func countingServerClient(t *testing.T) (*Client, *pathCounter) {
+func countingServerClient(t *testing.T) (*Client, *requestCounter) {
 	t.Helper()
 	srv := testenv.SharedMLflow(t, testenv.MLflowOptions{})
-	pc := &pathCounter{next: http.DefaultTransport, n: map[string]int{}}
+	pc := newRequestCounter(byEndpoint)
 	c, err := New(Config{TrackingURI: srv.URL, BackoffFactor: 10 * time.Millisecond, BackoffJitter: time.Millisecond, MaxRetries: 2, Transport: pc})
 	if err != nil {
 		t.Fatal(err)

@@ -8,41 +8,26 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// hostCounter counts a client's requests by host and by MLflow artifact
-// endpoint kind (presigned, artifacts).
-type hostCounter struct {
-	next http.RoundTripper
-	mu   sync.Mutex
-	n    map[string]int
-}
-
-func (h *hostCounter) RoundTrip(req *http.Request) (*http.Response, error) {
-	h.mu.Lock()
-	h.n[req.URL.Host]++
+// byHostAndKind keys a request by its host and by the MLflow artifact
+// endpoint it calls, if any (presigned, artifacts).
+func byHostAndKind(r *http.Request) []string {
+	keys := []string{r.URL.Host}
 	for _, kind := range []string{"/mlflow-artifacts/presigned/", "/mlflow-artifacts/artifacts/"} {
-		if strings.Contains(req.URL.Path, kind) {
-			h.n[kind]++
+		if strings.Contains(r.URL.Path, kind) {
+			keys = append(keys, kind)
 		}
 	}
-	h.mu.Unlock()
-	return h.next.RoundTrip(req)
+	return keys
 }
 
-func (h *hostCounter) get(k string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n[k]
-}
-
-func countingClient(t *testing.T, url string) (*Client, *hostCounter) {
+func countingClient(t *testing.T, url string) (*Client, *requestCounter) {
 	t.Helper()
-	hc := &hostCounter{next: http.DefaultTransport, n: map[string]int{}}
-	return fastClient(t, url, func(c *Config) { c.Transport = hc }), hc
+	rc := newRequestCounter(byHostAndKind)
+	return fastClient(t, url, func(c *Config) { c.Transport = rc }), rc
 }
 
 // TestS3DownloadPresigned: with an object store behind the proxy a
@@ -66,7 +51,7 @@ func TestS3DownloadPresigned(t *testing.T) {
 		}
 	}
 	store, _ := url.Parse(r.px.URL)
-	if p, a, s := hc.get("/mlflow-artifacts/presigned/"), hc.get("/mlflow-artifacts/artifacts/"), hc.get(store.Host); p != 2 || a != 0 || s != 2 {
+	if p, a, s := hc.count("/mlflow-artifacts/presigned/"), hc.count("/mlflow-artifacts/artifacts/"), hc.count(store.Host); p != 2 || a != 0 || s != 2 {
 		t.Errorf("presigned requests %d (want 2), proxied downloads %d (want 0), GETs to the object store %d (want 2)", p, a, s)
 	}
 }
@@ -123,7 +108,7 @@ func TestPresignedDownloadFallsBack(t *testing.T) {
 					t.Fatalf("read %q, %v; want %q", got, err, body)
 				}
 			}
-			if p, a := hc.get("/mlflow-artifacts/presigned/"), hc.get("/mlflow-artifacts/artifacts/"); p != tc.presigned || a != 2 {
+			if p, a := hc.count("/mlflow-artifacts/presigned/"), hc.count("/mlflow-artifacts/artifacts/"); p != tc.presigned || a != 2 {
 				t.Errorf("presigned requests %d (want %d), proxied downloads %d (want 2)", p, tc.presigned, a)
 			}
 		})
