@@ -8,11 +8,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/flavorflow/flavorflow/mlflow"
 )
 
 // countingProxy is a reverse proxy in front of the MLflow server that
@@ -61,7 +62,7 @@ func startCountingProxy(target string) (*countingProxy, error) {
 }
 
 func (p *countingProxy) count(method, path string) {
-	k := requestKey(method, path)
+	k := mlflow.EndpointKey(method, path)
 	p.mu.Lock()
 	p.n[k]++
 	p.mu.Unlock()
@@ -93,7 +94,7 @@ type countingTransport struct {
 }
 
 func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	k := requestKey(req.Method, req.URL.Path)
+	k := mlflow.EndpointKey(req.Method, req.URL.Path)
 	t.mu.Lock()
 	if t.n == nil {
 		t.n = map[string]int{}
@@ -181,30 +182,6 @@ func perPipe(count, n int) string {
 		return fmt.Sprintf("%d", int(v))
 	}
 	return fmt.Sprintf("%.2f", v)
-}
-
-var (
-	idSegment  = regexp.MustCompile(`^(m-)?[0-9a-f]{32}$`)
-	apiVersion = regexp.MustCompile(`^/(ajax-)?api/[0-9.]+/`)
-)
-
-// requestKey names a request by method and path, without the API prefix
-// and with IDs and artifact paths folded, so that equal calls add up.
-func requestKey(method, path string) string {
-	p := apiVersion.ReplaceAllString(path, "")
-	segs := strings.Split(strings.Trim(p, "/"), "/")
-	switch {
-	case len(segs) > 3 && segs[0] == "mlflow-artifacts" && segs[1] == "mpu":
-		segs = []string{"mlflow-artifacts", "mpu", segs[2], "…"} // mpu/<op>/<path>
-	case len(segs) > 2 && segs[0] == "mlflow-artifacts":
-		segs = []string{"mlflow-artifacts", segs[1], "…"} // artifacts/<path>
-	}
-	for i, s := range segs {
-		if idSegment.MatchString(s) {
-			segs[i] = "{id}"
-		}
-	}
-	return method + " " + strings.Join(segs, "/")
 }
 
 // requestPurpose says what each request flavorflow makes per pipeline buys

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,12 +20,13 @@ import (
 	"github.com/flavorflow/flavorflow/activities"
 	"github.com/flavorflow/flavorflow/internal/app"
 	"github.com/flavorflow/flavorflow/internal/testrig/testenv"
+	"github.com/flavorflow/flavorflow/mlflow"
 	"github.com/flavorflow/flavorflow/workflows"
 )
 
 // countingTransport counts the MLflow requests a worker's client sends, by
-// method and path with IDs and artifact paths folded (as bench/proxy.go's
-// requestKey names them), so that equal calls add up.
+// endpoint (mlflow.EndpointKey, as the benchmarks' counting proxy names
+// them), so that equal calls add up.
 type countingTransport struct {
 	next http.RoundTripper
 	mu   sync.Mutex
@@ -34,7 +34,7 @@ type countingTransport struct {
 }
 
 func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	k := roundTripKey(req.Method, req.URL.Path)
+	k := mlflow.EndpointKey(req.Method, req.URL.Path)
 	c.mu.Lock()
 	c.n[k]++
 	c.mu.Unlock()
@@ -48,24 +48,6 @@ func (c *countingTransport) take() map[string]int {
 	out := c.n
 	c.n = map[string]int{}
 	return out
-}
-
-var (
-	rtIDSegment  = regexp.MustCompile(`^(m-)?[0-9a-f]{32}$`)
-	rtAPIVersion = regexp.MustCompile(`^/(ajax-)?api/[0-9.]+/`)
-)
-
-func roundTripKey(method, path string) string {
-	segs := strings.Split(strings.Trim(rtAPIVersion.ReplaceAllString(path, ""), "/"), "/")
-	if len(segs) > 2 && segs[0] == "mlflow-artifacts" {
-		segs = []string{"mlflow-artifacts", segs[1], "…"}
-	}
-	for i, s := range segs {
-		if rtIDSegment.MatchString(s) {
-			segs[i] = "{id}"
-		}
-	}
-	return method + " " + strings.Join(segs, "/")
 }
 
 // roundTripBudget is the most MLflow requests of each kind one pipeline
