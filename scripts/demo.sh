@@ -61,14 +61,22 @@ else
   "$temporal" operator cluster health --address "$address" >/dev/null || { cat "$data/devserver.log"; exit 1; }
 fi
 
+# wait_for_log LOG PATTERN TRIES PAUSE: polls LOG for PATTERN; the process
+# started last dying meanwhile prints LOG and ends the demo. Returns 1 when
+# PATTERN did not appear in time.
+wait_for_log() {
+  for _ in $(seq 1 "$3"); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$1"; exit 1; }
+    sleep "$4"
+  done
+  return 1
+}
+
 echo "Starting a worker (log: .data/worker.log)"
 FLAVORFLOW_HEALTH_ADDR=127.0.0.1:0 "$worker" >"$data/worker.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
-  grep -q '"worker started"' "$data/worker.log" 2>/dev/null && break
-  kill -0 "${pids[-1]}" 2>/dev/null || { cat "$data/worker.log"; exit 1; }
-  sleep 0.1
-done
+wait_for_log "$data/worker.log" '"worker started"' 100 0.1 || true # still starting: the pipeline waits in its queue
 
 if [[ -n "$trainer" ]]; then
   # The Python worker polls the Go worker's queue plus -python and saves into
@@ -83,12 +91,7 @@ print(d["task_queue"], s["worker.work_dir"], d["address"], d["namespace"])')
   "$python" pyworker/flavorflow_pyworker.py --address "$pyaddress" --namespace "$namespace" \
     --task-queue "$queue-python" --work-dir "$workdir" >"$data/pyworker.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 600); do
-    grep -q '^READY$' "$data/pyworker.log" 2>/dev/null && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$data/pyworker.log"; exit 1; }
-    sleep 0.2
-  done
-  grep -q '^READY$' "$data/pyworker.log" || { cat "$data/pyworker.log"; exit 1; }
+  wait_for_log "$data/pyworker.log" '^READY$' 600 0.2 || { cat "$data/pyworker.log"; exit 1; }
 
   csv="$data/demo-rows.csv"
   {
