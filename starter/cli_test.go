@@ -11,6 +11,7 @@ import (
 
 	"github.com/flavorflow/flavorflow/fakemodel"
 	"github.com/flavorflow/flavorflow/flavor"
+	"github.com/flavorflow/flavorflow/linearmodel"
 )
 
 // cliRun runs the starter in process with only the environment given: a
@@ -122,6 +123,26 @@ func TestPredictNegativeInputs(t *testing.T) {
 		}
 		if !strings.Contains(stdout, "1.5") || !strings.Contains(stdout, "7") {
 			t.Errorf("%v: %s", args, stdout)
+		}
+	}
+}
+
+// predict of a model of another flavor (the linear one: named columns,
+// not one number) says that predict takes fakemodel models and how to
+// predict this one, instead of only that it has no fakemodel flavor.
+func TestPredictOtherFlavorSaysHow(t *testing.T) {
+	m := linearmodel.Model{Features: []string{"a", "b"}, Target: "y", Weights: []float64{2, -3}, Intercept: 1}
+	saved, err := flavor.Save(context.Background(), filepath.Join(t.TempDir(), "m"), linearmodel.Flavor{}, m, flavor.SaveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := cliRun(t, "predict", saved.Dir, "4")
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d\n%s", code, exitUsage, stderr)
+	}
+	for _, want := range []string{"FlavorNotFound", "fakemodel", "another flavor", "mlflow.pyfunc.load_model"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
 }

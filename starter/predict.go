@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flavorflow/flavorflow/failure"
 	"github.com/flavorflow/flavorflow/flavor"
 	"github.com/flavorflow/flavorflow/internal/app"
 )
@@ -109,6 +110,13 @@ func predict(ctx context.Context, e *env, c *commonFlags, args []string) error {
 	}
 	defer os.RemoveAll(dst)
 	loaded, err := flavor.LoadModel(ctx, st, args[0], dst)
+	if failure.Has(err, failure.FlavorNotFound) {
+		// Its bytes were checked; what it lacks is FakeModel's one-number
+		// input. Say so, and where such a model is predicted.
+		return failure.Wrap(failure.FlavorNotFound, err,
+			"starter predict feeds numbers to fakemodel models, and %s is another flavor; predict it on a table of its columns with Python MLflow: mlflow.pyfunc.load_model(%q).predict(df)",
+			args[0], args[0])
+	}
 	if err != nil {
 		return err
 	}
