@@ -203,7 +203,7 @@ var requestPurpose = map[string]string{
 	"POST mlflow/runs/outputs":                   "the logged model linked to its run as an output",
 	"POST mlflow/runs/log-inputs":                "the training data as the run's dataset input (MLflow dedupes a repeat), so the UI shows which data trained the version",
 	"PUT mlflow-artifacts/artifacts/…":           "the model's files, one PUT each, the manifest last (its presence says the files it lists are there)",
-	"GET mlflow-artifacts/artifacts":             "directory listings: after the upload (every file the manifest names is on the server, with its size, before the model is finalized) and before each download (which files to fetch)",
+	"GET mlflow-artifacts/artifacts":             "directory listings: after the upload (every file the manifest names is on the server, with its size, before the model is finalized) and before the promotion's check (a file the manifest does not name is refused before the alias moves); the verification download takes its file list from the manifest and lists nothing",
 	"GET mlflow-artifacts/artifacts/…":           "the model's files, downloaded by load-and-verify (hashed and parsed) and again by the promotion's check of the stored bytes just before the alias moves (a file changed after verification is never promoted); through the server only when it cannot presign",
 	"GET mlflow-artifacts/presigned/…":           "the same downloads with an object store behind the proxy: the server signs a URL per file and the bytes come straight from the store, as MLflow's Python client reads them",
 	"GET mlflow/registered-models/get":           "look-up of the registered model (exactly-once registration)",

@@ -287,16 +287,20 @@ func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, 
 // written and fetched again when it arrived damaged (see fetchChecked). The
 // manifest is written last, so a directory with one is complete.
 func downloadTree(ctx context.Context, st store.Store, loc location, dst string) (map[string]ManifestEntry, error) {
-	files, err := listTree(ctx, st, loc)
+	files, tm, err := manifestFiles(ctx, st, loc)
 	if err != nil {
 		return nil, err
 	}
-	if len(files) == 0 {
-		return nil, failure.New(failure.NotFound, "no artifacts at %s", loc)
-	}
-	tm, err := fetchManifest(ctx, st, loc, files)
-	if err != nil {
-		return nil, err
+	if tm == nil {
+		if files, err = listTree(ctx, st, loc); err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, failure.New(failure.NotFound, "no artifacts at %s", loc)
+		}
+		if tm, err = fetchManifest(ctx, st, loc, files); err != nil {
+			return nil, err
+		}
 	}
 	hashed, err := transferTree(ctx, st, loc, files, tm, func(ctx context.Context, f remoteFile) sinkFunc {
 		return fileSink(ctx, dst, f.localRel, f.size)
@@ -312,4 +316,32 @@ func downloadTree(ctx context.Context, st store.Store, loc location, dst string)
 		hashed[ManifestFile] = e
 	}
 	return hashed, nil
+}
+
+// manifestFiles is the file list of a model whose manifest hash is
+// recorded: the manifest, fetched by its name and checked against the
+// hash, names every file of the model with its size, so no directory is
+// listed (a listing per directory is a round trip each). A file in the tree
+// that the manifest does not list is not part of the model and is not
+// fetched; the promotion's check (CheckStored) lists the tree and refuses
+// it before an alias can point at it. It returns a nil manifest when no
+// hash is recorded, or when the manifest is not found: the caller lists
+// the tree then, which tells an empty location (NotFound) from a model
+// that lost its manifest (ChecksumMismatch).
+func manifestFiles(ctx context.Context, st store.Store, loc location) ([]remoteFile, *treeManifest, error) {
+	if loc.want == "" || loc.sub != "" {
+		return nil, nil, nil
+	}
+	tm, err := fetchManifest(ctx, st, loc, []remoteFile{{rootRel: ManifestFile, localRel: ManifestFile, size: -1}})
+	switch {
+	case failure.Has(err, failure.NotFound):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, err
+	}
+	files := make([]remoteFile, len(tm.m.Files))
+	for i, e := range tm.m.Files {
+		files[i] = remoteFile{rootRel: e.Path, localRel: e.Path, size: e.Size}
+	}
+	return files, tm, nil
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -318,4 +319,62 @@ func TestVersionWithoutTagUsesLoggedModelHash(t *testing.T) {
 	r.tamper(t, true)
 	_, err = LoadModel(ctx, st, uri, filepath.Join(t.TempDir(), "bad"))
 	wantCode(t, "tampered, version without tag", err, failure.ChecksumMismatch)
+}
+
+// listCounter counts directory listings.
+type listCounter struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (l *listCounter) ListArtifacts(ctx context.Context, root, dir string) ([]store.FileInfo, error) {
+	l.lists.Add(1)
+	return l.Store.ListArtifacts(ctx, root, dir)
+}
+
+// TestDownloadFollowsRecordedManifest: a model whose manifest hash is
+// recorded downloads the files its manifest names without listing a
+// directory (a round trip per directory on MLflow). A file in the tree
+// that the manifest does not list is not part of the model: the download
+// leaves it behind and loads the model, and CheckStored (the promotion's
+// check, which lists) refuses it. A listed file gone from the store is
+// ChecksumMismatch naming it, not NotFound (the version is there).
+func TestDownloadFollowsRecordedManifest(t *testing.T) {
+	ctx := context.Background()
+	r, st := localRegistered(t, "follows-manifest")
+	counted := &listCounter{Store: st}
+	for _, uri := range r.uris() {
+		dst := filepath.Join(t.TempDir(), "dl")
+		l, err := LoadModel(ctx, counted, uri, dst)
+		if err != nil {
+			t.Fatalf("load %s: %v", uri, err)
+		}
+		if got := l.Model.Predict(4); got != 7 {
+			t.Fatalf("load %s: predict(4) = %v", uri, got)
+		}
+	}
+	if n := counted.lists.Load(); n != 0 {
+		t.Fatalf("downloads with a recorded manifest listed %d directories, want 0", n)
+	}
+
+	r.put(t, "code/extra.py", []byte("import os\n"))
+	dst := filepath.Join(t.TempDir(), "dl")
+	if _, err := LoadModel(ctx, st, r.uris()[0], dst); err != nil {
+		t.Fatalf("load with an unlisted file in the store: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "code", "extra.py")); !os.IsNotExist(err) {
+		t.Fatalf("the unlisted file was downloaded: %v", err)
+	}
+	_, err := CheckStored(ctx, st, r.uris()[0])
+	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), `"code/extra.py" is not in the manifest`) {
+		t.Fatalf("CheckStored with an unlisted file: %v, want ChecksumMismatch naming it", err)
+	}
+
+	if err := os.Remove(r.onDisk(r.logged.ArtifactURI, DataFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadModel(ctx, st, r.uris()[0], filepath.Join(t.TempDir(), "dl"))
+	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), `"model.json" listed in the manifest is missing`) {
+		t.Fatalf("load with a listed file gone: %v, want ChecksumMismatch naming it", err)
+	}
 }

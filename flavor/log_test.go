@@ -3,6 +3,7 @@ package flavor
 import (
 	"context"
 	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -333,7 +334,10 @@ func TestLogModelChecksSavedManifest(t *testing.T) {
 }
 
 // TestDownloadRefusesHostileListings: a listing must never place a file
-// outside dst or outside the directory listed.
+// outside dst or outside the directory listed. Two readers list: the
+// download of a model nobody recorded a manifest hash for (one with a
+// recorded hash follows its manifest and lists nothing), and CheckStored,
+// the promotion's check.
 func TestDownloadRefusesHostileListings(t *testing.T) {
 	ctx := context.Background()
 	env := newLogEnv(t)
@@ -342,6 +346,16 @@ func TestDownloadRefusesHostileListings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readers := map[string]func(st store.Store) error{
+		"download, no recorded hash": func(st store.Store) error {
+			_, err := LoadModel(ctx, unrecordedStore{st}, logged.ModelURI, filepath.Join(t.TempDir(), "d"))
+			return err
+		},
+		"CheckStored": func(st store.Store) error {
+			_, err := CheckStored(ctx, st, logged.ModelURI)
+			return err
+		},
+	}
 	for name, entries := range map[string][]store.FileInfo{
 		"dotdot":        {{Path: "../evil", Size: 1}},
 		"absolute":      {{Path: "/etc/passwd", Size: 1}},
@@ -349,21 +363,22 @@ func TestDownloadRefusesHostileListings(t *testing.T) {
 		"backslash":     {{Path: `a\..\..\x`, Size: 1}},
 		"self loop dir": {{Path: "", IsDir: true}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			fs := &faultStore{Store: env.st, list: func(root, d string) ([]store.FileInfo, bool) {
-				if name == "outside dir" && d == "code" {
-					return []store.FileInfo{{Path: "other/x", Size: 1}}, true
-				}
-				if d == "" {
-					return entries, true
-				}
-				return nil, false
-			}}
-			_, err := LoadModel(ctx, fs, logged.ModelURI, filepath.Join(t.TempDir(), "d"))
-			if failure.CodeOf(err) != failure.InvalidPath {
-				t.Fatalf("err %v, want InvalidPath", err)
+		fs := &faultStore{Store: env.st, list: func(root, d string) ([]store.FileInfo, bool) {
+			if name == "outside dir" && d == "code" {
+				return []store.FileInfo{{Path: "other/x", Size: 1}}, true
 			}
-		})
+			if d == "" {
+				return entries, true
+			}
+			return nil, false
+		}}
+		for reader, read := range readers {
+			t.Run(name+"/"+reader, func(t *testing.T) {
+				if err := read(fs); failure.CodeOf(err) != failure.InvalidPath {
+					t.Fatalf("err %v, want InvalidPath", err)
+				}
+			})
+		}
 	}
 	// A listing that lies about a size is caught.
 	fs := &faultStore{Store: env.st, list: func(root, d string) ([]store.FileInfo, bool) {
@@ -375,8 +390,22 @@ func TestDownloadRefusesHostileListings(t *testing.T) {
 		}
 		return out, true
 	}}
-	_, err = LoadModel(ctx, fs, logged.ModelURI, filepath.Join(t.TempDir(), "d"))
-	if failure.CodeOf(err) != failure.ChecksumMismatch {
-		t.Errorf("size lie: %v", err)
+	for reader, read := range readers {
+		if err := read(fs); failure.CodeOf(err) != failure.ChecksumMismatch {
+			t.Errorf("size lie, %s: %v", reader, err)
+		}
 	}
+}
+
+// unrecordedStore hides the manifest hash recorded on logged models, as
+// for a model logged by Python MLflow.
+type unrecordedStore struct{ store.Store }
+
+func (u unrecordedStore) GetLoggedModel(ctx context.Context, id string) (*store.LoggedModel, error) {
+	lm, err := u.Store.GetLoggedModel(ctx, id)
+	if err == nil {
+		lm.Tags = maps.Clone(lm.Tags)
+		delete(lm.Tags, vocab.TagManifestSHA256)
+	}
+	return lm, err
 }

@@ -58,7 +58,7 @@ func (c *countingTransport) take() map[string]int {
 var roundTripBudget = map[string]int{
 	"PUT mlflow-artifacts/artifacts/…":           9,
 	"GET mlflow-artifacts/artifacts/…":           18,
-	"GET mlflow-artifacts/artifacts":             6,
+	"GET mlflow-artifacts/artifacts":             4, // after the upload and the promotion's check; verification follows the manifest
 	"GET mlflow/model-versions/get-download-uri": 1, // once per version: the client keeps it
 	"GET mlflow/model-versions/get":              2, // verify and promote; their downloads reuse the answer
 	"GET mlflow/registered-models/alias":         4,
