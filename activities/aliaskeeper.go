@@ -60,6 +60,9 @@ type AliasChangeRequest struct {
 	// to promote (see PromoteInput.Record).
 	Decided *Decided `json:"decided,omitempty"`
 	Record  string   `json:"record,omitempty"`
+	// Location is the version's, from its registration (see
+	// PromoteInput.Location).
+	Location *VersionLocation `json:"location,omitempty"`
 }
 
 // AliasChangeResult is where the alias pointed before and after.

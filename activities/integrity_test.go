@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -273,4 +275,63 @@ func TestPromoteDoesNotOverwriteAWriteDuringTheCheck(t *testing.T) {
 	require.Equal(t, failure.AliasConflict, failure.CodeOf(err), "%v", err)
 	require.Equal(t, 3, out.Current)
 	require.Equal(t, 3, aliasOf(t, st), "the outside write was overwritten")
+}
+
+// countDownloadURI is a transport counting get-download-uri requests.
+type countDownloadURI struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (c *countDownloadURI) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/model-versions/get-download-uri") {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// TestStepsOnAnotherWorkerUseTheRegisteredLocation: load-and-verify and the
+// promotion, run by a worker whose client has never seen the version, take
+// the version's location from the register step's answer (VersionLocation)
+// instead of asking MLflow's get-download-uri; without it they ask.
+func TestStepsOnAnotherWorkerUseTheRegisteredLocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an MLflow server")
+	}
+	srv := testenv.StartMLflow(t, testenv.MLflowOptions{})
+	ctx := context.Background()
+	registrar, err := mlflow.New(mlflow.Config{TrackingURI: srv.URL})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = registrar.Close() })
+	name := "located-" + strings.ReplaceAll(t.Name(), "/", "-")
+	_, err = registrar.CreateRegisteredModel(ctx, name, nil)
+	require.NoError(t, err)
+	storedVersion(t, registrar, name)
+	mv, err := registrar.GetModelVersion(ctx, name, 1)
+	require.NoError(t, err)
+	loc := &VersionLocation{Source: mv.Source, CreatedMs: mv.CreatedMs, StorageLocation: mv.StorageLocation}
+
+	for _, tc := range []struct {
+		name  string
+		loc   *VersionLocation
+		asked int32
+	}{{"with the registered location", loc, 0}, {"without it", nil, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			counter := &countDownloadURI{next: http.DefaultTransport}
+			other, err := mlflow.New(mlflow.Config{TrackingURI: srv.URL, Transport: counter})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = other.Close() })
+			a := &Activities{Store: other, WorkDir: t.TempDir()}
+			_, err = a.loadAndVerify(ctx, VerifyInput{ModelName: name, Version: 1, ManifestSHA256: mv.Tags[vocab.TagManifestSHA256],
+				Expected: fakemodel.FakeModel{Offset: 3, WeightsSize: 64 << 10, WeightsSeed: 1}, Inputs: []float64{4}, Location: tc.loc})
+			require.NoError(t, err)
+			// The promotion runs on a third worker, as cold.
+			other2, err := mlflow.New(mlflow.Config{TrackingURI: srv.URL, Transport: counter})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = other2.Close() })
+			_, err = (&Activities{Store: other2}).promoteAlias(ctx, PromoteInput{ModelName: name, Alias: "prod", Version: 1, Location: tc.loc})
+			require.NoError(t, err)
+			require.Equal(t, tc.asked, counter.n.Load(), "get-download-uri requests by the verify and promote steps")
+		})
+	}
 }

@@ -52,7 +52,7 @@ func (a *Activities) promoteAlias(ctx context.Context, in PromoteInput) (Promote
 	}
 	return a.applyAliasChange(ctx, AliasChangeRequest{
 		ModelName: in.ModelName, Alias: in.Alias, Version: in.Version, Rollback: in.Rollback,
-		Requester: wfID, Pipeline: wfID, Decided: in.Decided,
+		Requester: wfID, Pipeline: wfID, Decided: in.Decided, Location: in.Location,
 	})
 }
 
@@ -72,6 +72,7 @@ func (a *Activities) promoteThroughKeeper(ctx context.Context, in PromoteInput) 
 		RequestID: fmt.Sprintf("%s/%s/v%d", wfID, in.Alias, in.Version),
 		Deadline:  info.Deadline,
 		Decided:   in.Decided, Record: in.Record,
+		Location: in.Location,
 	}
 	switch {
 	case in.Record != "":
@@ -133,6 +134,7 @@ func (a *Activities) applyAliasChange(ctx context.Context, req AliasChangeReques
 	if err := vocab.ValidateAlias(req.Alias); err != nil {
 		return PromoteOutput{}, err
 	}
+	a.hintLocation(req.ModelName, req.Version, req.Location)
 	mv, err := a.Store.GetModelVersion(ctx, req.ModelName, req.Version)
 	if err != nil {
 		return PromoteOutput{}, err

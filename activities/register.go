@@ -110,10 +110,29 @@ func (a *Activities) registered(in RegisterInput, mv *store.ModelVersion, create
 	if mv == nil {
 		return RegisterOutput{}
 	}
-	return RegisterOutput{
+	out := RegisterOutput{
 		Version:  mv.Version,
 		ModelURI: modeluri.Version(in.ModelName, mv.Version),
 		Created:  created,
 		UIURL:    a.Store.UIURL(in.ModelName, mv.Version),
 	}
+	if _, ok := a.Store.(store.LocationHinter); ok && mv.StorageLocation != "" {
+		out.Location = &VersionLocation{Source: mv.Source, CreatedMs: mv.CreatedMs, StorageLocation: mv.StorageLocation}
+	}
+	return out
+}
+
+// hintLocation tells the store where version's files are, from loc (the
+// register step's answer, nil when there is none), when the store keeps
+// such answers: a worker that did not register the version then reads it
+// without asking for its location again.
+func (a *Activities) hintLocation(name string, version int, loc *VersionLocation) {
+	h, ok := a.Store.(store.LocationHinter)
+	if !ok || loc == nil {
+		return
+	}
+	h.HintStorageLocation(store.ModelVersion{
+		Name: name, Version: version, Source: loc.Source, CreatedMs: loc.CreatedMs,
+		StorageLocation: loc.StorageLocation, Status: store.VersionReady,
+	})
 }

@@ -119,6 +119,20 @@ type RegisterOutput struct {
 	ModelURI string `json:"model_uri"` // models:/name/version
 	Created  bool   `json:"created"`   // false when a retry found it
 	UIURL    string `json:"ui_url,omitempty"`
+	// Location is where the version's files are, as registration read
+	// it; later steps pass it on (nil in histories from before it).
+	Location *VersionLocation `json:"location,omitempty"`
+}
+
+// VersionLocation is a registered version's storage location together with
+// what identifies that version: its source and creation time. Later steps,
+// maybe on other workers, hand it to the store (store.LocationHinter) so
+// that they do not ask MLflow's get-download-uri again; the store uses it
+// only for an answer about the very same version.
+type VersionLocation struct {
+	Source          string `json:"source"`
+	CreatedMs       int64  `json:"created_ms"`
+	StorageLocation string `json:"storage_location"`
 }
 
 // AliasInput names an alias.
@@ -143,6 +157,8 @@ type VerifyInput struct {
 	// flavors.
 	Flavor string      `json:"flavor,omitempty"`
 	Check  *ModelCheck `json:"check,omitempty"`
+	// Location is RegisterOutput's (nil: the store is asked).
+	Location *VersionLocation `json:"location,omitempty"`
 }
 
 // VerifyOutput reports a passed verification.
@@ -211,6 +227,8 @@ type PromoteInput struct {
 	// the pipeline decided not to promote ("kept-champion", "rejected"),
 	// with Decided's reason and evidence.
 	Record string `json:"record,omitempty"`
+	// Location is RegisterOutput's (nil: the store is asked).
+	Location *VersionLocation `json:"location,omitempty"`
 }
 
 // Decided is the evidence and decision (and the operator's approval) a

@@ -34,6 +34,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	if len(in.Inputs) == 0 && !isGeneric(in.Flavor) {
 		return VerifyOutput{}, failure.New(failure.InvalidArgument, "no verification inputs")
 	}
+	a.hintLocation(in.ModelName, in.Version, in.Location)
 	mv, err := a.Store.GetModelVersion(ctx, in.ModelName, in.Version)
 	if err != nil {
 		return VerifyOutput{}, err

@@ -115,6 +115,43 @@ func TestVersionLocationCacheMissesARecreatedVersion(t *testing.T) {
 	}
 }
 
+// A client told a version's location by another worker's answer
+// (HintStorageLocation, as the register step's answer reaches the verify
+// and promote steps) reads the version without get-download-uri; the hint
+// does not hold for a version recreated under the same number.
+func TestHintedLocationIsNotAskedAgain(t *testing.T) {
+	t.Parallel()
+	registrar, _ := countingServerClient(t)
+	reader, pc := countingServerClient(t)
+	ctx := context.Background()
+	expID := must[string](t)(registrar.CreateExperiment(ctx, unique("hint"), nil))
+	name := unique("hint-model")
+	must[*store.RegisteredModel](t)(registrar.CreateRegisteredModel(ctx, name, nil))
+	first, mv := loggedModelVersion(t, registrar, expID, name)
+
+	reader.HintStorageLocation(*mv)
+	got := must[*store.ModelVersion](t)(reader.GetModelVersion(ctx, name, 1))
+	if got.StorageLocation != first.ArtifactURI {
+		t.Fatalf("hinted version 1 at %q, want %q", got.StorageLocation, first.ArtifactURI)
+	}
+	if n := pc.count("model-versions/get-download-uri"); n != 0 {
+		t.Fatalf("a client hinted the location asked get-download-uri %d times", n)
+	}
+
+	if err := registrar.DeleteRegisteredModel(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	must[*store.RegisteredModel](t)(registrar.CreateRegisteredModel(ctx, name, nil))
+	second, _ := loggedModelVersion(t, registrar, expID, name)
+	got = must[*store.ModelVersion](t)(reader.GetModelVersion(ctx, name, 1))
+	if got.StorageLocation != second.ArtifactURI {
+		t.Fatalf("recreated version 1 at %q, want %q (the hint was for %q)", got.StorageLocation, second.ArtifactURI, first.ArtifactURI)
+	}
+	if n := pc.count("model-versions/get-download-uri"); n != 1 {
+		t.Fatalf("the recreated version: get-download-uri asked %d times, want 1", n)
+	}
+}
+
 // An experiment is looked up once per experimentTTL; a name that comes to
 // name another experiment (renamed away, another created under it) is seen
 // once the entry expires.

@@ -120,6 +120,16 @@ func (c *Client) explainCreateVersionError(ctx context.Context, name string, err
 // version, so the answer is remembered for the version as mv describes it
 // (cache.go): a later answer about the same version costs no second GET,
 // and one about a recreated version with the same number misses.
+// HintStorageLocation remembers v's storage location as if this client had
+// asked for it (store.LocationHinter): v is an answer about the version, with
+// its source, creation time and location, read by another worker.
+func (c *Client) HintStorageLocation(v store.ModelVersion) {
+	if v.StorageLocation == "" || v.CreatedMs == 0 || v.Status == store.VersionPending {
+		return
+	}
+	c.locations.put(locationKey{name: v.Name, version: v.Version, source: v.Source, createdMs: v.CreatedMs}, v.StorageLocation)
+}
+
 func (c *Client) fillStorageLocation(ctx context.Context, mv *store.ModelVersion) error {
 	if mv.StorageLocation != "" {
 		return nil

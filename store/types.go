@@ -245,6 +245,16 @@ type Registry interface {
 	DeleteAlias(ctx context.Context, name, alias string) error
 }
 
+// LocationHinter is a Store that remembers where versions' files are and
+// can be told, from an earlier answer about a version (the register step's,
+// carried by the workflow), so that a worker that has not seen the version
+// does not ask the server again. A hint holds only for the version it
+// describes: an answer about a version recreated under the same number
+// (another source or creation time) does not match it and is asked afresh.
+type LocationHinter interface {
+	HintStorageLocation(v ModelVersion)
+}
+
 // Store is everything flavorflow needs from a tracking server and registry.
 type Store interface {
 	Tracking

@@ -106,7 +106,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if err := workflow.ExecuteActivity(withStep(ctx, StageVerifying), a.LoadAndVerify, activities.VerifyInput{
 		ModelName: req.ModelName, Version: reg.Version, ManifestSHA256: logged.Logged.SHA256,
 		Expected: trained.Model, Inputs: req.VerifyInputs,
-		Flavor: trained.Flavor, Check: trained.Check,
+		Flavor: trained.Flavor, Check: trained.Check, Location: reg.Location,
 	}).Get(ctx, &verified); err != nil {
 		return res, p.fail(err)
 	}
@@ -116,7 +116,7 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	if usesPolicy(req) {
 		err := p.decideAndPromote(ctx, req, &res, challenger{
 			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
-			trainDataSHA256: trained.DataSHA256, flavor: trained.Flavor,
+			trainDataSHA256: trained.DataSHA256, flavor: trained.Flavor, location: reg.Location,
 		}, previous.Version, cutoff)
 		return res, err
 	}
@@ -135,7 +135,8 @@ func (p *pipeline) lifecycle(ctx workflow.Context, req LifecycleRequest) (Lifecy
 	var promoted activities.PromoteOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
 		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
-		Keeper: AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+		Keeper:   AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+		Location: reg.Location,
 	}).Get(ctx, &promoted); err != nil {
 		return res, p.fail(err)
 	}

@@ -231,3 +231,27 @@ func TestNoAliasSkipsPromotion(t *testing.T) {
 	env.AssertNotCalled(t, "PromoteAlias", mock.Anything, mock.Anything)
 	env.AssertNotCalled(t, "ReadAlias", mock.Anything, mock.Anything)
 }
+
+// Where registration found the version's files travels with the version to
+// load-and-verify and to the promotion, which may run on workers that have
+// never seen the version: they need not ask MLflow for it again.
+func TestRegisteredLocationReachesVerifyAndPromote(t *testing.T) {
+	env := newEnv(t)
+	f := happy()
+	loc := &activities.VersionLocation{Source: "models:/m-1", CreatedMs: 1700000000000, StorageLocation: "mlflow-artifacts:/1/models/m-1/artifacts"}
+	f.register = activities.RegisterOutput{Version: 2, ModelURI: "models:/iris/2", Created: true, Location: loc}
+	var verified, promoted *activities.VersionLocation
+	f.verify = func(_ context.Context, in activities.VerifyInput) (activities.VerifyOutput, error) {
+		verified = in.Location
+		return activities.VerifyOutput{ManifestSHA256: "bb", Predictions: []float64{7}, BytesRead: 10}, nil
+	}
+	f.promote = func(_ context.Context, in activities.PromoteInput) (activities.PromoteOutput, error) {
+		promoted = in.Location
+		return activities.PromoteOutput{Previous: 1, Current: 2, Changed: true}, nil
+	}
+	f.install(env)
+	env.ExecuteWorkflow(WorkflowName, request())
+	require.NoError(t, env.GetWorkflowError())
+	require.Equal(t, loc, verified, "load-and-verify's input")
+	require.Equal(t, loc, promoted, "the promotion's input")
+}

@@ -87,6 +87,8 @@ type challenger struct {
 	flavor string
 	// python: the Python worker trained it, and only it can load it.
 	python bool
+	// location is where registration found its files (nil: ask).
+	location *activities.VersionLocation
 }
 
 // evaluate scores the challenger and the champion. A Go worker loads the
@@ -193,8 +195,9 @@ func (p *pipeline) decideAndPromote(ctx workflow.Context, req LifecycleRequest, 
 		var promoted activities.PromoteOutput
 		if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
 			ModelName: req.ModelName, Alias: req.Alias, Version: c.version, Previous: champion,
-			Keeper:  AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
-			Decided: decided,
+			Keeper:   AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+			Decided:  decided,
+			Location: c.location,
 		}).Get(ctx, &promoted); err != nil {
 			return p.fail(err)
 		}

@@ -94,7 +94,7 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 		// failed validation (evaluatesOtherFlavor keeps that refusal).
 		err := p.decideAndPromote(ctx, req, &res, challenger{
 			version: reg.Version, sha256: logged.Logged.SHA256, runID: logged.RunID, modelID: logged.ModelID,
-			trainDataSHA256: py.DataSHA256, flavor: py.Flavor, python: true,
+			trainDataSHA256: py.DataSHA256, flavor: py.Flavor, python: true, location: reg.Location,
 		}, previous.Version, cutoff)
 		return res, err
 	}
@@ -110,7 +110,8 @@ func (p *pipeline) pythonLifecycle(ctx workflow.Context, req LifecycleRequest, r
 	var promoted activities.PromoteOutput
 	if err := workflow.ExecuteActivity(withStep(ctx, StagePromoting), a.PromoteAlias, activities.PromoteInput{
 		ModelName: req.ModelName, Alias: req.Alias, Version: reg.Version, Previous: previous.Version,
-		Keeper: AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+		Keeper:   AliasKeeperID(workflow.GetInfo(ctx).TaskQueueName, req.ModelName, req.Alias),
+		Location: reg.Location,
 	}).Get(ctx, &promoted); err != nil {
 		return res, p.fail(err)
 	}
