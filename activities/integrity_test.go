@@ -335,3 +335,26 @@ func TestStepsOnAnotherWorkerUseTheRegisteredLocation(t *testing.T) {
 		})
 	}
 }
+
+// TestUnnamedFileNeverReachesAnAlias: load-and-verify downloads a version
+// by its recorded manifest and so does not see a file added to the
+// version's tree that the manifest does not name (a file under code/ would
+// land on Python's sys.path); the promotion's check lists the tree and
+// refuses it, so the alias never points at the version.
+func TestUnnamedFileNeverReachesAnAlias(t *testing.T) {
+	ctx := context.Background()
+	a, st := registry(t)
+	a.WorkDir = t.TempDir()
+	root := storedVersion(t, st, "m")
+	require.NoError(t, st.PutArtifact(ctx, root, "code/extra.py", store.Source{
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("raise SystemExit\n")), nil }, Size: 17}))
+	mv, err := st.GetModelVersion(ctx, "m", 1)
+	require.NoError(t, err)
+	_, err = a.loadAndVerify(ctx, VerifyInput{ModelName: "m", Version: 1, ManifestSHA256: mv.Tags[vocab.TagManifestSHA256],
+		Expected: fakemodel.FakeModel{Offset: 3, WeightsSize: 64 << 10, WeightsSeed: 1}, Inputs: []float64{4}})
+	require.NoError(t, err, "verification loads exactly the files the manifest names")
+	_, err = a.promoteAlias(ctx, PromoteInput{ModelName: "m", Alias: "prod", Version: 1})
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), `"code/extra.py" is not in the manifest`)
+	require.Equal(t, 0, aliasOf(t, st), "the alias moved onto a tree with a file the manifest does not name")
+}

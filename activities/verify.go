@@ -48,12 +48,15 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	}
 	defer release()
 
-	// The download resolves the version from the answer just checked.
+	// The download resolves the version from the answer just checked, and
+	// fetches the files the recorded manifest names without listing the
+	// tree: the promotion lists it (CheckStored) before the alias moves.
 	st := readVersion(a.Store, mv)
+	byManifest := flavor.LoadOptions{ManifestFiles: true}
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
 	if isGeneric(in.Flavor) {
-		loaded, err := flavor.Load(dlCtx, a.registry(), st, modeluri.Version(in.ModelName, in.Version), dst)
+		loaded, err := flavor.LoadWith(dlCtx, a.registry(), st, modeluri.Version(in.ModelName, in.Version), dst, byManifest)
 		cancel()
 		stop()
 		if err = handBack(err); err != nil {
@@ -61,7 +64,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 		}
 		return a.verifyLoaded(ctx, in, loaded, dst)
 	}
-	loaded, err := flavor.LoadModel(dlCtx, st, modeluri.Version(in.ModelName, in.Version), dst)
+	loaded, err := flavor.LoadModelWith(dlCtx, st, modeluri.Version(in.ModelName, in.Version), dst, byManifest)
 	cancel()
 	stop()
 	err = handBack(err)

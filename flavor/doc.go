@@ -69,15 +69,15 @@
 // LoadModel accepts every URI form MLflow 3 resolves: models:/name/version,
 // models:/name@alias, models:/name/latest, models:/m-<id>, runs:/<run>/<path>
 // (including MLflow 3's fallback to the logged model of that name created by
-// the run), a local directory and file://. A model whose manifest hash is
-// recorded (on its version or logged model) is downloaded by its manifest:
-// the manifest first, checked against the hash, then exactly the files it
-// names, with no directory listed. Anything else is downloaded into a fresh
-// directory by walking the artifact listing; every listed path is re-checked
-// (vocab.CleanRelPath, and it must lie inside the directory listed), so a
-// hostile listing cannot write outside the destination. Downloads stream
-// with bounded parallelism. The manifest, when present, is verified;
-// symlinks are refused either way.
+// the run), a local directory and file://. Remote models are downloaded into
+// a fresh directory by walking the artifact listing; every listed path is
+// re-checked (vocab.CleanRelPath, and it must lie inside the directory
+// listed), so a hostile listing cannot write outside the destination.
+// Downloads stream with bounded parallelism. The manifest, when present, is
+// verified; symlinks are refused either way. LoadOptions.ManifestFiles
+// (the pipeline's verification, whose promotion checks the tree again)
+// fetches a model with a recorded manifest hash by that manifest instead,
+// listing nothing.
 //
 // LoadModel understands two flavors: fakemodel (ours) and my_flavor (the
 // tutorial's, whose offset sits in the flavor config). The tutorial's

@@ -51,7 +51,7 @@ func (l location) String() string {
 // returned and dst is left alone. Files are streamed, DefaultParallelism at a
 // time, each written under a temporary name and renamed.
 func Download(ctx context.Context, st store.Store, uri, dst string) (string, error) {
-	f, err := download(ctx, st, uri, dst)
+	f, err := download(ctx, st, uri, dst, LoadOptions{})
 	return f.dir, err
 }
 
@@ -66,7 +66,7 @@ type fetched struct {
 }
 
 // download is Download, returning what LoadModel needs to check the result.
-func download(ctx context.Context, st store.Store, uri, dst string) (fetched, error) {
+func download(ctx context.Context, st store.Store, uri, dst string, opts LoadOptions) (fetched, error) {
 	u, err := modeluri.Parse(uri)
 	if err != nil {
 		return fetched{}, err
@@ -85,7 +85,7 @@ func download(ctx context.Context, st store.Store, uri, dst string) (fetched, er
 	if err := prepareTarget(dst); err != nil {
 		return fetched{}, err
 	}
-	hashed, err := downloadTree(ctx, st, loc, dst)
+	hashed, err := downloadTree(ctx, st, loc, dst, opts.ManifestFiles)
 	if err != nil {
 		return fetched{}, err
 	}
@@ -286,10 +286,14 @@ func listTree(ctx context.Context, st store.Store, loc location) ([]remoteFile, 
 // the recorded hash; every other file is checked against it as it is
 // written and fetched again when it arrived damaged (see fetchChecked). The
 // manifest is written last, so a directory with one is complete.
-func downloadTree(ctx context.Context, st store.Store, loc location, dst string) (map[string]ManifestEntry, error) {
-	files, tm, err := manifestFiles(ctx, st, loc)
-	if err != nil {
-		return nil, err
+func downloadTree(ctx context.Context, st store.Store, loc location, dst string, byManifest bool) (map[string]ManifestEntry, error) {
+	var files []remoteFile
+	var tm *treeManifest
+	var err error
+	if byManifest {
+		if files, tm, err = manifestFiles(ctx, st, loc); err != nil {
+			return nil, err
+		}
 	}
 	if tm == nil {
 		if files, err = listTree(ctx, st, loc); err != nil {
@@ -319,15 +323,14 @@ func downloadTree(ctx context.Context, st store.Store, loc location, dst string)
 }
 
 // manifestFiles is the file list of a model whose manifest hash is
-// recorded: the manifest, fetched by its name and checked against the
-// hash, names every file of the model with its size, so no directory is
-// listed (a listing per directory is a round trip each). A file in the tree
-// that the manifest does not list is not part of the model and is not
-// fetched; the promotion's check (CheckStored) lists the tree and refuses
-// it before an alias can point at it. It returns a nil manifest when no
-// hash is recorded, or when the manifest is not found: the caller lists
-// the tree then, which tells an empty location (NotFound) from a model
-// that lost its manifest (ChecksumMismatch).
+// recorded (LoadOptions.ManifestFiles): the manifest, fetched by its name
+// and checked against the hash, names every file of the model with its
+// size, so no directory is listed (a listing per directory is a round trip
+// each). A file in the tree that the manifest does not name is neither
+// fetched nor refused. It returns a nil manifest when no hash is recorded,
+// or when the manifest is not found: the caller lists the tree then, which
+// tells an empty location (NotFound) from a model that lost its manifest
+// (ChecksumMismatch).
 func manifestFiles(ctx context.Context, st store.Store, loc location) ([]remoteFile, *treeManifest, error) {
 	if loc.want == "" || loc.sub != "" {
 		return nil, nil, nil

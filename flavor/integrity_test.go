@@ -332,20 +332,21 @@ func (l *listCounter) ListArtifacts(ctx context.Context, root, dir string) ([]st
 	return l.Store.ListArtifacts(ctx, root, dir)
 }
 
-// TestDownloadFollowsRecordedManifest: a model whose manifest hash is
-// recorded downloads the files its manifest names without listing a
-// directory (a round trip per directory on MLflow). A file in the tree
-// that the manifest does not list is not part of the model: the download
-// leaves it behind and loads the model, and CheckStored (the promotion's
-// check, which lists) refuses it. A listed file gone from the store is
-// ChecksumMismatch naming it, not NotFound (the version is there).
+// TestDownloadFollowsRecordedManifest: with LoadOptions.ManifestFiles a
+// model whose manifest hash is recorded downloads the files its manifest
+// names without listing a directory (a round trip per directory on
+// MLflow). A file in the tree that the manifest does not name is then left
+// behind, while a plain load and CheckStored (the promotion's check), which
+// list, refuse it. A named file gone from the store is ChecksumMismatch
+// naming it, not NotFound (the version is there).
 func TestDownloadFollowsRecordedManifest(t *testing.T) {
 	ctx := context.Background()
 	r, st := localRegistered(t, "follows-manifest")
 	counted := &listCounter{Store: st}
+	byManifest := LoadOptions{ManifestFiles: true}
 	for _, uri := range r.uris() {
 		dst := filepath.Join(t.TempDir(), "dl")
-		l, err := LoadModel(ctx, counted, uri, dst)
+		l, err := LoadModelWith(ctx, counted, uri, dst, byManifest)
 		if err != nil {
 			t.Fatalf("load %s: %v", uri, err)
 		}
@@ -359,21 +360,28 @@ func TestDownloadFollowsRecordedManifest(t *testing.T) {
 
 	r.put(t, "code/extra.py", []byte("import os\n"))
 	dst := filepath.Join(t.TempDir(), "dl")
-	if _, err := LoadModel(ctx, st, r.uris()[0], dst); err != nil {
-		t.Fatalf("load with an unlisted file in the store: %v", err)
+	if _, err := LoadModelWith(ctx, st, r.uris()[0], dst, byManifest); err != nil {
+		t.Fatalf("load by the manifest with an unnamed file in the store: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Join(dst, "code", "extra.py")); !os.IsNotExist(err) {
-		t.Fatalf("the unlisted file was downloaded: %v", err)
+		t.Fatalf("the unnamed file was downloaded: %v", err)
 	}
-	_, err := CheckStored(ctx, st, r.uris()[0])
-	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), `"code/extra.py" is not in the manifest`) {
-		t.Fatalf("CheckStored with an unlisted file: %v, want ChecksumMismatch naming it", err)
+	for what, check := range map[string]func() error{
+		"a plain load": func() error {
+			_, err := LoadModel(ctx, st, r.uris()[0], filepath.Join(t.TempDir(), "dl"))
+			return err
+		},
+		"CheckStored": func() error { _, err := CheckStored(ctx, st, r.uris()[0]); return err },
+	} {
+		if err := check(); failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), `"code/extra.py" is not in the manifest`) {
+			t.Fatalf("%s with an unnamed file: %v, want ChecksumMismatch naming it", what, err)
+		}
 	}
 
 	if err := os.Remove(r.onDisk(r.logged.ArtifactURI, DataFile)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadModel(ctx, st, r.uris()[0], filepath.Join(t.TempDir(), "dl"))
+	_, err := LoadModelWith(ctx, st, r.uris()[0], filepath.Join(t.TempDir(), "dl"), byManifest)
 	if failure.CodeOf(err) != failure.ChecksumMismatch || !strings.Contains(err.Error(), `"model.json" listed in the manifest is missing`) {
 		t.Fatalf("load with a listed file gone: %v, want ChecksumMismatch naming it", err)
 	}

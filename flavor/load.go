@@ -32,11 +32,31 @@ const TutorialFlavor = "my_flavor"
 // hash for (local directories, versions registered by Python MLflow) load
 // without a manifest.
 func LoadModel(ctx context.Context, st store.Store, uri, dst string) (Loaded, error) {
-	m, err := Load(ctx, fakemodelFlavors, st, uri, dst)
+	return LoadModelWith(ctx, st, uri, dst, LoadOptions{})
+}
+
+// LoadModelWith is LoadModel with opts.
+func LoadModelWith(ctx context.Context, st store.Store, uri, dst string, opts LoadOptions) (Loaded, error) {
+	m, err := LoadWith(ctx, fakemodelFlavors, st, uri, dst, opts)
 	if err != nil {
 		return Loaded{}, err
 	}
 	return m.fakeLoaded(), nil
+}
+
+// LoadOptions changes how a store-backed model is downloaded.
+type LoadOptions struct {
+	// ManifestFiles downloads a model whose manifest hash is recorded by
+	// that manifest alone: the manifest first, checked against the hash,
+	// then exactly the files it names, with no directory listed (on
+	// MLflow a listing is a request per directory). A file in the tree
+	// that the manifest does not name is neither fetched nor refused. It
+	// is for a caller whose next step lists and checks the whole tree
+	// again before anything can depend on it: the pipeline's verification,
+	// whose promotion runs CheckStored before the alias moves. Without it
+	// the tree is listed and such a file is ChecksumMismatch, as in
+	// Python's shipped loader.
+	ManifestFiles bool
 }
 
 // fakemodelFlavors are what LoadModel reads: fakemodel, then my_flavor.
@@ -61,7 +81,12 @@ func (m Model) fakeLoaded() Loaded {
 // the MLmodel has a configuration for loads it (FlavorNotFound when there
 // is none). Download, manifest and recorded-hash checks are LoadModel's.
 func Load(ctx context.Context, reg *Registry, st store.Store, uri, dst string) (Model, error) {
-	f, err := download(ctx, st, uri, dst)
+	return LoadWith(ctx, reg, st, uri, dst, LoadOptions{})
+}
+
+// LoadWith is Load with opts.
+func LoadWith(ctx context.Context, reg *Registry, st store.Store, uri, dst string, opts LoadOptions) (Model, error) {
+	f, err := download(ctx, st, uri, dst, opts)
 	if err != nil {
 		return Model{}, err
 	}

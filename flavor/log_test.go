@@ -334,10 +334,9 @@ func TestLogModelChecksSavedManifest(t *testing.T) {
 }
 
 // TestDownloadRefusesHostileListings: a listing must never place a file
-// outside dst or outside the directory listed. Two readers list: the
-// download of a model nobody recorded a manifest hash for (one with a
-// recorded hash follows its manifest and lists nothing), and CheckStored,
-// the promotion's check.
+// outside dst or outside the directory listed: not in a download (of a
+// model with a recorded manifest hash, or of one nobody recorded a hash
+// for), not in CheckStored, the promotion's check.
 func TestDownloadRefusesHostileListings(t *testing.T) {
 	ctx := context.Background()
 	env := newLogEnv(t)
@@ -347,6 +346,10 @@ func TestDownloadRefusesHostileListings(t *testing.T) {
 		t.Fatal(err)
 	}
 	readers := map[string]func(st store.Store) error{
+		"download": func(st store.Store) error {
+			_, err := LoadModel(ctx, st, logged.ModelURI, filepath.Join(t.TempDir(), "d"))
+			return err
+		},
 		"download, no recorded hash": func(st store.Store) error {
 			_, err := LoadModel(ctx, unrecordedStore{st}, logged.ModelURI, filepath.Join(t.TempDir(), "d"))
 			return err
