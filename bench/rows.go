@@ -133,6 +133,18 @@ func concurrentRow(n, workers int, where string, ours, floor concurrentResult) r
 	if v, ok := ours.cpu["mlflow server"]; ok {
 		x.Figs["mlflow_cpu"] = cpuS(v)
 	}
+	// The bound CPU sets on a saturated machine: the floor's CPU per
+	// workflow against the floor's plus the work of the pipeline's own
+	// processes above the floor's worker (the worker's store work, the
+	// MLflow server), as if the dev server did no more for a pipeline than
+	// for a floor workflow.
+	if cpuFloor > 0 {
+		own := ours.cpu["worker"] + ours.cpu["mlflow server"] - floor.cpu["floor worker"]
+		x.Figs["own_cpu_above_floor"] = cpuS(own / float64(n))
+		x.Figs["dev_cpu_above_floor"] = cpuS((ours.cpu["temporal dev server"] - floor.cpu["temporal dev server"]) / float64(n))
+		x.Figs["bound_same_dev"] = ratioX(cpuFloor / (cpuFloor + max(own, 0)))
+		x.Figs["cpu_ratio"] = ratioX(cpuFloor / cpuOurs)
+	}
 	if ours.sample > 0 {
 		x.Figs["history"] = ours.hist.per(ours.sample)
 		x.Figs["keeper_history"] = ours.keeper.per(ours.sample)
