@@ -172,7 +172,7 @@ func checkPredictions(ctx context.Context, p flavor.Predictor, want *ModelCheck,
 // verifyLoaded finishes LoadAndVerify for a model of another flavor: the
 // manifest as logged, the flavor asked for, the trained model's
 // predictions; then the version is tagged verified.
-func (a *Activities) verifyLoaded(ctx context.Context, in VerifyInput, loaded flavor.Model, dst string) (VerifyOutput, error) {
+func (a *Activities) verifyLoaded(ctx context.Context, in VerifyInput, loaded flavor.Model) (VerifyOutput, error) {
 	if loaded.ManifestSHA256 != in.ManifestSHA256 {
 		return VerifyOutput{}, failure.New(failure.ChecksumMismatch, "downloaded manifest hash %s differs from the logged %s", loaded.ManifestSHA256, in.ManifestSHA256)
 	}
@@ -186,7 +186,7 @@ func (a *Activities) verifyLoaded(ctx context.Context, in VerifyInput, loaded fl
 	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, vocab.TagVerified, "true"); err != nil {
 		return VerifyOutput{}, err
 	}
-	size, _ := dirSize(dst)
+	size, _ := dirSize(loaded.Dir)
 	a.Metrics.AddBytes(ctx, telemetry.Download, size)
 	a.logger(ctx).Info("verified", "model", in.ModelName, "version", in.Version, "flavor", in.Flavor, "manifest_sha256", loaded.ManifestSHA256)
 	return VerifyOutput{ManifestSHA256: loaded.ManifestSHA256, Predictions: preds, BytesRead: size}, nil

@@ -336,15 +336,16 @@ func TestStepsOnAnotherWorkerUseTheRegisteredLocation(t *testing.T) {
 	}
 }
 
-// TestUnnamedFileNeverReachesAnAlias: load-and-verify downloads a version
-// by its recorded manifest and so does not see a file added to the
-// version's tree that the manifest does not name (a file under code/ would
-// land on Python's sys.path); the promotion's check lists the tree and
-// refuses it, so the alias never points at the version.
+// TestUnnamedFileNeverReachesAnAlias: against a store whose files are not
+// on this machine (MLflow's), load-and-verify downloads a version by its
+// recorded manifest and so does not see a file added to the version's
+// tree that the manifest does not name (a file under code/ would land on
+// Python's sys.path); the promotion's check lists the tree and refuses it,
+// so the alias never points at the version.
 func TestUnnamedFileNeverReachesAnAlias(t *testing.T) {
 	ctx := context.Background()
 	a, st := registry(t)
-	a.WorkDir = t.TempDir()
+	a.Store, a.WorkDir = remote{st}, t.TempDir()
 	root := storedVersion(t, st, "m")
 	require.NoError(t, st.PutArtifact(ctx, root, "code/extra.py", store.Source{
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("raise SystemExit\n")), nil }, Size: 17}))
@@ -357,4 +358,50 @@ func TestUnnamedFileNeverReachesAnAlias(t *testing.T) {
 	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
 	require.Contains(t, err.Error(), `"code/extra.py" is not in the manifest`)
 	require.Equal(t, 0, aliasOf(t, st), "the alias moved onto a tree with a file the manifest does not name")
+}
+
+// remote hides the embedded store's store.LocalDirs, as for a store whose
+// files are elsewhere.
+type remote struct{ store.Store }
+
+// TestVerifyOnTheEmbeddedStoreReadsInPlace: on the embedded store
+// load-and-verify hashes and loads the stored files where they are instead
+// of copying them (a created file was the costliest system call of a
+// pipeline there). It refuses a file the manifest does not name, which a
+// copy by the manifest would not have fetched, so the stored tree itself
+// was read; and a byte changed at rest.
+func TestVerifyOnTheEmbeddedStoreReadsInPlace(t *testing.T) {
+	ctx := context.Background()
+	a, st := registry(t)
+	a.WorkDir = t.TempDir()
+	root := storedVersion(t, st, "m")
+	mv, err := st.GetModelVersion(ctx, "m", 1)
+	require.NoError(t, err)
+	verifyOut := func() (VerifyOutput, error) {
+		return a.loadAndVerify(ctx, VerifyInput{ModelName: "m", Version: 1, ManifestSHA256: mv.Tags[vocab.TagManifestSHA256],
+			Expected: fakemodel.FakeModel{Offset: 3, WeightsSize: 64 << 10, WeightsSeed: 1}, Inputs: []float64{4}})
+	}
+	verify := func() error { _, err := verifyOut(); return err }
+	out, err := verifyOut()
+	require.NoError(t, err)
+	require.Greater(t, out.BytesRead, int64(64<<10), "the bytes read in place are counted")
+
+	require.NoError(t, st.PutArtifact(ctx, root, "code/extra.py", store.Source{
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("raise SystemExit\n")), nil }, Size: 17}))
+	err = verify()
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+	require.Contains(t, err.Error(), "code/extra.py")
+	require.NoError(t, os.Remove(filepath.Join(mustArtifactDir(t, st, root), "code", "extra.py")))
+	require.NoError(t, verify())
+
+	flipByte(t, st, root, flavor.WeightsFile)
+	err = verify()
+	require.Equal(t, failure.ChecksumMismatch, failure.CodeOf(err), "%v", err)
+}
+
+func mustArtifactDir(t *testing.T, st store.Store, root string) string {
+	t.Helper()
+	dir, err := st.(store.LocalDirs).ArtifactDir(root)
+	require.NoError(t, err)
+	return dir
 }

@@ -53,6 +53,10 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	// tree: the promotion lists it (CheckStored) before the alias moves.
 	st := readVersion(a.Store, mv)
 	byManifest := flavor.LoadOptions{ManifestFiles: true}
+	if local, ok := a.Store.(store.LocalDirs); ok {
+		// The embedded store: read the stored files where they are.
+		byManifest.Local = local
+	}
 	stop := a.keepAlive(ctx, func() any { return "downloading" })
 	dlCtx, handBack, cancel := a.untilStop(ctx)
 	if isGeneric(in.Flavor) {
@@ -62,7 +66,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 		if err = handBack(err); err != nil {
 			return VerifyOutput{}, err
 		}
-		return a.verifyLoaded(ctx, in, loaded, dst)
+		return a.verifyLoaded(ctx, in, loaded)
 	}
 	loaded, err := flavor.LoadModelWith(dlCtx, st, modeluri.Version(in.ModelName, in.Version), dst, byManifest)
 	cancel()
@@ -86,7 +90,7 @@ func (a *Activities) loadAndVerify(ctx context.Context, in VerifyInput) (VerifyO
 	if err := a.Store.SetModelVersionTag(ctx, in.ModelName, in.Version, vocab.TagVerified, "true"); err != nil {
 		return VerifyOutput{}, err
 	}
-	size, _ := dirSize(dst)
+	size, _ := dirSize(loaded.Dir)
 	a.Metrics.AddBytes(ctx, telemetry.Download, size)
 	a.logger(ctx).Info("verified", "model", in.ModelName, "version", in.Version, "manifest_sha256", loaded.ManifestSHA256)
 	return VerifyOutput{ManifestSHA256: loaded.ManifestSHA256, Predictions: preds, BytesRead: size}, nil

@@ -82,6 +82,11 @@ func download(ctx context.Context, st store.Store, uri, dst string, opts LoadOpt
 	if err != nil {
 		return fetched{}, err
 	}
+	if opts.Local != nil && loc.sub == "" {
+		// hashed stays nil: loadDir hashes every file where it is.
+		dir, err := opts.Local.ArtifactDir(loc.root)
+		return fetched{dir: dir, want: loc.want}, err
+	}
 	if err := prepareTarget(dst); err != nil {
 		return fetched{}, err
 	}

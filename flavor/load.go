@@ -57,6 +57,12 @@ type LoadOptions struct {
 	// the tree is listed and such a file is ChecksumMismatch, as in
 	// Python's shipped loader.
 	ManifestFiles bool
+	// Local, when set (the embedded store, whose artifacts are files on
+	// this machine), has a model loaded where it is stored, read-only:
+	// every file is hashed against the manifest and the tree walked for
+	// files it does not name, as for any directory, but nothing is copied
+	// into dst.
+	Local store.LocalDirs
 }
 
 // fakemodelFlavors are what LoadModel reads: fakemodel, then my_flavor.

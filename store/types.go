@@ -255,6 +255,17 @@ type LocationHinter interface {
 	HintStorageLocation(v ModelVersion)
 }
 
+// LocalDirs is a Store whose artifacts are files on this machine. A reader
+// that only reads (verification) reads and hashes them where they are
+// instead of copying them: on the embedded store the copy was a file
+// created per model file, the costliest system call of a pipeline.
+type LocalDirs interface {
+	// ArtifactDir is the directory holding root's files. NotFound when
+	// there is none; InvalidPath when the way to it goes through a
+	// symlink or ends at a file.
+	ArtifactDir(root string) (string, error)
+}
+
 // Store is everything flavorflow needs from a tracking server and registry.
 type Store interface {
 	Tracking

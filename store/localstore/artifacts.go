@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -88,6 +89,28 @@ func (s *Store) hasSymlink(p string) bool {
 		}
 	}
 	return false
+}
+
+// ArtifactDir implements store.LocalDirs.
+func (s *Store) ArtifactDir(root string) (string, error) {
+	p, err := resolve(root, "", true)
+	if err != nil {
+		return "", err
+	}
+	rp := p
+	if rp == "" {
+		rp = "."
+	}
+	fi, err := s.root.Lstat(rp)
+	switch {
+	case err != nil:
+		return "", s.fsErr(err, p, "artifact directory")
+	case s.hasSymlink(p):
+		return "", failure.New(failure.InvalidPath, "artifact directory %s: the path goes through a symlink", p)
+	case !fi.IsDir():
+		return "", failure.New(failure.InvalidPath, "artifact root %s is a file, not a directory", root)
+	}
+	return filepath.Join(s.dir, "artifacts", filepath.FromSlash(p)), nil
 }
 
 // PutArtifact implements store.Artifacts: stream into a locked temp file

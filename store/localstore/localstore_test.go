@@ -227,6 +227,39 @@ func TestSymlinkEscapeRefused(t *testing.T) {
 	}
 }
 
+// ArtifactDir names the directory of a root on disk, and refuses what
+// OpenArtifact refuses: a way through a symlink, a root that is a file,
+// a root that is not there, a URI that is not the store's.
+func TestArtifactDir(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := context.Background()
+	root := "mlflow-artifacts:/0/r/artifacts"
+	if err := s.PutArtifact(ctx, root, "m/file", src([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ArtifactDir(root + "/m")
+	if want := filepath.Join(dir, "artifacts", "0", "r", "artifacts", "m"); err != nil || got != want {
+		t.Fatalf("ArtifactDir = %q, %v; want %q", got, err, want)
+	}
+	plantEscape(t, dir, t.TempDir(), "evil", "evilfile")
+	for _, tc := range []struct {
+		root string
+		code failure.Code
+	}{
+		{root + "/evil", failure.InvalidPath},
+		{root + "/evilfile", failure.InvalidPath},
+		{root + "/m/file", failure.InvalidPath},
+		{root + "/absent", failure.NotFound},
+		{"s3://bucket/x", failure.InvalidURI},
+		{"mlflow-artifacts:/../x", failure.InvalidURI},
+	} {
+		if got, err := s.ArtifactDir(tc.root); !failure.Has(err, tc.code) {
+			t.Errorf("ArtifactDir(%q) = %q, %v; want %s", tc.root, got, err, tc.code)
+		}
+	}
+}
+
 func TestInvalidRoot(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()
