@@ -125,14 +125,20 @@ func (s *Store) PutArtifact(ctx context.Context, root, relPath string, src store
 		return failure.New(failure.InvalidArgument, "artifact source for %s has no Open", p)
 	}
 	dir := path.Dir(p)
-	if err := s.root.MkdirAll(dir, 0o755); err != nil {
-		return s.fsErr(err, p, "create directory for artifact")
-	}
 	// Everything below happens relative to the directory, opened once: an
 	// os.Root operation opens every component of its path, so the same steps
 	// on full paths cost several times the system calls (bench P6 counts
 	// them). The directory root confines them as the artifact root does.
+	// Most puts go into a directory an earlier put made: create it only
+	// when it is not there (MkdirAll costs a mkdirat per component even
+	// then).
 	d, err := s.root.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := s.root.MkdirAll(dir, 0o755); err != nil {
+			return s.fsErr(err, p, "create directory for artifact")
+		}
+		d, err = s.root.OpenRoot(dir)
+	}
 	if err != nil {
 		return s.fsErr(err, p, "open artifact directory")
 	}
