@@ -28,7 +28,8 @@ func fixedReport() *report {
 			keeper: histCount{workflows: 2, events: 20, wfTasks: 2, local: 2, upserts: 2, updates: 2}},
 		concurrentResult{wall: ms(9290), cpu: map[string]float64{"floor worker": 2.6, "temporal dev server": 13.04},
 			hist: histCount{workflows: 2, events: 94, wfTasks: 16, activities: 14, spent: map[string]time.Duration{"BenchNoop": ms(200)}}}))
-	ours := anchorSide{wall: ms(61000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/registered-models/alias": 200, "GET mlflow/registered-models/get": 200}}, serverCPU: 81.3, clientCPU: 30.2}
+	ours := anchorSide{wall: ms(61000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/registered-models/alias": 200, "GET mlflow/registered-models/get": 200,
+		"PUT mlflow-artifacts/artifacts/…": 1800, "GET mlflow-artifacts/presigned/…": 3600, "GET mlflow-artifacts/artifacts": 800, "GET mlflow/registered-models/alias": 800}}, serverCPU: 81.3, clientCPU: 30.2}
 	py := anchorSide{wall: ms(97000), requests: &requestCount{n: 200, byPath: map[string]int{"POST mlflow/runs/create": 200, "GET mlflow/model-versions/get": 611}}, serverCPU: 90.7, clientCPU: 612.9}
 	rows, figs := anchorRows(200, 3, 57, ours, py)
 	for k, v := range figs {
@@ -127,5 +128,23 @@ func TestAnalysisLeavesOutScenariosNotRun(t *testing.T) {
 	}
 	if !strings.Contains(out, "**P6 throughput**") {
 		t.Errorf("P6-only analysis lacks the P6 paragraph:\n%s", out)
+	}
+}
+
+// guaranteeRequests counts, per pipeline, the requests that buy a
+// guarantee: half the downloads (the promotion's check), the listings, the
+// look-ups, the tags, the alias reads beyond one, the manifest's two.
+func TestGuaranteeRequests(t *testing.T) {
+	c := &requestCount{n: 2, byPath: map[string]int{
+		"PUT mlflow-artifacts/artifacts/…": 18, "GET mlflow-artifacts/presigned/…": 36, "GET mlflow-artifacts/artifacts": 8,
+		"GET mlflow/registered-models/alias": 8, "POST mlflow/runs/search": 2, "POST mlflow/logged-models/search": 4,
+		"POST mlflow/model-versions/set-tag": 4, "POST mlflow/runs/create": 2,
+	}}
+	// 9 (check's downloads) + 4 listings + 3 alias reads + 1 + 2 look-ups + 2 tags + 2 manifest
+	if got := guaranteeRequests(c); got != 23 {
+		t.Fatalf("guaranteeRequests = %v, want 23", got)
+	}
+	if got := guaranteeRequests(&requestCount{}); got != 0 {
+		t.Fatalf("no pipelines: %v, want 0", got)
 	}
 }

@@ -153,6 +153,8 @@ func anchorRows(n, workers, par int, ours, py anchorSide) ([]row, map[string]str
 		"ours_client_cpu": cpuS(ours.clientCPU / float64(n)), "py_client_cpu": cpuS(py.clientCPU / float64(n)),
 		"paths": ours.requests.list(true), "py_paths": py.requests.list(false),
 	}
+	g := guaranteeRequests(ours.requests)
+	figs["ours_guarantee_reqs"], figs["ours_other_reqs"] = fmt.Sprintf("%.1f", g), fmt.Sprintf("%.1f", oq-g)
 	fail := fmt.Sprintf("%d failed", ours.failed)
 	pyFail := fmt.Sprintf("%d failed", py.failed)
 	ok := ours.failed == 0 && py.failed == 0

@@ -138,6 +138,29 @@ func (c *requestCount) total() int {
 	return t
 }
 
+// guaranteeRequests is how many of one flavorflow pipeline's requests buy a
+// guarantee that Python's lifecycle (bench/py/lifecycle.py) does not give,
+// by requestPurpose: the promotion's second read of every file, the
+// manifest (its PUT and the verification's GET), the listings, the
+// look-ups before each create, the alias reads beyond the one Python makes
+// (other writers), and the verified and promoted-by tags.
+func guaranteeRequests(c *requestCount) float64 {
+	if c == nil || c.n == 0 {
+		return 0
+	}
+	per := func(k string) float64 { return float64(c.byPath[k]) / float64(c.n) }
+	g := per("POST mlflow/runs/search") + per("POST mlflow/logged-models/search") + per("GET mlflow/model-versions/search") +
+		per("POST mlflow/model-versions/set-tag") + per("GET mlflow-artifacts/artifacts") +
+		max(per("GET mlflow/registered-models/alias")-1, 0)
+	// Every file is read twice, by the verification and by the
+	// promotion's check: half the downloads are the check's.
+	g += (per("GET mlflow-artifacts/presigned/…") + per("GET mlflow-artifacts/artifacts/…")) / 2
+	if per("PUT mlflow-artifacts/artifacts/…") > 0 {
+		g += 2 // the manifest's PUT and the verification's GET of it
+	}
+	return g
+}
+
 func (c *requestCount) perPipeline() float64 {
 	if c.n == 0 {
 		return 0
