@@ -155,6 +155,7 @@ func anchorRows(n, workers, par int, ours, py anchorSide) ([]row, map[string]str
 	}
 	g := guaranteeRequests(ours.requests)
 	figs["ours_guarantee_reqs"], figs["ours_other_reqs"] = fmt.Sprintf("%.1f", g), fmt.Sprintf("%.1f", oq-g)
+	figs["ours_other_cpu"] = cpuS((oq - g) * perRequest(oc, oq))
 	fail := fmt.Sprintf("%d failed", ours.failed)
 	pyFail := fmt.Sprintf("%d failed", py.failed)
 	ok := ours.failed == 0 && py.failed == 0
