@@ -15,8 +15,8 @@ import (
 func fixedReport() *report {
 	r := &report{tuning: config.Defaults().Worker, quiet: true}
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	r.add(uploadRow(1<<30, 3, ms(2581), ms(2377), ms(2553)))
-	r.add(downloadRow(1<<30, 3, 7, ms(3702), ms(3461), ms(2903)))
+	r.add(withTransferCPU(uploadRow(1<<30, 3, ms(2581), ms(2377), ms(2553)), ms(2581), ms(2553), transferCPU{server: 2.1, client: 1.3}, transferCPU{server: 2.0, client: 0.4}))
+	r.add(withTransferCPU(downloadRow(1<<30, 3, 7, ms(3702), ms(3461), ms(2903)), ms(3702), ms(2903), transferCPU{server: 2.4, client: 1.9}, transferCPU{server: 2.3, client: 0.6}))
 	r.add(rssRow([]rssPoint{{size: 64 << 20, idle: 35 << 20, above: 1 << 20, took: ms(1031)}, {size: 1 << 30, idle: 37 << 20, above: 3 << 19, took: ms(10190)}}))
 	r.add(latencyRow(4, []time.Duration{ms(401), ms(404), ms(409), ms(452)}, []time.Duration{ms(391), ms(396), ms(398), ms(404)}))
 	tx := &requestCount{n: 2, byPath: map[string]int{"POST mlflow/runs/create": 2, "PUT mlflow-artifacts/artifacts/…": 14}}

@@ -39,6 +39,23 @@ func downloadRow(size int64, reps, files int, o, c, p time.Duration) row {
 	}
 }
 
+// withTransferCPU adds to a P1/P2 row the CPU each side's transfer cost
+// the MLflow server and the client, and the bound the server's share
+// sets: one request is served by one server process, so a transfer takes
+// at least the server's CPU for it when that runs on one core (printed only
+// when the measured wall time agrees, i.e. is not shorter).
+func withTransferCPU(x row, o, p time.Duration, ours, curl transferCPU) row {
+	x.Figs["server_cpu"], x.Figs["curl_server_cpu"] = cpuS(ours.server), cpuS(curl.server)
+	x.Figs["client_cpu"], x.Figs["curl_client_cpu"] = cpuS(ours.client), cpuS(curl.client)
+	x.Figs["cores_busy"] = fmt.Sprintf("%.2f", (ours.server+ours.client)/o.Seconds())
+	if ours.server > 0 && ours.server <= o.Seconds() {
+		x.Figs["bound_py"] = ratioX(p.Seconds() / ours.server)
+	}
+	x.Notes = strings.TrimSpace(x.Notes + fmt.Sprintf(" CPU per transfer (median): flavorflow's MLflow server %s, client %s; curl's server %s, curl %s.",
+		cpuS(ours.server), cpuS(ours.client), cpuS(curl.server), cpuS(curl.client)))
+	return x
+}
+
 // rssPoint is P3's measurement at one model size.
 type rssPoint struct {
 	size, idle, above int64

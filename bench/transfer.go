@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/flavorflow/flavorflow/fakemodel"
@@ -60,13 +61,56 @@ func tail(s string, n int) string {
 }
 
 func runCmd(ctx context.Context, name string, args ...string) error {
+	_, err := runCmdCPU(ctx, name, args...)
+	return err
+}
+
+// runCmdCPU is runCmd that also returns the command's CPU-seconds.
+func runCmdCPU(ctx context.Context, name string, args ...string) (float64, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", name, err, tail(stderr.String(), 1000))
+	err := cmd.Run()
+	cpu := 0.0
+	if cmd.ProcessState != nil {
+		cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	}
-	return nil
+	if err != nil {
+		return cpu, fmt.Errorf("%s: %w: %s", name, err, tail(stderr.String(), 1000))
+	}
+	return cpu, nil
+}
+
+// transferCPU is the CPU one transfer cost: the MLflow server's (all its
+// processes) and the client's.
+type transferCPU struct{ server, client float64 }
+
+// serverCPU is the MLflow server's CPU-seconds so far.
+func (e *env) serverCPU() float64 {
+	total := 0.0
+	for _, pid := range groupPIDs(e.ml.cmd.Process.Pid) {
+		total += cpuSeconds(pid)
+	}
+	return total
+}
+
+// selfCPU is this process's CPU-seconds so far (the in-process client).
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// medianCPU is the median of each part.
+func medianCPU(xs []transferCPU) transferCPU {
+	var s, c []time.Duration
+	for _, x := range xs {
+		s = append(s, time.Duration(x.server*float64(time.Second)))
+		c = append(c, time.Duration(x.client*float64(time.Second)))
+	}
+	return transferCPU{server: median(s).Seconds(), client: median(c).Seconds()}
 }
 
 // weightsFile writes a size-byte fakemodel payload once and returns its
@@ -99,22 +143,26 @@ func (e *env) benchUpload(ctx context.Context, r *report, size int64) error {
 	}
 	defer os.Remove(file)
 	var ours, curl, py []time.Duration
+	var oursCPU, curlCPU []transferCPU
 	for i := 0; i < e.reps; i++ {
 		root := fmt.Sprintf("mlflow-artifacts:/bench/p1/%d", i)
-		t0 := time.Now()
+		s0, c0, t0 := e.serverCPU(), selfCPU(), time.Now()
 		err := e.client.PutArtifact(ctx, root, "go/weights.bin", store.Source{Size: size, SHA256: sum,
 			Open: func() (io.ReadCloser, error) { return os.Open(file) }})
 		if err != nil {
 			return fmt.Errorf("flavorflow upload: %w", err)
 		}
 		ours = append(ours, time.Since(t0))
+		oursCPU = append(oursCPU, transferCPU{server: e.serverCPU() - s0, client: selfCPU() - c0})
 
-		t0 = time.Now()
+		s0, t0 = e.serverCPU(), time.Now()
 		url := fmt.Sprintf("%s/api/2.0/mlflow-artifacts/artifacts/bench/p1/%d/curl/weights.bin", e.ml.URL, i)
-		if err := runCmd(ctx, "curl", "-sS", "-f", "-H", "Expect:", "-o", "/dev/null", "-T", file, url); err != nil {
+		cc, err := runCmdCPU(ctx, "curl", "-sS", "-f", "-H", "Expect:", "-o", "/dev/null", "-T", file, url)
+		if err != nil {
 			return err
 		}
 		curl = append(curl, time.Since(t0))
+		curlCPU = append(curlCPU, transferCPU{server: e.serverCPU() - s0, client: cc})
 
 		var out struct{ Seconds float64 }
 		if err := e.runPython(ctx, "upload.py", &out, e.ml.URL, file, "bench-p1"); err != nil {
@@ -123,7 +171,7 @@ func (e *env) benchUpload(ctx context.Context, r *report, size int64) error {
 		py = append(py, time.Duration(out.Seconds*float64(time.Second)))
 		_ = os.RemoveAll(filepath.Join(e.ml.ArtifactsDir, "bench", "p1", fmt.Sprint(i))) // keep the disk small
 	}
-	r.add(uploadRow(size, e.reps, median(ours), median(curl), median(py)))
+	r.add(withTransferCPU(uploadRow(size, e.reps, median(ours), median(curl), median(py)), median(ours), median(py), medianCPU(oursCPU), medianCPU(curlCPU)))
 	return nil
 }
 
@@ -149,13 +197,15 @@ func (e *env) benchDownload(ctx context.Context, r *report, size int64) error {
 		return err
 	}
 	var ours, curl, py []time.Duration
+	var oursCPU, curlCPU []transferCPU
 	for i := 0; i < e.reps; i++ {
 		dst := filepath.Join(e.tmp, "p2-dst")
-		t0 := time.Now()
+		s0, c0, t0 := e.serverCPU(), selfCPU(), time.Now()
 		if _, err := flavor.LoadModel(ctx, e.client, logged.ModelURI, dst); err != nil {
 			return fmt.Errorf("flavorflow load: %w", err)
 		}
 		ours = append(ours, time.Since(t0))
+		oursCPU = append(oursCPU, transferCPU{server: e.serverCPU() - s0, client: selfCPU() - c0})
 		_ = os.RemoveAll(dst)
 
 		args := []string{"-sS", "-f", "--create-dirs"}
@@ -163,11 +213,13 @@ func (e *env) benchDownload(ctx context.Context, r *report, size int64) error {
 		for _, f := range files {
 			args = append(args, "-o", filepath.Join(dst, f), e.ml.URL+"/api/2.0/mlflow-artifacts/artifacts"+path.Join("/", rootPath, f))
 		}
-		t0 = time.Now()
-		if err := runCmd(ctx, "curl", args...); err != nil {
+		s0, t0 = e.serverCPU(), time.Now()
+		cc, err := runCmdCPU(ctx, "curl", args...)
+		if err != nil {
 			return err
 		}
 		curl = append(curl, time.Since(t0))
+		curlCPU = append(curlCPU, transferCPU{server: e.serverCPU() - s0, client: cc})
 		_ = os.RemoveAll(dst)
 
 		var out struct{ Seconds float64 }
@@ -177,7 +229,7 @@ func (e *env) benchDownload(ctx context.Context, r *report, size int64) error {
 		py = append(py, time.Duration(out.Seconds*float64(time.Second)))
 		_ = os.RemoveAll(dst)
 	}
-	r.add(downloadRow(size, e.reps, len(files), median(ours), median(curl), median(py)))
+	r.add(withTransferCPU(downloadRow(size, e.reps, len(files), median(ours), median(curl), median(py)), median(ours), median(py), medianCPU(oursCPU), medianCPU(curlCPU)))
 	return nil
 }
 
