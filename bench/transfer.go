@@ -60,12 +60,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-func runCmd(ctx context.Context, name string, args ...string) error {
-	_, err := runCmdCPU(ctx, name, args...)
-	return err
-}
-
-// runCmdCPU is runCmd that also returns the command's CPU-seconds.
+// runCmdCPU runs a command and returns its CPU-seconds.
 func runCmdCPU(ctx context.Context, name string, args ...string) (float64, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr strings.Builder
