@@ -216,10 +216,10 @@ func transferTree(ctx context.Context, st store.Store, loc location, files []rem
 		}
 		got, err := fetchChecked(ctx, st, loc.root, f.rootRel, sinkFor(ctx, f), check)
 		if tm != nil && failure.Has(err, failure.NotFound) {
-			// Listed by the manifest (and perhaps by a listing a moment
-			// ago), gone now: the model is incomplete.
-			// A new error, not a wrap: callers read NotFound as "no such
-			// version", and the version is there.
+			// Named by the manifest (and perhaps by a listing a moment
+			// ago), gone now: the model is incomplete. A new error, not a
+			// wrap: callers read NotFound as "no such version", and the
+			// version is there.
 			return failure.New(failure.ChecksumMismatch, "%s: file %q listed in the manifest is missing (%v)", loc, f.localRel, err)
 		}
 		if err != nil {

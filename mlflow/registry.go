@@ -114,28 +114,35 @@ func (c *Client) explainCreateVersionError(ctx context.Context, name string, err
 	return err
 }
 
+// HintStorageLocation remembers v's storage location as if this client had
+// asked for it (store.LocationHinter): v is an answer about the version, with
+// its source, creation time and location, read by another worker.
+func (c *Client) HintStorageLocation(v store.ModelVersion) {
+	if key, ok := locationKeyOf(&v); ok && v.StorageLocation != "" {
+		c.locations.put(key, v.StorageLocation)
+	}
+}
+
+// locationKeyOf is the cache key of the version mv describes, and whether
+// its location may be cached: a version still being registered may not
+// have its location yet, and one without a creation time cannot be told
+// from a version recreated under the same number.
+func locationKeyOf(mv *store.ModelVersion) (locationKey, bool) {
+	key := locationKey{name: mv.Name, version: mv.Version, source: mv.Source, createdMs: mv.CreatedMs}
+	return key, mv.CreatedMs != 0 && mv.Status != store.VersionPending
+}
+
 // fillStorageLocation: 3.17.2 omits storage_location (and model_id) from
 // model version JSON; get-download-uri answers it (storage location, else
 // source). The server fixes a version's location when it creates the
 // version, so the answer is remembered for the version as mv describes it
 // (cache.go): a later answer about the same version costs no second GET,
 // and one about a recreated version with the same number misses.
-// HintStorageLocation remembers v's storage location as if this client had
-// asked for it (store.LocationHinter): v is an answer about the version, with
-// its source, creation time and location, read by another worker.
-func (c *Client) HintStorageLocation(v store.ModelVersion) {
-	if v.StorageLocation == "" || v.CreatedMs == 0 || v.Status == store.VersionPending {
-		return
-	}
-	c.locations.put(locationKey{name: v.Name, version: v.Version, source: v.Source, createdMs: v.CreatedMs}, v.StorageLocation)
-}
-
 func (c *Client) fillStorageLocation(ctx context.Context, mv *store.ModelVersion) error {
 	if mv.StorageLocation != "" {
 		return nil
 	}
-	key := locationKey{name: mv.Name, version: mv.Version, source: mv.Source, createdMs: mv.CreatedMs}
-	cacheable := mv.CreatedMs != 0 && mv.Status != store.VersionPending // a version still being registered may not have its location yet
+	key, cacheable := locationKeyOf(mv)
 	if uri, ok := c.locations.get(key); ok && cacheable {
 		mv.StorageLocation = uri
 		return nil
