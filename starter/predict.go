@@ -17,8 +17,9 @@ import (
 const predictUsage = `
 starter predict [--tracking-uri DIR|URL] MODEL_URI X [X...]
 
-Loads a model the way LoadAndVerify does (download, check every hash, read
-the MLmodel flavor) and prints its predictions. MODEL_URI is models:/name/1,
+Loads a model with the checks verification and promotion make (download,
+check every hash, refuse a file the manifest does not name, read the MLmodel
+flavor) and prints its predictions. MODEL_URI is models:/name/1,
 models:/name@alias, models:/name/latest, models:/m-<id>, runs:/<id>/model or
 a local directory. A registered version (or logged model) must come with the
 manifest whose hash it records: a different one, or none, is
