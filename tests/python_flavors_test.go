@@ -146,47 +146,18 @@ print(len(vs), mv.version, mv.tags.get("flavorflow.verified"), mv.tags.get("flav
 // records named after the target (the linear flavor's Series).
 func serveAndInvoke(t *testing.T, trackingURI, uri, body string) []float64 {
 	t.Helper()
-	venvBin := filepath.Join(testenv.RepoRoot(), ".venv", "bin")
-	port := testenv.FreePort(t)
-	cmd := exec.Command(filepath.Join(venvBin, "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
-		"-h", "127.0.0.1", "-p", strconv.Itoa(port))
-	// serve execs uvicorn by name: the venv's bin goes first on PATH.
-	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+trackingURI, "PATH="+venvBin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		// The server and its uvicorn workers: the whole process group.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
+	var url string
+	var logs *syncBuffer
+	// A port FreePort picked can be taken before serve binds it (tests run
+	// in parallel): another port then, as testenv's servers do.
+	for try := 1; ; try++ {
+		var inUse bool
+		if url, logs, inUse = startServe(t, trackingURI, uri); !inUse {
+			break
 		}
-	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	hc := &http.Client{Timeout: 30 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := hc.Get(url + "/ping")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("mlflow models serve exited: %v\n%s", err, logs.String())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "mlflow models serve did not answer /ping\n%s", logs.String())
-		time.Sleep(300 * time.Millisecond) // polling a starting server, not synchronizing with it
+		require.Less(t, try, 3, "mlflow models serve: the port was taken %d times in a row\n%s", try, logs.String())
 	}
+	hc := &http.Client{Timeout: 30 * time.Second}
 	resp, err := hc.Post(url+"/invocations", "application/json", strings.NewReader(body))
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -210,4 +181,59 @@ func serveAndInvoke(t *testing.T, trackingURI, uri, body string) []float64 {
 		}
 	}
 	return preds
+}
+
+// startServe starts `mlflow models serve` of uri on a free port, stopped
+// with its process group when the test ends, and returns its URL once /ping
+// answers, with its output. inUse: it exited because the port was taken.
+func startServe(t *testing.T, trackingURI, uri string) (url string, logs *syncBuffer, inUse bool) {
+	t.Helper()
+	venvBin := filepath.Join(testenv.RepoRoot(), ".venv", "bin")
+	port := testenv.FreePort(t)
+	cmd := exec.Command(filepath.Join(venvBin, "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(port))
+	// serve execs uvicorn by name: the venv's bin goes first on PATH.
+	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI="+trackingURI, "PATH="+venvBin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logs = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	// done is closed, not sent on: the poll below and the clean-up both
+	// wait for the exit, and a value taken by one would leave the other
+	// waiting forever.
+	done := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		// The server and its uvicorn workers: the whole process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := hc.Get(url + "/ping")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, logs, false
+			}
+		}
+		select {
+		case <-done:
+			if strings.Contains(logs.String(), "address already in use") {
+				return "", logs, true
+			}
+			t.Fatalf("mlflow models serve exited: %v\n%s", waitErr, logs.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "mlflow models serve did not answer /ping\n%s", logs.String())
+		time.Sleep(300 * time.Millisecond) // polling a starting server, not synchronizing with it
+	}
 }
