@@ -198,20 +198,16 @@ func startServe(t *testing.T, trackingURI, uri string) (url string, logs *syncBu
 	logs = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
-	// done is closed, not sent on: the poll below and the clean-up both
-	// wait for the exit, and a value taken by one would leave the other
-	// waiting forever.
-	done := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(done) }()
+	// The poll below and the clean-up both wait for the exit.
+	exited := testenv.WatchExit(cmd)
 	t.Cleanup(func() {
 		// The server and its uvicorn workers: the whole process group.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-exited.Done:
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			<-exited.Done
 		}
 	})
 	url = fmt.Sprintf("http://127.0.0.1:%d", port)
@@ -226,11 +222,11 @@ func startServe(t *testing.T, trackingURI, uri string) (url string, logs *syncBu
 			}
 		}
 		select {
-		case <-done:
+		case <-exited.Done:
 			if strings.Contains(logs.String(), "address already in use") {
 				return "", logs, true
 			}
-			t.Fatalf("mlflow models serve exited: %v\n%s", waitErr, logs.String())
+			t.Fatalf("mlflow models serve exited: %v\n%s", exited.Err(), logs.String())
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "mlflow models serve did not answer /ping\n%s", logs.String())

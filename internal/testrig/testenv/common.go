@@ -52,3 +52,26 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
 }
+
+// Exit is a started process's exit, seen by any number of waiters: Done is
+// closed (never sent on) when Wait returns, and Err is Wait's result from
+// then on. A channel that carries the result once hangs whichever waiter
+// comes second, for example a clean-up after a readiness poll that saw the
+// process die.
+type Exit struct {
+	Done chan struct{}
+	err  error
+}
+
+// WatchExit calls cmd.Wait on its own goroutine; cmd must have started.
+func WatchExit(cmd *exec.Cmd) *Exit {
+	e := &Exit{Done: make(chan struct{})}
+	go func() {
+		e.err = cmd.Wait()
+		close(e.Done)
+	}()
+	return e
+}
+
+// Err is Wait's result; call it after Done is closed.
+func (e *Exit) Err() error { return e.err }

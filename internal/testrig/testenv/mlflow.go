@@ -145,9 +145,7 @@ func startMLflow(bin, dir string, port int, opts MLflowOptions) (*MLflow, error)
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- m.cmd.Wait() }()
-	if err := waitHealthy(m.URL, exited); err != nil {
+	if err := waitHealthy(m.URL, WatchExit(m.cmd)); err != nil {
 		m.Stop()
 		log, _ := os.ReadFile(m.LogPath)
 		return nil, fmt.Errorf("mlflow server at %s: %w\n--- server log ---\n%s", m.URL, err, tail(log, 8000))
@@ -207,7 +205,7 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-func waitHealthy(base string, exited <-chan error) error {
+func waitHealthy(base string, exited *Exit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), mlflowStartTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -220,8 +218,8 @@ func waitHealthy(base string, exited <-chan error) error {
 			}
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("exited before becoming healthy: %v", err)
+		case <-exited.Done:
+			return fmt.Errorf("exited before becoming healthy: %v", exited.Err())
 		case <-ctx.Done():
 			return errors.New("not healthy after " + mlflowStartTimeout.String())
 		case <-time.After(100 * time.Millisecond):

@@ -35,7 +35,7 @@ type S3 struct {
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	exited  chan error
+	exited  *Exit
 	stopped bool
 }
 
@@ -135,8 +135,7 @@ func (s *S3) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := WatchExit(cmd)
 	s.mu.Lock()
 	s.cmd, s.exited, s.stopped = cmd, exited, false
 	s.mu.Unlock()
@@ -148,7 +147,7 @@ func (s *S3) start() error {
 	return nil
 }
 
-func (s *S3) waitReady(exited <-chan error) error {
+func (s *S3) waitReady(exited *Exit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s3StartTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -177,12 +176,12 @@ func (s *S3) waitReady(exited <-chan error) error {
 			last = fmt.Sprintf("get probe: %d %v", code, err)
 		}
 		select {
-		case err := <-exited:
+		case <-exited.Done:
 			log, _ := os.ReadFile(s.LogPath)
 			if bytes.Contains(log, []byte("address already in use")) {
 				return errors.New("address already in use")
 			}
-			return fmt.Errorf("exited before becoming ready: %v", err)
+			return fmt.Errorf("exited before becoming ready: %v", exited.Err())
 		case <-ctx.Done():
 			return errors.New("not ready after " + s3StartTimeout.String() + ": " + last)
 		case <-time.After(200 * time.Millisecond):
@@ -209,10 +208,10 @@ func (s *S3) signal(sig syscall.Signal, grace time.Duration) {
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, sig)
 	select {
-	case <-s.exited:
+	case <-s.exited.Done:
 	case <-time.After(grace):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.exited
+		<-s.exited.Done
 	}
 	// Children that outlived the leader.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
