@@ -132,3 +132,19 @@ func TestEvaluateOtherFlavor(t *testing.T) {
 	require.Equal(t, failure.InvalidTrainingData, failure.CodeOf(err), "%v", err)
 	require.ErrorContains(t, err, "reads columns [a]")
 }
+
+// tableDigestVector is the digest of tableDigestColumns and rows {1.5, -2}:
+// pyworker's table_digest must give the same (pyworker/tests,
+// test_table_digest_matches_go), or the Python worker would take a Go
+// challenger's training rows for changed data. The names hold what Go's
+// JSON escapes and Python's would not by default.
+const tableDigestVector = "cc23dcb6ee2da5a797c50d65f5ff231a146a1c3e85875e129b3973b061fc02c0"
+
+var tableDigestColumns = []string{"prix é<&>\u2028", "y"}
+
+func TestTableDigestVector(t *testing.T) {
+	got := tableDigest(rows.Table{Columns: tableDigestColumns, Rows: [][]float64{{1.5, -2}}})
+	if got != tableDigestVector {
+		t.Fatalf("tableDigest = %s, want %s (change pyworker's table_digest with it)", got, tableDigestVector)
+	}
+}

@@ -130,13 +130,17 @@ def build_manifest(root: str) -> dict:
     return {"version": 1, "files": files}
 
 
-def encode_manifest(m: dict) -> bytes:
-    """Go's json.MarshalIndent(m, "", "  ") plus a newline (flavor.encodeManifest).
-    Go escapes <, > and & and keeps other non-ASCII as UTF-8."""
-    text = json.dumps(m, indent=2, separators=(",", ": "), ensure_ascii=False)
+def go_json(v, **kw) -> str:
+    """json.dumps as Go's encoding/json writes it: Go escapes <, >, & and
+    U+2028/U+2029 and keeps other non-ASCII as UTF-8."""
+    text = json.dumps(v, ensure_ascii=False, **kw)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return text.encode("utf-8") + b"\n"
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def encode_manifest(m: dict) -> bytes:
+    """Go's json.MarshalIndent(m, "", "  ") plus a newline (flavor.encodeManifest)."""
+    return go_json(m, indent=2, separators=(",", ": ")).encode("utf-8") + b"\n"
 
 
 def write_manifest(root: str) -> tuple[str, int]:
@@ -543,7 +547,7 @@ def table_digest(df) -> str:
     import struct
 
     h = hashlib.sha256()
-    h.update(json.dumps(list(df.columns), separators=(",", ":")).encode())
+    h.update(go_json(list(df.columns), separators=(",", ":")).encode("utf-8"))
     for row in df.itertuples(index=False):
         h.update(struct.pack("<%dd" % len(row), *row))
     return h.hexdigest()

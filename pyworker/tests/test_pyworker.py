@@ -364,3 +364,13 @@ def test_rows_are_read_by_gos_rules(tmp_path):
     # Inline pairs without a time (Go omits the zero time) are always kept.
     df = pw.read_table({"pairs": [{"x": 1, "y": 2, "t": "2026-03-01T00:00:00Z"}, {"x": 2, "y": 3}]}, "2026-01-15T00:00:00Z")
     assert list(df["y"]) == [3.0]
+
+
+def test_table_digest_matches_go():
+    """activities.TestTableDigestVector computes the same digest in Go: the
+    Python worker checks a Go challenger's training rows by it. The column
+    names hold what Go's JSON escapes (<, >, &, U+2028) or keeps (é)."""
+    import pandas as pd
+
+    df = pd.DataFrame([[1.5, -2.0]], columns=["prix é<&>\u2028", "y"])
+    assert pw.table_digest(df) == "cc23dcb6ee2da5a797c50d65f5ff231a146a1c3e85875e129b3973b061fc02c0"
