@@ -182,51 +182,70 @@ func TestPromoteOnEvidencePython(t *testing.T) {
 	}
 }
 
-// promoteOnEvidencePython: on the embedded store the Go worker stages the
-// challenger and the champion for the Python worker (it cannot read that
-// store); against an MLflow server the Python worker loads them itself.
-func promoteOnEvidencePython(t *testing.T, where string) {
-	c := newCLIEnv(t)
-	var st store.Store
-	trackingURI := ""
-	if where == "mlflow" {
-		ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
-		trackingURI = ml.URL
-		c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
-		client, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = client.Close() })
-		st = client
-	} else {
+// startWorkers starts a Go worker and a Python worker on the embedded
+// store or a shared MLflow server (where: "embedded" or "mlflow") and
+// returns a client of that store.
+func startWorkers(t *testing.T, c *cliEnv, where string) store.Store {
+	if where != "mlflow" {
 		c.startWorker()
-		st = c.openStore()
+		c.startPyWorker("")
+		return c.openStore()
 	}
-	c.startPyWorker(trackingURI)
-	model := fmt.Sprintf("pypolicy-%d", time.Now().UnixNano())
-	dir := t.TempDir()
-	var out struct {
-		Result workflows.LifecycleResult `json:"result"`
-	}
-	run := func(id, data string, holdout ...string) workflows.LifecycleResult {
-		args := append([]string{"run", "--model", model, "--data", data, "--trainer", "sklearn-linear", "--alias", "champion",
-			"--policy", "beats-champion", "--id", model + "-" + id}, holdout...)
-		out.Result = workflows.LifecycleResult{}
-		c.okJSON(&out, args...)
+	ml := testenv.SharedMLflow(t, testenv.MLflowOptions{})
+	c.startWorker("MLFLOW_TRACKING_URI=" + ml.URL)
+	c.startPyWorker(ml.URL)
+	client, err := mlflow.New(mlflow.Config{TrackingURI: ml.URL})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// holdoutFraction holds out the same rows in every pipeline of these tests.
+var holdoutFraction = []string{"--holdout-fraction", "0.3", "--holdout-seed", "7"}
+
+// beatsChampionRuns returns a function that runs a beats-champion pipeline
+// of model to alias "champion" through the starter and returns its result.
+func beatsChampionRuns(c *cliEnv, model string) func(id, trainer, data string, holdout ...string) workflows.LifecycleResult {
+	return func(id, trainer, data string, holdout ...string) workflows.LifecycleResult {
+		var out struct {
+			Result workflows.LifecycleResult `json:"result"`
+		}
+		c.okJSON(&out, append([]string{"run", "--model", model, "--data", data, "--trainer", trainer, "--alias", "champion",
+			"--policy", "beats-champion", "--id", model + "-" + id}, holdout...)...)
 		return out.Result
 	}
-	fraction := []string{"--holdout-fraction", "0.3", "--holdout-seed", "7"}
+}
 
-	res := run("1", planeCSV(t, dir, "v1.csv", 5, 30, time.Time{}), fraction...)
-	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
-	require.Equal(t, "sklearn", res.Flavor)
-	require.Contains(t, res.Reason, "no champion")
-
-	res = run("2", planeCSV(t, dir, "v2.csv", 0, 30, time.Time{}), fraction...)
+// requireBeatsV1 checks that v2 was promoted over v1 on evidence with
+// these mean squared errors.
+func requireBeatsV1(t *testing.T, res workflows.LifecycleResult, challengerMSE, championMSE float64) {
+	t.Helper()
 	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
 	require.Equal(t, 2, res.Version)
 	require.NotNil(t, res.Evidence)
 	require.NotNil(t, res.Evidence.ChampionScores)
 	require.Equal(t, 1, res.Evidence.Champion)
+	require.InDelta(t, challengerMSE, res.Evidence.ChallengerScores.MSE, 1e-9)
+	require.InDelta(t, championMSE, res.Evidence.ChampionScores.MSE, 1e-9)
+}
+
+// promoteOnEvidencePython: on the embedded store the Go worker stages the
+// challenger and the champion for the Python worker (it cannot read that
+// store); against an MLflow server the Python worker loads them itself.
+func promoteOnEvidencePython(t *testing.T, where string) {
+	c := newCLIEnv(t)
+	st := startWorkers(t, c, where)
+	model := fmt.Sprintf("pypolicy-%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	run := beatsChampionRuns(c, model)
+
+	res := run("1", "sklearn-linear", planeCSV(t, dir, "v1.csv", 5, 30, time.Time{}), holdoutFraction...)
+	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
+	require.Equal(t, "sklearn", res.Flavor)
+	require.Contains(t, res.Reason, "no champion")
+
+	res = run("2", "sklearn-linear", planeCSV(t, dir, "v2.csv", 0, 30, time.Time{}), holdoutFraction...)
+	requireBeatsV1(t, res, 0, 25)
 	held := 0
 	for i := range 30 {
 		if rows.HeldOutByFraction(i, 0.3, 7) {
@@ -234,8 +253,6 @@ func promoteOnEvidencePython(t *testing.T, where string) {
 		}
 	}
 	require.Equal(t, held, res.Evidence.ChallengerScores.N, "the rows TrainPython held out, by Go's rule")
-	require.InDelta(t, 0, res.Evidence.ChallengerScores.MSE, 1e-9)
-	require.InDelta(t, 25, res.Evidence.ChampionScores.MSE, 1e-9)
 	require.Equal(t, "fraction 0.3 of the training rows, seed 7", res.Evidence.HeldOut)
 	mv, err := st.GetModelVersion(context.Background(), model, 2)
 	require.NoError(t, err)
@@ -246,7 +263,7 @@ func promoteOnEvidencePython(t *testing.T, where string) {
 	require.Contains(t, champ.Tags, vocab.TagEvalVs(2, "mse"))
 
 	eval := planeCSV(t, dir, "eval.csv", 0, 12, time.Time{})
-	res = run("3", planeCSV(t, dir, "v3.csv", 10, 30, time.Time{}), "--eval-data", eval)
+	res = run("3", "sklearn-linear", planeCSV(t, dir, "v3.csv", 10, 30, time.Time{}), "--eval-data", eval)
 	require.Equal(t, workflows.OutcomeKeptChampion, res.Outcome, res.Reason)
 	require.Contains(t, res.Reason, "does not beat champion v2")
 	require.Equal(t, 12, res.Evidence.ChallengerScores.N)
@@ -275,4 +292,48 @@ func TestScheduleBeatsChampionBackfillLinear(t *testing.T) {
 	rn, err := st.GetRun(t.Context(), mv.RunID)
 	require.NoError(t, err)
 	require.Equal(t, linearmodel.Name, rn.Params["flavor"])
+}
+
+// TestMixedFlavorsOnEvidence: one model name, versions trained by both
+// workers. A Go challenger cannot load a champion only Python loads, and
+// the other way round; the evaluation must still compare them on the same
+// held-out rows, not fail on the champion's flavor.
+func TestMixedFlavorsOnEvidence(t *testing.T) {
+	for _, where := range []string{"embedded", "mlflow"} {
+		t.Run(where, func(t *testing.T) { mixedFlavorsOnEvidence(t, where) })
+	}
+}
+
+func mixedFlavorsOnEvidence(t *testing.T, where string) {
+	c := newCLIEnv(t)
+	st := startWorkers(t, c, where)
+	model := fmt.Sprintf("mixed-%d", time.Now().UnixNano())
+	dir := t.TempDir()
+	run := beatsChampionRuns(c, model)
+	champion := func() int {
+		a, err := st.GetModelVersionByAlias(context.Background(), model, "champion")
+		require.NoError(t, err)
+		return a.Version
+	}
+
+	res := run("1", "sklearn-linear", planeCSV(t, dir, "v1.csv", 5, 30, time.Time{}), holdoutFraction...)
+	require.Equal(t, workflows.OutcomePromoted, res.Outcome, res.Reason)
+	require.Equal(t, "sklearn", res.Flavor)
+
+	// Go challenger, Python-only champion.
+	res = run("2", "linear", planeCSV(t, dir, "v2.csv", 0, 30, time.Time{}), holdoutFraction...)
+	requireBeatsV1(t, res, 0, 25)
+	require.Equal(t, 2, champion())
+
+	// Python challenger, Go champion, scored on separate evaluation rows
+	// the champion fits: the challenger is worse, so the Go version stays.
+	eval := planeCSV(t, dir, "eval.csv", 0, 12, time.Time{})
+	res = run("3", "sklearn-linear", planeCSV(t, dir, "v3.csv", 10, 30, time.Time{}), "--eval-data", eval)
+	require.Equal(t, workflows.OutcomeKeptChampion, res.Outcome, res.Reason)
+	require.Equal(t, 3, res.Version)
+	require.Equal(t, 2, res.Evidence.Champion)
+	require.Equal(t, 12, res.Evidence.ChallengerScores.N)
+	require.InDelta(t, 0, res.Evidence.ChampionScores.MSE, 1e-9)
+	require.InDelta(t, 100, res.Evidence.ChallengerScores.MSE, 1e-6)
+	require.Equal(t, 2, champion())
 }

@@ -95,12 +95,46 @@ type challenger struct {
 // versions of its flavors (Evaluate); a model the Python worker trained is
 // scored there (EvaluatePython, on its queue) and the scores are recorded
 // here (RecordEvidence), so the evidence, its records and the decision are
-// the same for every flavor.
+// the same for every flavor. A Go challenger whose champion only the Python
+// worker loads is scored there too.
 func evaluate(ctx workflow.Context, c challenger, in activities.EvaluateInput, out *activities.EvaluateOutput) error {
 	var a *activities.Activities
-	if !c.python {
-		return workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.Evaluate, in).Get(ctx, out)
+	if c.python {
+		return evaluateInPython(ctx, in, out)
 	}
+	err := workflow.ExecuteActivity(withStep(ctx, StageEvaluating), a.Evaluate, in).Get(ctx, out)
+	if err == nil || !championOnlyPythonLoads(c, in, err) {
+		return err
+	}
+	if workflow.GetVersion(ctx, changeMixedFlavorEvaluation, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return err
+	}
+	// The Go challenger ships a python_function loader (every Go flavor
+	// with one does); the champion was trained by the Python worker. Only
+	// the Python worker loads both, so it scores both, on the same rows.
+	return evaluateInPython(ctx, in, out)
+}
+
+// changeMixedFlavorEvaluation guards handing a Go challenger's evaluation
+// to the Python worker when the champion is a model only it loads. Before
+// it, such a pipeline failed with FlavorNotFound; a history recorded then
+// replays that failure.
+const changeMixedFlavorEvaluation = "mixed-flavor-evaluation"
+
+// championOnlyPythonLoads reports whether the Go worker's evaluation failed
+// because it could not load the champion: the challenger of a Go flavor
+// other than fakemodel (its data is a table, as the Python worker's is)
+// loaded, since verification loaded it, so FlavorNotFound is the
+// champion's.
+func championOnlyPythonLoads(c challenger, in activities.EvaluateInput, err error) bool {
+	return c.flavor != "" && in.Champion > 0 && in.Champion != in.Challenger && ErrorType(err) == string(failure.FlavorNotFound)
+}
+
+// evaluateInPython scores the challenger and the champion in the Python
+// worker (EvaluatePython, on its queue) and records the scores here
+// (RecordEvidence).
+func evaluateInPython(ctx workflow.Context, in activities.EvaluateInput, out *activities.EvaluateOutput) error {
+	var a *activities.Activities
 	// The Python worker reads an MLflow server's registry itself; for any
 	// other store the Go worker stages both versions in the shared work
 	// directory (Dir "" against a server), as for verification.
