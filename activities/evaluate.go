@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/flavorflow/flavorflow/failure"
@@ -98,7 +99,7 @@ func (a *Activities) evaluate(ctx context.Context, in EvaluateInput) (EvaluateOu
 			champion, n, err := a.loadVersion(ctx, in.ModelName, in.Champion, "")
 			read += n
 			if err != nil {
-				return EvaluateOutput{}, err
+				return EvaluateOutput{}, championErr(in, err)
 			}
 			if scores, err = policy.Score(champion.PredictAll(xs), ys); err != nil {
 				return EvaluateOutput{}, err
@@ -233,7 +234,7 @@ func (a *Activities) evaluateFlavor(ctx context.Context, in EvaluateInput) (Eval
 			champion, n, err := a.loadFlavorVersion(ctx, in.ModelName, in.Champion, "")
 			read += n
 			if err != nil {
-				return EvaluateOutput{}, err
+				return EvaluateOutput{}, championErr(in, err)
 			}
 			if scores, err = score(in.Champion, champion.Predictor); err != nil {
 				return EvaluateOutput{}, err
@@ -242,6 +243,13 @@ func (a *Activities) evaluateFlavor(ctx context.Context, in EvaluateInput) (Eval
 		ev.ChampionScores = &scores
 	}
 	return a.finishEvaluation(ctx, in, ev, read)
+}
+
+// championErr says which version failed to load: the code stays the
+// cause's (the workflow hands a FlavorNotFound champion to the Python
+// worker).
+func championErr(in EvaluateInput, err error) error {
+	return fmt.Errorf("champion v%d of %s: %w", in.Champion, in.ModelName, err)
 }
 
 // loadVersion downloads version of name into a fresh scratch directory

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -356,6 +357,7 @@ func evaluateChampionWithoutHash(t *testing.T, st store.Store) {
 	_, err = a.evaluate(ctx, evalInput(name, v3, bare.Version))
 	require.Equal(t, failure.InvalidManifest, failure.CodeOf(err), "%v", err)
 	require.Contains(t, err.Error(), "starter verify")
+	require.Contains(t, err.Error(), fmt.Sprintf("champion v%d of %s", bare.Version, name), "the error says which version failed")
 }
 
 // Train and Evaluate pick the same rows from a data file, for a window; and
