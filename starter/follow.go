@@ -35,7 +35,24 @@ const (
 	// probeTimeout bounds a look at the pipeline: is Temporal there, and
 	// after --timeout, is the pipeline still running.
 	probeTimeout = 5 * time.Second
+	// idleAfter is how long a step may stay unchanged before follow looks
+	// for a task queue no worker polls: longer than a worker takes to pick
+	// up a task, far shorter than a user waits before giving up.
+	idleAfter = 10 * time.Second
 )
+
+// lookForIdleQueues is idleQueues for a followed run, bounded by
+// probeTimeout; nil when Temporal does not answer (follow reports that).
+func lookForIdleQueues(ctx context.Context, cl client.Client, run client.WorkflowRun) []idleQueue {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	d, err := cl.DescribeWorkflowExecution(pctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		return nil
+	}
+	idle, _ := idleQueues(pctx, cl, d)
+	return idle
+}
 
 // isOutcome reports whether err from WorkflowRun.Get is the pipeline's own
 // end (failed, canceled, terminated, timed out) or another answer that
@@ -122,6 +139,10 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 	offline := false
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	// A step that does not change for idleAfter may wait on a queue no
+	// worker polls; look then, and every idleAfter while it lasts.
+	nextIdleLook := start.Add(idleAfter)
+	hinted := map[string]bool{}
 	for {
 		select {
 		case o := <-done:
@@ -135,6 +156,17 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 			}
 			offline = true
 		case <-tick.C:
+			if time.Now().After(nextIdleLook) {
+				// Also without show: a --json run waiting forever on a
+				// missing worker says why on stderr, not on stdout.
+				for _, q := range lookForIdleQueues(ctx, cl, run) {
+					if !hinted[q.Queue] {
+						hinted[q.Queue] = true
+						fmt.Fprintf(e.stderr, "  %-17s %6.1fs  %s\n", "waiting", time.Since(start).Seconds(), q.Hint())
+					}
+				}
+				nextIdleLook = time.Now().Add(idleAfter)
+			}
 			if !show {
 				continue
 			}
@@ -156,6 +188,7 @@ func follow(ctx context.Context, e *env, cl client.Client, run client.WorkflowRu
 			for _, step := range append(p.StepsDone, p.Step) {
 				if !shown[step] && step != "done" {
 					shown[step] = true
+					nextIdleLook = time.Now().Add(idleAfter)
 					moved := ""
 					if step == p.Step {
 						moved = humanBytes(p.BytesMoved)

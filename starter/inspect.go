@@ -87,6 +87,8 @@ type statusOut struct {
 	AwaitingApproval bool                `json:"awaiting_approval,omitempty"`
 	ApprovalDeadline time.Time           `json:"approval_deadline,omitzero"`
 	Approval         *workflows.Approval `json:"approval,omitempty"`
+	// Idle: queues a running pipeline's tasks wait on that no worker polls.
+	Idle []idleQueue `json:"idle_task_queues,omitempty"`
 }
 
 // statusName is "Running", "Completed", ... from the enum.
@@ -135,6 +137,10 @@ func describe(ctx context.Context, s *session, id string) (statusOut, error) {
 		return statusOut{}, temporalError(err, "workflow %s", id)
 	}
 	o := fromInfo(s, d.GetWorkflowExecutionInfo())
+	if o.Status == "Running" {
+		// Best effort: the status stands without it.
+		o.Idle, _ = idleQueues(ctx, s.cl, d)
+	}
 	run := s.cl.GetWorkflow(ctx, id, o.RunID)
 	switch {
 	case o.Type == workflows.WorkflowName && o.Status == "Running":
@@ -245,6 +251,9 @@ func printStatus(e *env, o statusOut) {
 	}
 	if o.Error != nil {
 		row("error", o.Error.Type+": "+o.Error.Message)
+	}
+	for _, q := range o.Idle {
+		row("waiting", q.Hint())
 	}
 	row("MLflow UI", o.MLflowURL)
 	row("Temporal UI", o.TemporalURL)
