@@ -172,19 +172,11 @@ func ReadSamples(r io.Reader) ([]vocab.Sample, error) {
 }
 
 func readSamples(r io.Reader) ([]vocab.Sample, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	first, err := br.Peek(1)
-	for err == nil && len(first) == 1 && (first[0] == ' ' || first[0] == '\n' || first[0] == '\r' || first[0] == '\t') {
-		_, _ = br.ReadByte()
-		first, err = br.Peek(1)
-	}
-	if err == io.EOF {
-		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
-	}
+	br, first, err := rows.Begin(r)
 	if err != nil {
-		return nil, failure.Wrap(failure.InvalidTrainingData, err, "read training data")
+		return nil, err
 	}
-	if first[0] == '[' {
+	if first == '[' {
 		return readJSONSamples(br)
 	}
 	return readCSVSamples(br)

@@ -96,6 +96,9 @@ func TestReadSamples(t *testing.T) {
 		"csv":        "x,y\n1,4\n2,5\n",
 		"csv-nohead": "1, 4\n\n# comment\n2,5",
 		"json":       ` [{"x":1,"y":4},{"x":2,"y":5}]`,
+		// A spreadsheet's "CSV UTF-8": a byte order mark, CRLF.
+		"csv-bom":  "\ufeffx,y\r\n1,4\r\n2,5\r\n",
+		"json-bom": "\ufeff[{\"x\":1,\"y\":4},{\"x\":2,\"y\":5}]",
 	} {
 		s, err := ReadSamples(strings.NewReader(in))
 		if err != nil || len(s) != 2 || s[1] != (vocab.Sample{X: 2, Y: 5}) {

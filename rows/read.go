@@ -85,22 +85,43 @@ func Read(r io.Reader, opts ReadOptions) (Table, error) {
 }
 
 func read(r io.Reader, opts ReadOptions) (Table, error) {
+	br, first, err := Begin(r)
+	if err != nil {
+		return Table{}, err
+	}
+	if first == '[' {
+		return readJSON(br, opts)
+	}
+	return readCSV(br, opts)
+}
+
+// utf8BOM is the byte order mark spreadsheet programs put at the start of
+// a CSV they save as UTF-8.
+const utf8BOM = "\xef\xbb\xbf"
+
+// Begin buffers a training data file past a UTF-8 byte order mark and
+// leading white space, and returns its first byte: '[' for JSON. Without
+// dropping the mark, the first column of a spreadsheet's CSV would be
+// named "\ufeffa", unlike what anyone typed, and unlike the Python worker's
+// reading (utf-8-sig), so their digests of the same rows would differ.
+// An empty file is InvalidTrainingData.
+func Begin(r io.Reader) (*bufio.Reader, byte, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	if head, _ := br.Peek(len(utf8BOM)); string(head) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
 	first, err := br.Peek(1)
 	for err == nil && len(first) == 1 && strings.ContainsRune(" \t\r\n", rune(first[0])) {
 		_, _ = br.ReadByte()
 		first, err = br.Peek(1)
 	}
 	if err == io.EOF {
-		return Table{}, failure.New(failure.InvalidTrainingData, "training data is empty")
+		return nil, 0, failure.New(failure.InvalidTrainingData, "training data is empty")
 	}
 	if err != nil {
-		return Table{}, failure.Wrap(failure.InvalidTrainingData, err, "read training data")
+		return nil, 0, failure.Wrap(failure.InvalidTrainingData, err, "read training data")
 	}
-	if first[0] == '[' {
-		return readJSON(br, opts)
-	}
-	return readCSV(br, opts)
+	return br, first[0], nil
 }
 
 // builder turns records of named values into a Table.

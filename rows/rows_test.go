@@ -99,3 +99,24 @@ func TestSelect(t *testing.T) {
 		t.Errorf("select missing: %v", err)
 	}
 }
+
+// A spreadsheet's "CSV UTF-8" starts with a byte order mark: the first
+// column is still "a" (as pyworker's utf-8-sig reading has it), for CSV and
+// JSON, with CRLF line ends.
+func TestReadDropsAByteOrderMark(t *testing.T) {
+	for name, in := range map[string]string{
+		"csv":          "\ufeffa,y\r\n1,2\r\n3,4\r\n",
+		"csv, spaced":  "\ufeff\r\n a ,y\r\n1,2\r\n3,4\r\n",
+		"json":         "\ufeff[{\"a\":1,\"y\":2},{\"a\":3,\"y\":4}]",
+		"no mark":      "a,y\n1,2\n3,4\n",
+		"mark, spaced": "\ufeff  [{\"a\":1,\"y\":2},{\"a\":3,\"y\":4}]",
+	} {
+		tb, err := Read(strings.NewReader(in), ReadOptions{})
+		if err != nil || strings.Join(tb.Columns, ",") != "a,y" || tb.Len() != 2 || tb.Rows[1][0] != 3 {
+			t.Errorf("%s: %q %+v %v", name, tb.Columns, tb, err)
+		}
+	}
+	if _, err := Read(strings.NewReader("\ufeff \n"), ReadOptions{}); failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("a mark alone: %v", err)
+	}
+}
