@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -215,6 +214,9 @@ func readJSONSamples(r io.Reader) ([]vocab.Sample, error) {
 	if len(out) == 0 {
 		return nil, failure.New(failure.InvalidTrainingData, "training data is empty")
 	}
+	if err := rows.EndOfJSONArray(dec); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -265,7 +267,7 @@ func parseRecord(rec string, n int) (vocab.Sample, error) {
 	}
 	var v [2]float64
 	for i, f := range fields {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		x, err := rows.ParseNumber(f)
 		if err != nil {
 			return vocab.Sample{}, failure.New(failure.InvalidTrainingData, "record %d %q: %q is not a number", n, rec, strings.TrimSpace(f))
 		}

@@ -105,7 +105,7 @@ func TestReadSamples(t *testing.T) {
 			t.Errorf("%s: %v %v", name, s, err)
 		}
 	}
-	for _, in := range []string{"", "  \n", "x,y\n", "1,a\n", "1,2,3,4\n", "soon,2,3\n", "1,NaN\n", "[]", `[{"x":1}]`, "[{", "1,inf"} {
+	for _, in := range []string{"", "  \n", "x,y\n", "1,a\n", "1,2,3,4\n", "soon,2,3\n", "1,NaN\n", "[]", `[{"x":1}]`, "[{", "1,inf", "0x1,2\n", `[{"x":1,"y":2}] more`} {
 		if _, err := ReadSamples(strings.NewReader(in)); failure.CodeOf(err) != failure.InvalidTrainingData {
 			t.Errorf("ReadSamples(%q) err = %v", in, err)
 		}

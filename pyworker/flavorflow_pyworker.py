@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import io
 import json
 import logging
 import math
@@ -206,7 +207,7 @@ def time_us(v) -> int:
         if t is not None and t.tzinfo is not None:
             return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
     try:
-        f = float(s)
+        f = float(s) if s.isascii() else math.nan
     except ValueError:
         f = math.nan
     if not math.isfinite(f) or abs(f) > 1e12:
@@ -218,6 +219,10 @@ def _number(v, n: int, col: str) -> float:
     if isinstance(v, bool) or v is None or not isinstance(v, (int, float, str)):
         raise fail(INVALID_TRAINING_DATA, f"record {n} column {col!r}: {json.dumps(v)} is not a number")
     try:
+        # rows.ParseNumber: ASCII only (float() would take "١٢" as 12,
+        # which Go, and so the starter, refuses).
+        if isinstance(v, str) and not v.strip().isascii():
+            raise ValueError
         f = float(v.strip()) if isinstance(v, str) else float(v)
     except ValueError:
         raise fail(INVALID_TRAINING_DATA, f"record {n} column {col!r}: {v.strip()!r} is not a number") from None
@@ -280,11 +285,18 @@ def read_rows(path: str):
         if header is None:
             raise fail(INVALID_TRAINING_DATA, "training data is empty")
     else:
-        lines = (ln for ln in text.splitlines(keepends=True) if not ln.startswith("#"))
+        # Lines end at "\n" only, as for Go's encoding/csv: splitlines
+        # would also end them at a lone "\r", "\f", U+2028 and more,
+        # reading a file Go refuses or reads otherwise.
+        lines = (ln for ln in io.StringIO(text, newline="\n") if not ln.startswith("#"))
         reader = csv.reader(lines, skipinitialspace=True, strict=True)
         try:
             rows = [r for r in reader if r]
         except csv.Error as e:
+            if "new-line character" in str(e):
+                # rows.msgLoneCR: lines ending with a carriage return alone.
+                raise fail(INVALID_TRAINING_DATA, "training data CSV has a carriage return (\\r) without a line feed: "
+                                                  "save it with \\n or \\r\\n line ends") from None
             raise fail(INVALID_TRAINING_DATA, f"training data CSV: {e}") from None
         if not rows:
             raise fail(INVALID_TRAINING_DATA, "training data is empty")

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -175,7 +176,7 @@ func (b *builder) add(n int, width int, get func(i int) (string, *float64)) erro
 			v = *num
 		} else {
 			var err error
-			if v, err = strconv.ParseFloat(strings.TrimSpace(s), 64); err != nil {
+			if v, err = ParseNumber(s); err != nil {
 				return failure.New(failure.InvalidTrainingData, "record %d column %q: %q is not a number", n, col, strings.TrimSpace(s))
 			}
 		}
@@ -200,13 +201,19 @@ func readCSV(r io.Reader, opts ReadOptions) (Table, error) {
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
+	// Widths are checked below, after a lone carriage return (which
+	// makes a record of several lines) is named as the cause.
+	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
 		return Table{}, failure.Wrap(failure.InvalidTrainingData, err, "training data CSV header")
 	}
 	header = append([]string(nil), header...)
+	if err := loneCR(header); err != nil {
+		return Table{}, err
+	}
 	for _, h := range header {
-		if _, err := strconv.ParseFloat(strings.TrimSpace(h), 64); err == nil {
+		if _, err := ParseNumber(h); err == nil {
 			return Table{}, failure.New(failure.InvalidTrainingData, "training data CSV needs a header line naming the columns; the first line is %q", strings.Join(header, ","))
 		}
 	}
@@ -222,11 +229,36 @@ func readCSV(r io.Reader, opts ReadOptions) (Table, error) {
 		if err != nil {
 			return Table{}, failure.Wrap(failure.InvalidTrainingData, err, "training data CSV")
 		}
+		if err := loneCR(rec); err != nil {
+			return Table{}, err
+		}
+		if len(rec) != len(header) {
+			// The Python worker's words.
+			return Table{}, failure.New(failure.InvalidTrainingData, "training data CSV: record %d has %d fields, the header %d", n, len(rec), len(header))
+		}
 		if err := b.add(n, len(rec), func(i int) (string, *float64) { return rec[i], nil }); err != nil {
 			return Table{}, err
 		}
 	}
 	return b.table()
+}
+
+// msgLoneCR is the message for a CSV whose lines end with a carriage
+// return alone (classic Mac OS): encoding/csv reads the whole file as one
+// line, which would be reported as a missing header or a wrong number of
+// fields. The Python worker says the same.
+const msgLoneCR = "training data CSV has a carriage return (\\r) without a line feed: save it with \\n or \\r\\n line ends"
+
+// loneCR refuses a record holding a carriage return: encoding/csv turns
+// "\r\n" into "\n", so one left is alone (or inside a quoted value, which
+// cannot be a number either).
+func loneCR(rec []string) error {
+	for _, f := range rec {
+		if strings.ContainsRune(f, '\r') {
+			return failure.New(failure.InvalidTrainingData, msgLoneCR)
+		}
+	}
+	return nil
 }
 
 func readJSON(r io.Reader, opts ReadOptions) (Table, error) {
@@ -282,7 +314,24 @@ func readJSON(r io.Reader, opts ReadOptions) (Table, error) {
 	if b == nil {
 		return Table{}, failure.New(failure.InvalidTrainingData, "training data is empty")
 	}
+	if err := EndOfJSONArray(dec); err != nil {
+		return Table{}, err
+	}
 	return b.table()
+}
+
+// EndOfJSONArray reads the array's closing bracket and requires nothing but
+// white space after it: a file with more (two arrays written one after the
+// other, a tool's trailer) is not one table, and the Python worker's
+// json.loads refuses it too.
+func EndOfJSONArray(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != nil {
+		return failure.Wrap(failure.InvalidTrainingData, err, "training data JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return failure.New(failure.InvalidTrainingData, "training data JSON has more after the array's closing bracket")
+	}
+	return nil
 }
 
 // jsonRecord decodes one object, keeping its keys' order.
@@ -328,12 +377,28 @@ func ParseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	f, err := strconv.ParseFloat(s, 64)
+	f, err := ParseNumber(s)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {
 		return time.Time{}, failure.New(failure.InvalidTrainingData, "timestamp %q is neither RFC 3339 nor unix seconds", s)
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+// ParseNumber reads a value of a training data file: a decimal number,
+// white space around it ignored, as the Python worker's float() reads it.
+// strconv.ParseFloat alone would also take hexadecimal ("0x1p-2"), which
+// Python refuses, so a file the starter accepted would fail in a Python
+// trainer; the Python worker in turn refuses digits other than ASCII,
+// which its float() would take. Infinities and NaN parse; callers refuse
+// them as not finite.
+func ParseNumber(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	digits := strings.TrimLeft(s, "+-")
+	if len(digits) > 1 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') {
+		return 0, fmt.Errorf("%q is hexadecimal", s)
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // CapReader reads at most Left bytes and sets Over when the source has

@@ -53,7 +53,7 @@ func TestReadRefuses(t *testing.T) {
 		"":                             "empty",
 		"1,2\n3,4\n":                   "header",
 		"a,b\n":                        "no rows",
-		"a,b\n1\n":                     "wrong number of fields",
+		"a,b\n1\n":                     "record 1 has 1 fields, the header 2",
 		"a,a\n1,2\n":                   "twice",
 		"a,b\n1,x\n":                   `"x" is not a number`,
 		"a,b\n1,NaN\n":                 "not finite",
@@ -65,6 +65,14 @@ func TestReadRefuses(t *testing.T) {
 		`[]`:                           "empty",
 		`[{"a":1},{"a":1,"b":2}]`:      "the first record",
 		"a,b\n1,2\n" + `"unterminated`: "training data CSV",
+		// What Python's float() and json.loads refuse, Go refuses too.
+		"a,b\n1,0x1p-2\n":    `"0x1p-2" is not a number`,
+		"t,a\n0x10,1\n":      "neither RFC 3339",
+		`[{"a":"-0X1"}]`:     `"-0X1" is not a number`,
+		`[{"a":1}] and more`: "more after the array",
+		`[{"a":1}][{"a":2}]`: "more after the array",
+		"a,y\r1,2\r3,4\r":    "carriage return (\\r) without a line feed: save it with \\n or \\r\\n line ends",
+		"a,y\n1,2\r3,4\n":    "carriage return (\\r) without a line feed",
 	} {
 		_, err := Read(strings.NewReader(in), ReadOptions{})
 		if failure.CodeOf(err) != failure.InvalidTrainingData || !strings.Contains(err.Error(), want) {
