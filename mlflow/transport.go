@@ -13,9 +13,12 @@ import (
 
 // IdleConnTimeout is how long the client keeps an unused connection: under
 // the 5 s keep-alive of uvicorn (what `mlflow server` runs by default), so
-// the client never reuses a connection the server is about to close.
-// Reconnecting on loopback or a LAN costs well under a millisecond, and a
-// pipeline's requests follow each other far more closely than this.
+// the client never reuses a connection the server is about to close. A
+// create (POST) sent on one in that instant fails after it was written,
+// and a create is never resent then (DefaultCheckRetry), so it would cost
+// the activity a retry. Reconnecting on loopback or a LAN costs well under
+// a millisecond, and a pipeline's requests follow each other far more
+// closely than this.
 const IdleConnTimeout = 4 * time.Second
 
 // NewTransport builds the tuned *http.Transport New uses when
@@ -31,11 +34,6 @@ func NewTransport(cfg Config) (*http.Transport, error) {
 	// Concurrent uploads each hold a connection; keep them for reuse.
 	tr.MaxIdleConns = max(100, 2*cfg.HTTPPoolSize)
 	tr.MaxIdleConnsPerHost = cfg.HTTPPoolSize
-	// Drop an idle connection before the server does: uvicorn, which
-	// `mlflow server` runs, closes one after 5 s of keep-alive. A create
-	// (POST) sent on a connection the server is closing in that instant
-	// fails after it was written, and a create is never resent then
-	// (DefaultCheckRetry), so it would cost the activity a retry.
 	tr.IdleConnTimeout = IdleConnTimeout
 	tlsCfg, err := tlsConfig(cfg)
 	if err != nil {
